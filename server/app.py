@@ -1,0 +1,61 @@
+"""`create_app(settings)`: routes, middleware, and the lifespan that owns all state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .auth import AuthMiddleware
+from .config import Settings
+from .errors import EXCEPTION_HANDLERS
+from .routes import legacy, ops, sessions, stream, ws
+from .runtime import Runtime
+
+
+def static_dir(settings: Settings) -> Path:
+    # Beside the `server` package both in a checkout and after `pip install .` (package data).
+    return settings.static_dir or Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    static = static_dir(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        runtime = await Runtime.start(settings)
+        try:
+            yield {"runtime": runtime}
+        finally:
+            await runtime.stop()
+
+    async def index(request: Request) -> Response:
+        return FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
+
+    routes = [
+        Route("/", index, methods=["GET"]),
+        *sessions.routes,
+        *stream.routes,
+        *ws.routes,
+        *legacy.routes,
+        *ops.routes,
+        Mount("/static", app=StaticFiles(directory=static, check_dir=False), name="static"),
+    ]
+    middleware = [Middleware(AuthMiddleware, api_keys=settings.api_keys)]
+    if settings.cors_origins:
+        middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                                        allow_methods=["GET", "POST", "DELETE"],
+                                        allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+                                        expose_headers=["Location", "Retry-After"]))
+    return Starlette(routes=routes, middleware=middleware,
+                     exception_handlers=EXCEPTION_HANDLERS,
+                     lifespan=lifespan)

@@ -1,0 +1,132 @@
+"""The embedded backend: sessions in a dict, a manifest and an event log file per session folder.
+
+Everything here runs on the event loop; an append assigns the id and publishes without awaiting,
+so a subscriber that registers, snapshots and replays in one step never misses or doubles an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import Any
+
+from ..config import Settings
+from ..hub import Hub
+from ..models import Event, EventType, Session, event_order
+from ..storage import Storage, write_json_atomic
+
+log = logging.getLogger("vidpulse.backend")
+
+
+class MemoryBackend:
+    name = "memory"
+
+    def __init__(self, settings: Settings, storage: Storage, hub: Hub) -> None:
+        self._storage = storage
+        self._hub = hub
+        self._sessions: dict[str, Session] = {}
+        self._logs: dict[str, list[Event]] = {}
+        self._queue: deque[str] = deque()
+        self._queue_changed = asyncio.Condition()
+
+    async def start(self) -> list[Session]:
+        self._storage.prepare()
+        unfinished: list[Session] = []
+        for name in self._storage.session_dirs():
+            session = self._load(name)
+            if session is None:
+                continue
+            self._sessions[session.id] = session
+            if not session.state.finished:
+                unfinished.append(session)
+        orphans = self._storage.remove_orphans(set(self._sessions))
+        if orphans:
+            log.info("removed %d orphan folders from DATA_DIR", len(orphans))
+        unfinished.sort(key=lambda s: s.created_at)
+        return unfinished
+
+    def _load(self, name: str) -> Session | None:
+        paths = self._storage.paths(name)
+        try:
+            session = Session.from_manifest(json.loads(paths.manifest.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring %s: unreadable manifest (%s)", name, exc)
+            return None
+        events: list[Event] = []
+        if paths.events.exists():
+            for line in paths.events.read_text().splitlines():
+                try:
+                    events.append(Event.from_dict(json.loads(line)))
+                except (ValueError, KeyError):
+                    break  # a line torn by a crash ends the log
+        self._logs[session.id] = events
+        if events:
+            session.last_event_id = events[-1].id
+        return session
+
+    async def close(self) -> None:
+        self._queue.clear()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def add(self, session: Session) -> None:
+        self._sessions[session.id] = session
+        self._logs[session.id] = []
+        await self.save(session)
+
+    async def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    async def save(self, session: Session) -> None:
+        if session.id in self._sessions:
+            write_json_atomic(self._storage.paths(session.id).manifest, session.to_manifest())
+
+    async def remove(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+        self._logs.pop(session_id, None)
+        if session_id in self._queue:
+            self._queue.remove(session_id)
+
+    async def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event:
+        events = self._logs.setdefault(session.id, [])
+        previous = int(events[-1].id or 0) if events else 0
+        event = Event.create(str(previous + 1), session.id, type, data)
+        events.append(event)
+        session.last_event_id = event.id
+        with self._storage.paths(session.id).events.open("a") as log_file:
+            log_file.write(event.json + "\n")
+        self._hub.publish(event)
+        return event
+
+    async def events_after(self, session_id: str, after: str | None) -> list[Event]:
+        events = self._logs.get(session_id, [])
+        if after is None or not events:
+            return list(events)
+        # Ids are consecutive integers, so the position of `after` is arithmetic.
+        skip = event_order(after)[0] - int(events[0].id or 0) + 1
+        return events[max(0, skip):]
+
+    async def enqueue(self, session_id: str) -> None:
+        async with self._queue_changed:
+            self._queue.append(session_id)
+            self._queue_changed.notify()
+
+    async def next_job(self) -> str:
+        async with self._queue_changed:
+            await self._queue_changed.wait_for(lambda: bool(self._queue))
+            return self._queue.popleft()
+
+    async def dequeue(self, session_id: str) -> bool:
+        if session_id in self._queue:
+            self._queue.remove(session_id)
+            return True
+        return False
+
+    async def queued(self) -> list[str]:
+        return list(self._queue)

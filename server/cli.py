@@ -1,0 +1,129 @@
+"""`vidpulse serve | worker | analyze`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vidpulse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service (and, by default, local workers)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="local worker processes (0: API only)")
+
+    commands.add_parser("worker", help="run workers only (redis backend)")
+
+    analyze = commands.add_parser("analyze", help="analyse one file without a server")
+    analyze.add_argument("file", type=Path)
+    analyze.add_argument("--out", type=Path, help="output folder (default: FILE.vidpulse/)")
+    analyze.add_argument("--render", action="store_true", help="also write annotated.mp4")
+    analyze.add_argument("--width", type=int, help="analysis width in pixels")
+    analyze.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"vidpulse: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings, args)
+    if args.command == "worker":
+        return _worker(settings)
+    return _analyze(args)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .logs import configure_logging
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers))
+                 if v is not None}
+    settings = replace(settings, **overrides)
+    configure_logging(settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                log_level=settings.log_level, timeout_graceful_shutdown=20, access_log=False)
+    return 0
+
+
+def _worker(settings: Settings) -> int:
+    if settings.backend != "redis":
+        print("vidpulse: `worker` needs BACKEND=redis; `serve` runs local workers itself.", file=sys.stderr)
+        return 2
+    from .remote_worker import run_forever
+
+    return run_forever(settings)
+
+
+class _ProgressPrinter:
+    """A bar on a terminal; plain lines (at most one a second) when stderr is not one."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def __call__(self, progress: Any) -> None:
+        now = time.monotonic()
+        if progress.fraction < 1.0 and now - self._last < (0.1 if self.tty else 1.0):
+            return
+        self._last = now
+        pct = progress.fraction * 100
+        eta = "" if progress.eta_s is None else f" eta {progress.eta_s:.0f}s"
+        text = f"{progress.stage:<8} {pct:5.1f}%  {progress.frame}/{progress.total_frames}  {progress.fps:.0f} fps{eta}"
+        if self.tty:
+            filled = int(pct / 100 * 30)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {text}\x1b[K")
+            if progress.fraction >= 1.0:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from processing import AnalysisError, AnalysisOptions, analyze
+
+    out = args.out or args.file.with_name(args.file.name + ".vidpulse")
+    raw: dict[str, Any] = {"render": args.render}
+    if args.width is not None:
+        raw["width"] = args.width
+    try:
+        if not args.file.is_file():
+            raise FileNotFoundError(f"{args.file} does not exist")
+        out.mkdir(parents=True, exist_ok=True)
+        report = analyze(args.file, out, AnalysisOptions.from_mapping(raw), on_progress=_ProgressPrinter())
+    except AnalysisError as exc:
+        print(f"vidpulse: {args.file}: {exc.message}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"vidpulse: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vidpulse: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"wrote {out / 'report.json'}: {len(report.get('cuts', []))} cuts, "
+              f"{len(report.get('scenes', []))} scenes", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig()
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""`POST /analyze/video`: the synchronous endpoint older clients use (upload, wait, report)."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import Conflict, Unprocessable
+from ..models import SessionState
+from . import owner, runtime
+
+
+async def analyze_video(request: Request) -> Response:
+    rt = runtime(request)
+    rt.check_accepting()
+    service = rt.service
+    session = await service.create(request, owner(request))
+    try:
+        await service.wait_finished(session)
+        if session.state is SessionState.FAILED:
+            error = session.error or {}
+            raise Unprocessable(error.get("message", "The video could not be analysed."), code=error.get("code"))
+        if session.state is not SessionState.SUCCEEDED:
+            raise Conflict("The analysis was cancelled before it finished.", state=session.state.value)
+        report = json.loads(service.storage.paths(session.id).report.read_text())
+    finally:
+        # The synchronous endpoint keeps nothing: its caller has no session id to clean up with.
+        await service.delete(session.id, owner(request))
+    return JSONResponse(report, headers={"X-Vidpulse-Session": session.id})
+
+
+routes = [Route("/analyze/video", analyze_video, methods=["POST"])]

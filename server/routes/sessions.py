@@ -1,0 +1,74 @@
+"""REST: upload, list, status, results, artifacts, cancel, delete."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import Unprocessable
+from . import owner, runtime
+
+MAX_PAGE = 200
+
+
+async def create_session(request: Request) -> Response:
+    rt = runtime(request)
+    rt.check_accepting()
+    session = await rt.service.create(request, owner(request))
+    document = await rt.service.document(session)
+    return JSONResponse(document, status_code=202, headers={"Location": document["links"]["self"]})
+
+
+async def list_sessions(request: Request) -> Response:
+    limit = _int_param(request, "limit", default=50, low=1, high=MAX_PAGE)
+    page = await runtime(request).service.list_page(owner(request), request.query_params.get("cursor"), limit)
+    return JSONResponse(page)
+
+
+async def get_session(request: Request) -> Response:
+    service = runtime(request).service
+    session = await service.visible(request.path_params["id"], owner(request))
+    return JSONResponse(await service.document(session))
+
+
+async def get_results(request: Request) -> Response:
+    path = await runtime(request).service.results(request.path_params["id"], owner(request))
+    return FileResponse(path, media_type="application/json")
+
+
+async def get_file(request: Request) -> Response:
+    path = await runtime(request).service.artifact(request.path_params["id"], request.path_params["name"],
+                                                   owner(request))
+    return FileResponse(path)
+
+
+async def cancel_session(request: Request) -> Response:
+    service = runtime(request).service
+    session = await service.cancel(request.path_params["id"], owner(request))
+    return JSONResponse(await service.document(session), status_code=202)
+
+
+async def delete_session(request: Request) -> Response:
+    await runtime(request).service.delete(request.path_params["id"], owner(request))
+    return Response(status_code=204)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise Unprocessable(f"'{name}' must be a whole number from {low} to {high}.", field=name)
+    return int(raw)
+
+
+routes = [
+    Route("/api/sessions", create_session, methods=["POST"]),
+    Route("/api/sessions", list_sessions, methods=["GET"]),
+    Route("/api/sessions/{id}", get_session, methods=["GET"]),
+    Route("/api/sessions/{id}", delete_session, methods=["DELETE"]),
+    Route("/api/sessions/{id}/results", get_results, methods=["GET"]),
+    Route("/api/sessions/{id}/files/{name:path}", get_file, methods=["GET"]),
+    Route("/api/sessions/{id}/cancel", cancel_session, methods=["POST"]),
+]

@@ -1,0 +1,146 @@
+"""`WS /api/ws`: one socket, many sessions.
+
+Client ops: subscribe (with `after` for replay), unsubscribe, cancel. The server sends events in
+exactly the SSE shape (the same cached encoding), and `{"type": "error", ...}` in the same
+envelope for a bad message; a bad message never closes the other subscriptions. A subscriber
+that falls too far behind is closed with 1013 and resubscribes with `after`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..errors import VidpulseError
+from ..hub import SubscriberOverflow
+from ..models import isoformat, utcnow
+from ..runtime import Runtime
+from ..subscriptions import Subscription
+from . import owner, runtime
+
+MAX_MESSAGE_BYTES = 16 * 1024
+MAX_SUBSCRIPTIONS = 256
+CLOSE_TOO_SLOW = 1013
+SEND_TIMEOUT_S = 30.0
+
+
+def error_message(code: str, message: str, session: str | None = None, op: str | None = None) -> str:
+    return json.dumps({"id": None, "session": session, "type": "error", "ts": isoformat(utcnow()),
+                       "data": {"code": code, "message": message, "op": op}}, separators=(",", ":"))
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, rt: Runtime) -> None:
+        self.websocket = websocket
+        self.runtime = rt
+        self.owner = owner(websocket)
+        self.subscriptions: dict[str, asyncio.Task[None]] = {}
+        self._send_lock = asyncio.Lock()
+        self._closing = False
+        self._close_task: asyncio.Task[None] | None = None
+
+    async def serve(self) -> None:
+        await self.websocket.accept()
+        try:
+            while not self._closing:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                await self.handle(message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace"))
+        except WebSocketDisconnect:
+            return
+        finally:
+            for task in self.subscriptions.values():
+                task.cancel()
+
+    async def handle(self, raw: str) -> None:
+        if len(raw.encode()) > MAX_MESSAGE_BYTES:
+            await self.send(error_message("too_large", f"Messages are limited to {MAX_MESSAGE_BYTES} bytes."))
+            return
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            await self.send(error_message("bad_message", "Messages must be JSON objects."))
+            return
+        if not isinstance(message, dict):
+            await self.send(error_message("bad_message", "Messages must be JSON objects."))
+            return
+        op, session_id = message.get("op"), message.get("session")
+        if op not in ("subscribe", "unsubscribe", "cancel"):
+            await self.send(error_message("unknown_op", f"Unknown op {op!r}: use subscribe, unsubscribe or cancel.",
+                                          session_id if isinstance(session_id, str) else None, str(op)))
+            return
+        if not isinstance(session_id, str) or not session_id:
+            await self.send(error_message("bad_message", "'session' must be a session id.", op=op))
+            return
+        try:
+            await getattr(self, f"op_{op}")(session_id, message)
+        except VidpulseError as exc:
+            await self.send(error_message(exc.slug, exc.detail, session_id, op))
+
+    async def op_subscribe(self, session_id: str, message: dict[str, Any]) -> None:
+        after = message.get("after")
+        if after is not None and not isinstance(after, str):
+            await self.send(error_message("bad_message", "'after' must be an event id string.",
+                                          session_id, "subscribe"))
+            return
+        if session_id not in self.subscriptions and len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            await self.send(error_message("too_many", f"At most {MAX_SUBSCRIPTIONS} subscriptions per socket.",
+                                          session_id, "subscribe"))
+            return
+        subscription = await self.runtime.subscribe(session_id, self.owner, after)
+        self._stop(session_id)
+        task = asyncio.create_task(self._pump(subscription))
+        self.subscriptions[session_id] = task
+        task.add_done_callback(lambda t: self._forget(session_id, t))
+
+    async def op_unsubscribe(self, session_id: str, message: dict[str, Any]) -> None:
+        self._stop(session_id)
+
+    async def op_cancel(self, session_id: str, message: dict[str, Any]) -> None:
+        await self.runtime.service.cancel(session_id, self.owner)
+
+    def _stop(self, session_id: str) -> None:
+        task = self.subscriptions.pop(session_id, None)
+        if task is not None:
+            task.cancel()
+
+    def _forget(self, session_id: str, task: asyncio.Task[None]) -> None:
+        if self.subscriptions.get(session_id) is task:
+            del self.subscriptions[session_id]
+
+    async def _pump(self, subscription: Subscription) -> None:
+        try:
+            async for event in subscription.events():
+                await self.send(event.json)
+        except SubscriberOverflow:
+            self.close(CLOSE_TOO_SLOW, f"too slow for {subscription.session_id}; resubscribe with after")
+        except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
+            self.close(CLOSE_TOO_SLOW, "send failed")
+
+    async def send(self, text: str) -> None:
+        async with self._send_lock:
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await self.websocket.send_text(text)
+
+    def close(self, code: int, reason: str) -> None:
+        """Close from a subscription task; the reader loop then sees the disconnect and ends."""
+        if not self._closing:
+            self._closing = True
+            self._close_task = asyncio.create_task(self._close(code, reason[:120]))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code, reason)
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    await Connection(websocket, runtime(websocket)).serve()
+
+
+routes = [WebSocketRoute("/api/ws", websocket_endpoint)]

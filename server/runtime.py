@@ -1,0 +1,89 @@
+"""Everything a running service holds, created in the lifespan and stopped with it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from .backends import Backend, create_backend
+from .config import Settings
+from .dispatch import Dispatcher
+from .errors import ServiceUnavailable
+from .hub import Hub
+from .jobs import WorkerPool
+from .sessions import SessionService
+from .storage import Storage
+from .subscriptions import Subscription, open_subscription
+
+log = logging.getLogger("vidpulse")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    storage: Storage
+    hub: Hub
+    backend: Backend
+    pool: WorkerPool
+    service: SessionService
+    dispatcher: Dispatcher
+    accepting: bool = True
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        storage = Storage(settings.data_dir)
+        hub = Hub(settings.subscriber_queue)
+        backend = create_backend(settings, storage, hub)
+        pool = WorkerPool(settings.workers, settings.progress_hz)
+        service = SessionService(settings, backend, storage, cancel_running=pool.cancel)
+        runtime = cls(settings, storage, hub, backend, pool, service, Dispatcher(service, pool))
+        unfinished = await backend.start()
+        await pool.start()
+        await service.resume(unfinished)
+        runtime.dispatcher.start()
+        runtime._tasks.append(asyncio.create_task(runtime._expire_forever(), name="expiry"))
+        log.info("vidpulse ready: backend=%s workers=%d data_dir=%s", backend.name, pool.size,
+                 settings.data_dir)
+        return runtime
+
+    async def stop(self) -> None:
+        self.accepting = False
+        self.hub.close_all()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # Running jobs are left `running` in their manifests: the next start queues them again.
+        await self.dispatcher.stop()
+        await self.pool.stop()
+        await self.backend.close()
+
+    async def _expire_forever(self) -> None:
+        interval = max(0.5, min(5.0, self.settings.session_ttl_s / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.service.expire()
+            except Exception:
+                log.exception("expiry sweep failed")
+
+    async def subscribe(self, session_id: str, owner: str | None, after: str | None) -> Subscription:
+        session = await self.service.visible(session_id, owner)
+        return await open_subscription(self.backend, self.hub, session,
+                                       await self.service.document(session), after)
+
+    def check_accepting(self) -> None:
+        if not self.accepting:
+            raise ServiceUnavailable("The server is shutting down; try again in a moment.")
+
+    async def readiness(self) -> dict[str, object]:
+        backend_ok = await self.backend.ping()
+        return {
+            "backend": {"name": self.backend.name, "ok": backend_ok},
+            "workers": {"alive": self.pool.alive, "configured": self.pool.size},
+            "queued": len(await self.backend.queued()),
+            "ready": backend_ok and self.accepting and (self.pool.size == 0 or self.pool.alive > 0),
+        }

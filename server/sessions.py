@@ -1,0 +1,292 @@
+"""The session service: every state change of a session, and the event it logs, happens here."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+
+from processing import AnalysisOptions, OptionsError, UndecodableVideo, probe
+
+from .backends import Backend
+from .config import Settings
+from .errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
+from .models import EventType, Session, SessionState, new_session_id, utcnow
+from .storage import Storage, safe_filename
+from .uploads import receive_upload
+
+log = logging.getLogger("vidpulse.sessions")
+
+_WAIT_FOR_STOP_S = 10.0
+
+
+def owner_of(api_key: str | None) -> str | None:
+    """Sessions remember a digest of the key that created them, never the key."""
+    return None if api_key is None else hashlib.sha256(api_key.encode()).hexdigest()[:24]
+
+
+class SessionService:
+    def __init__(self, settings: Settings, backend: Backend, storage: Storage,
+                 cancel_running: Callable[[str], object]) -> None:
+        self.settings = settings
+        self._cancel_running = cancel_running
+        self.backend = backend
+        self.storage = storage
+        self._finished: dict[str, asyncio.Event] = {}
+        self._recent_job_s: deque[float] = deque(maxlen=20)
+
+    # Lookups ---------------------------------------------------------------------------------
+
+    async def visible(self, session_id: str, owner: str | None) -> Session:
+        session = await self.backend.get(session_id)
+        # Another key's session answers exactly like a missing one: existence is not leaked.
+        if session is None or (self.settings.api_keys and session.owner != owner):
+            raise NotFound(f"No session {session_id!r}.")
+        return session
+
+    async def document(self, session: Session) -> dict[str, Any]:
+        return session.document(await self.queue_position(session))
+
+    async def queue_position(self, session: Session) -> int | None:
+        if session.state is not SessionState.QUEUED:
+            return None
+        queued = await self.backend.queued()
+        return queued.index(session.id) + 1 if session.id in queued else None
+
+    async def list_page(self, owner: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+        sessions = [s for s in await self.backend.sessions()
+                    if not self.settings.api_keys or s.owner == owner]
+        sessions.sort(key=_sort_key, reverse=True)
+        if cursor:
+            after = _decode_cursor(cursor)
+            sessions = [s for s in sessions if _sort_key(s) < after]
+        page = sessions[:limit]
+        next_cursor = _encode_cursor(_sort_key(page[-1])) if len(sessions) > limit else None
+        queued = await self.backend.queued()
+        return {
+            "items": [s.document(queued.index(s.id) + 1 if s.id in queued else None) for s in page],
+            "next_cursor": next_cursor,
+        }
+
+    async def results(self, session_id: str, owner: str | None) -> Path:
+        session = await self.visible(session_id, owner)
+        if session.state is not SessionState.SUCCEEDED:
+            raise Conflict(f"Session {session_id} has no results: it is {session.state.value}.",
+                           state=session.state.value)
+        return self.storage.paths(session.id).report
+
+    async def artifact(self, session_id: str, name: str, owner: str | None) -> Path:
+        session = await self.visible(session_id, owner)
+        path = self.storage.paths(session.id).artifact(name)
+        if path is None:
+            raise NotFound(f"Session {session_id} has no file {name!r}.")
+        return path
+
+    # Creation --------------------------------------------------------------------------------
+
+    async def create(self, request: Request, owner: str | None) -> Session:
+        await self._check_capacity()
+        session_id = new_session_id()
+        paths = self.storage.create(session_id)
+        try:
+            upload = await receive_upload(request, paths.source, self.settings.max_upload_bytes)
+            options = _parse_options(upload.options())
+            video = await self._probe(paths.source)
+            await self._check_capacity()
+        except BaseException:
+            self.storage.remove(session_id)
+            raise
+        session = Session(id=session_id, filename=safe_filename(upload.filename), owner=owner,
+                          options=options.to_dict(), video=video)
+        await self.backend.add(session)
+        await self._enqueue(session)
+        return session
+
+    async def _probe(self, source: Path) -> dict[str, Any]:
+        try:
+            info = await asyncio.wait_for(asyncio.to_thread(probe, source), self.settings.probe_timeout_s)
+        except UndecodableVideo as exc:
+            raise Unprocessable(exc.message, code=exc.code) from exc
+        except TimeoutError as exc:
+            raise Unprocessable("The file took too long to probe; it does not look like a video.",
+                                code="probe_timeout") from exc
+        return info.to_dict()
+
+    async def _check_capacity(self) -> None:
+        queued = len(await self.backend.queued())
+        if queued >= self.settings.max_queued:
+            raise TooManyRequests(f"The queue is full ({queued} videos waiting); try again later.",
+                                  retry_after_s=self._retry_after(queued))
+
+    def _retry_after(self, queued: int) -> int:
+        per_job = sum(self._recent_job_s) / len(self._recent_job_s) if self._recent_job_s else 10.0
+        slots = max(1, self.settings.workers)
+        return max(1, min(600, math.ceil(per_job * queued / slots / 10)))
+
+    async def _enqueue(self, session: Session) -> None:
+        self._finished[session.id] = asyncio.Event()
+        await self.backend.enqueue(session.id)
+        position = await self.queue_position(session)
+        await self.backend.append(session, EventType.QUEUED, {"position": position})
+
+    async def announce_positions(self) -> None:
+        for position, session_id in enumerate(await self.backend.queued(), start=1):
+            session = await self.backend.get(session_id)
+            if session is not None:
+                await self.backend.append(session, EventType.QUEUED, {"position": position})
+
+    # Running ---------------------------------------------------------------------------------
+
+    async def mark_started(self, session: Session) -> None:
+        session.state = SessionState.RUNNING
+        session.started_at = utcnow()
+        session.attempts += 1
+        await self.backend.save(session)
+        await self.backend.append(session, EventType.STARTED, {"attempt": session.attempts})
+
+    async def record_stage(self, session: Session, stage: str) -> None:
+        if session.state is SessionState.RUNNING:
+            session.progress = {**(session.progress or {}), "stage": stage}
+            await self.backend.append(session, EventType.STAGE, {"stage": stage})
+
+    async def record_progress(self, session: Session, progress: dict[str, Any]) -> None:
+        if session.state is not SessionState.RUNNING:
+            return
+        previous = (session.progress or {}).get("fraction", 0.0)
+        fraction = round(max(previous, min(1.0, float(progress["fraction"]))), 4)
+        eta = progress.get("eta_s")
+        session.progress = {
+            "fraction": fraction,
+            "stage": progress["stage"],
+            "frame": progress["frame"],
+            "total_frames": progress["total_frames"],
+            "fps": round(float(progress["fps"]), 1),
+            "eta_s": None if eta is None else round(float(eta), 1),
+        }
+        await self.backend.append(session, EventType.PROGRESS, session.progress)
+
+    async def succeed(self, session: Session, summary: dict[str, Any]) -> None:
+        session.summary = summary
+        if session.progress is not None:
+            session.progress = {**session.progress, "fraction": 1.0, "eta_s": 0.0}
+        links = session.document()["links"]
+        files = {name: f"{links['files']}{name}" for name in summary.get("artifacts", [])}
+        await self._finish(session, SessionState.SUCCEEDED, EventType.SUCCEEDED,
+                           {"summary": summary, "results": links["results"], "files": files})
+
+    async def fail(self, session: Session, code: str, message: str) -> None:
+        session.error = {"code": code, "message": message}
+        self.storage.clear_artifacts(session.id)
+        await self._finish(session, SessionState.FAILED, EventType.FAILED, dict(session.error))
+
+    async def mark_cancelled(self, session: Session) -> None:
+        self.storage.clear_artifacts(session.id)
+        await self._finish(session, SessionState.CANCELLED, EventType.CANCELLED, {})
+
+    async def _finish(self, session: Session, state: SessionState, event: EventType,
+                      data: dict[str, Any]) -> None:
+        session.state = state
+        session.finished_at = utcnow()
+        if session.started_at is not None:
+            self._recent_job_s.append((session.finished_at - session.started_at).total_seconds())
+        await self.backend.save(session)
+        await self.backend.append(session, event, data)
+        self._finished.setdefault(session.id, asyncio.Event()).set()
+
+    async def wait_finished(self, session: Session) -> None:
+        if not session.state.finished:
+            await self._finished.setdefault(session.id, asyncio.Event()).wait()
+
+    # Cancel and delete -----------------------------------------------------------------------
+
+    async def cancel(self, session_id: str, owner: str | None) -> Session:
+        """Idempotent. A queued job is cancelled at once; a running one is asked to stop and is
+        `cancelling` until its worker confirms (within one frame)."""
+        session = await self.visible(session_id, owner)
+        if session.state.finished:
+            raise Conflict(f"Session {session_id} already {session.state.value}.", state=session.state.value)
+        if session.state is SessionState.QUEUED and await self.backend.dequeue(session.id):
+            await self.mark_cancelled(session)
+            await self.announce_positions()
+        elif session.state is not SessionState.CANCELLING:
+            # Running, or just taken off the queue by a worker that will see this state first.
+            session.state = SessionState.CANCELLING
+            await self.backend.save(session)
+            self._cancel_running(session.id)
+        return session
+
+    async def delete(self, session_id: str, owner: str | None) -> None:
+        session = await self.visible(session_id, owner)
+        if not session.state.finished:
+            await self.cancel(session_id, owner)
+            try:
+                await asyncio.wait_for(self.wait_finished(session), _WAIT_FOR_STOP_S)
+            except TimeoutError:
+                log.warning("session %s did not stop in time; removing it anyway", session_id)
+        await self._remove(session)
+
+    async def _remove(self, session: Session) -> None:
+        await self.backend.remove(session.id)
+        self.storage.remove(session.id)
+        self._finished.pop(session.id, None)
+
+    # Restart and expiry ----------------------------------------------------------------------
+
+    async def resume(self, unfinished: list[Session]) -> None:
+        """Sessions that were queued or running when the server stopped: run them again."""
+        for session in unfinished:
+            self.storage.clear_artifacts(session.id)
+            if session.state is SessionState.CANCELLING:
+                await self.mark_cancelled(session)
+                continue
+            session.state, session.started_at, session.progress = SessionState.QUEUED, None, None
+            await self.backend.save(session)
+            await self._enqueue(session)
+
+    async def expire(self) -> int:
+        ttl = timedelta(seconds=self.settings.session_ttl_s)
+        now = utcnow()
+        expired = [s for s in await self.backend.sessions()
+                   if s.state.finished and s.finished_at is not None and s.finished_at + ttl <= now]
+        for session in expired:
+            await self.backend.append(session, EventType.EXPIRED, {})
+            await self._remove(session)
+        return len(expired)
+
+    async def check_ready(self) -> None:
+        if not await self.backend.ping():
+            raise ServiceUnavailable("The backend does not answer.")
+
+
+def _parse_options(raw: dict[str, Any]) -> AnalysisOptions:
+    try:
+        return AnalysisOptions.from_mapping(raw)
+    except OptionsError as exc:
+        raise Unprocessable(str(exc), field=f"options.{exc.field}") from exc
+
+
+def _sort_key(session: Session) -> tuple[str, str]:
+    return (session.created_at.isoformat(), session.id)
+
+
+def _encode_cursor(key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode("|".join(key).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created, _, session_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
+    except ValueError as exc:
+        raise Unprocessable("The cursor is not one this server gave out.", field="cursor") from exc
+    if not session_id:
+        raise Unprocessable("The cursor is not one this server gave out.", field="cursor")
+    return created, session_id

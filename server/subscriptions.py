@@ -1,0 +1,80 @@
+"""One subscription to one session's events: the same for SSE and WebSocket.
+
+Order of delivery: a `snapshot` (no id; its `last_event_id` says what it covers), then the logged
+events after the client's starting id exactly as logged, then live events. The live queue is
+registered before the snapshot is taken, and any live event the replay already covered is skipped
+by id, so nothing is missed or doubled even when the backend suspends between the steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from .backends import Backend
+from .hub import Hub, Subscriber
+from .models import Event, EventType, Session, event_order
+
+
+@dataclass
+class Subscription:
+    session_id: str
+    snapshot: Event
+    replay: list[Event]
+    covered: str | None
+    nothing_new: bool  # finished, and the client had every logged event already
+    _subscriber: Subscriber
+    _hub: Hub
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.replay) and self.replay[-1].type.terminal
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Yields until a terminal event; raises SubscriberOverflow when the client fell behind."""
+        try:
+            yield self.snapshot
+            for event in self.replay:
+                yield event
+                if event.type.terminal:
+                    return
+            seen = event_order(self.covered) if self.covered else (-1, -1)
+            while True:
+                event = await self._subscriber.get()
+                if event.id is not None and event_order(event.id) <= seen:
+                    continue
+                yield event
+                if event.type.terminal:
+                    return
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._hub.unsubscribe(self._subscriber)
+
+
+async def open_subscription(backend: Backend, hub: Hub, session: Session, snapshot_doc: dict[str, object],
+                            after: str | None) -> Subscription:
+    subscriber = hub.subscribe(session.id)
+    try:
+        snapshot = Event.create(None, session.id, EventType.SNAPSHOT, snapshot_doc)
+        covered = session.last_event_id
+        logged = await backend.events_after(session.id, after) if after is not None else []
+        replay = [e for e in logged if covered is None or event_order(e.id or "0") <= event_order(covered)]
+        nothing_new = session.state.finished and after is not None and not replay
+        if session.state.finished and not (replay and replay[-1].type.terminal):
+            # Even when the snapshot already shows the end, the terminal event is sent, so
+            # every subscription ends the same way.
+            terminal = await _terminal_event(backend, session)
+            replay = [terminal] if terminal is not None else []
+        if replay:
+            covered = max(covered or "0", replay[-1].id or "0", key=event_order)
+    except BaseException:
+        hub.unsubscribe(subscriber)
+        raise
+    return Subscription(session.id, snapshot, replay, covered, nothing_new, subscriber, hub)
+
+
+async def _terminal_event(backend: Backend, session: Session) -> Event | None:
+    events = await backend.events_after(session.id, None)
+    return events[-1] if events and events[-1].type.terminal else None

@@ -1,0 +1,151 @@
+"""Multipart uploads streamed straight to the session folder, with the size limit enforced
+while the body arrives: a too-large upload is refused before it is read in full."""
+
+from __future__ import annotations
+
+import errno
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from .errors import BadRequest, InsufficientStorage, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+
+FILE_FIELD = "file"
+_MAX_FIELD_BYTES = 64 * 1024
+
+
+@dataclass
+class Upload:
+    filename: str | None = None
+    size: int = 0
+    fields: dict[str, str] = field(default_factory=dict)
+    has_file: bool = False
+
+    def options(self) -> dict[str, Any]:
+        raw = self.fields.get("options", "").strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise Unprocessable("The 'options' field is not valid JSON.", field="options") from exc
+        if not isinstance(value, dict):
+            raise Unprocessable("The 'options' field must be a JSON object.", field="options")
+        return value
+
+
+def check_request(request: Request, max_bytes: int) -> bytes:
+    """Refuse what can be refused from the headers alone; returns the multipart boundary."""
+    content_type, params = parse_options_header(request.headers.get("content-type"))
+    if content_type != b"multipart/form-data":
+        raise UnsupportedMediaType("Send the video as multipart/form-data with a 'file' field.")
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise BadRequest("The multipart body has no boundary.")
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > max_bytes + _MAX_FIELD_BYTES:
+        raise PayloadTooLarge(f"The upload is larger than the {max_bytes // (1024 * 1024)} MB limit.")
+    return boundary
+
+
+class _Receiver:
+    """python-multipart callbacks: the `file` part goes to disk, small fields to memory."""
+
+    def __init__(self, dest: Path, max_bytes: int) -> None:
+        self.dest = dest
+        self.max_bytes = max_bytes
+        self.upload = Upload()
+        self._header_field = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._name: str | None = None
+        self._value = bytearray()
+        self._file: IO[bytes] | None = None
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda d, s, e: self._append("_header_field", d[s:e]),
+            "on_header_value": lambda d, s, e: self._append("_header_value", d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _append(self, attr: str, data: bytes) -> None:
+        setattr(self, attr, getattr(self, attr) + data)
+
+    def _part_begin(self) -> None:
+        self._headers, self._name, self._value = {}, None, bytearray()
+
+    def _header_end(self) -> None:
+        self._headers[self._header_field.lower()] = self._header_value
+        self._header_field, self._header_value = b"", b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self._name = params.get(b"name", b"").decode("utf-8", "replace")
+        if self._name == FILE_FIELD:
+            if self.upload.has_file:
+                raise BadRequest("Send one video per upload: the 'file' field appears twice.")
+            self.upload.has_file = True
+            self.upload.filename = params.get(b"filename", b"").decode("utf-8", "replace") or None
+            self._file = self.dest.open("wb")
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self._file is not None:
+            self.upload.size += len(chunk)
+            if self.upload.size > self.max_bytes:
+                raise PayloadTooLarge(f"The upload is larger than the {self.max_bytes // (1024 * 1024)} MB limit.")
+            self._file.write(chunk)
+        elif len(self._value) + len(chunk) > _MAX_FIELD_BYTES:
+            raise PayloadTooLarge(f"The form field {self._name!r} is larger than 64 KB.")
+        else:
+            self._value += chunk
+
+    def _part_end(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        elif self._name:
+            self.upload.fields[self._name] = self._value.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+async def receive_upload(request: Request, dest: Path, max_bytes: int) -> Upload:
+    """Stream the body to `dest`. On any error the caller removes what was written."""
+    boundary = check_request(request, max_bytes)
+    receiver = _Receiver(dest, max_bytes)
+    parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+        if parser.state != MultipartState.END:
+            raise BadRequest("The multipart body ended before its closing boundary.")
+    except MultipartParseError as exc:
+        raise BadRequest("The multipart body is malformed.") from exc
+    except ClientDisconnect as exc:
+        raise BadRequest("The client went away before the upload finished.") from exc
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise InsufficientStorage("The server has no space left for this upload.") from exc
+        raise
+    finally:
+        receiver.close()
+    if not receiver.upload.has_file:
+        raise BadRequest("The upload has no 'file' field.", field=FILE_FIELD)
+    if receiver.upload.size == 0:
+        raise Unprocessable("The uploaded file is empty.", field=FILE_FIELD)
+    return receiver.upload

@@ -1,0 +1,95 @@
+"""The worker process: runs one analysis at a time and reports over its pipe.
+
+Imports only `processing` and the standard library, so a worker starts fast and a crash in a
+decoder takes down this process alone. Progress is thinned here to PROGRESS_HZ, so the pipe and
+the session's log carry at most that many progress events a second.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import asdict
+from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
+
+# Message kinds sent to the server.
+STAGE, PROGRESS, DONE, ERROR, CANCELLED, READY = "stage", "progress", "done", "error", "cancelled", "ready"
+
+
+class _ProgressSender:
+    def __init__(self, conn: Connection, progress_hz: float) -> None:
+        self._conn = conn
+        self._interval = 1.0 / progress_hz
+        self._last_sent = 0.0
+        self._stage: str | None = None
+
+    def __call__(self, progress: Any) -> None:
+        now = time.monotonic()
+        new_stage = progress.stage != self._stage
+        if new_stage:
+            self._stage = progress.stage
+            self._conn.send((STAGE, progress.stage))
+        if new_stage or progress.fraction >= 1.0 or now - self._last_sent >= self._interval:
+            self._last_sent = now
+            self._conn.send((PROGRESS, asdict(progress)))
+
+
+def run_job(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> None:
+    from processing import AnalysisError, AnalysisOptions, analyze
+
+    try:
+        options = AnalysisOptions.from_mapping(job["options"])
+        report = analyze(
+            Path(job["source"]),
+            Path(job["out_dir"]),
+            options,
+            on_progress=_ProgressSender(conn, progress_hz),
+            is_cancelled=lambda: bool(cancel_flag.value),
+        )
+    except AnalysisError as exc:
+        if exc.code == "cancelled":
+            conn.send((CANCELLED, None))
+        else:
+            conn.send((ERROR, {"code": exc.code, "message": exc.message}))
+        return
+    except MemoryError:
+        conn.send((ERROR, {"code": "out_of_memory", "message": "The analysis ran out of memory."}))
+        return
+    except Exception as exc:  # a bug or an unexpected decoder failure: fail the job, keep the worker
+        conn.send((ERROR, {"code": "internal", "message": f"The analysis failed unexpectedly ({type(exc).__name__})."}))
+        return
+    conn.send((DONE, summarize(report)))
+
+
+def summarize(report: dict[str, Any]) -> dict[str, Any]:
+    quality = report.get("quality", {})
+    return {
+        "cuts": len(report.get("cuts", [])),
+        "scenes": len(report.get("scenes", [])),
+        "black_segments": len(quality.get("black", [])),
+        "frozen_segments": len(quality.get("frozen", [])),
+        "blurry_segments": len(quality.get("blurry", [])),
+        "artifacts": [a["name"] for a in report.get("artifacts", [])],
+        "timing": report.get("timing", {}),
+    }
+
+
+def worker_main(conn: Connection, cancel_flag: Synchronized, progress_hz: float) -> None:
+    # The server owns Ctrl-C and SIGTERM; it stops workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    import processing  # noqa: F401  (import the heavy libraries before saying ready)
+
+    conn.send((READY, os.getpid()))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        run_job(conn, cancel_flag, job, progress_hz)

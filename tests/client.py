@@ -1,0 +1,94 @@
+"""Client-side helpers for the integration tests: upload, follow SSE, wait for a state."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from httpx_sse import aconnect_sse, connect_sse
+
+FINAL_STATES = {"succeeded", "failed", "cancelled"}
+TERMINAL_EVENTS = FINAL_STATES | {"expired"}
+
+
+@dataclass(frozen=True)
+class Received:
+    id: str | None
+    type: str
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.body["data"]  # type: ignore[no-any-return]
+
+
+def upload(client: httpx.Client, path: Path, options: dict[str, Any] | None = None,
+           url: str = "/api/sessions", **kwargs: Any) -> httpx.Response:
+    data = {"options": json.dumps(options)} if options is not None else None
+    with path.open("rb") as fh:
+        return client.post(url, files={"file": (path.name, fh, "video/mp4")}, data=data, **kwargs)
+
+
+def upload_ok(client: httpx.Client, path: Path, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = upload(client, path, options)
+    assert response.status_code == 202, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _received(sse: Any) -> Received:
+    body = json.loads(sse.data)
+    assert body["type"] == sse.event
+    assert (sse.id or None) == body["id"]
+    return Received(body["id"], sse.event, body)
+
+
+def follow(client: httpx.Client, session_id: str, last_event_id: str | None = None,
+           stop_after: int | None = None) -> list[Received]:
+    """Read the SSE stream until it closes (or `stop_after` events)."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    events: list[Received] = []
+    with connect_sse(client, "GET", f"/api/sessions/{session_id}/events", headers=headers,
+                     timeout=httpx.Timeout(60, read=60)) as source:
+        assert source.response.status_code == 200
+        for sse in source.iter_sse():
+            if not sse.event or sse.event == "message":
+                continue  # the retry-only block
+            events.append(_received(sse))
+            if stop_after is not None and len(events) >= stop_after:
+                break
+    return events
+
+
+async def afollow(client: httpx.AsyncClient, session_id: str, last_event_id: str | None = None) -> list[Received]:
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    events: list[Received] = []
+    async with aconnect_sse(client, "GET", f"/api/sessions/{session_id}/events", headers=headers) as source:
+        assert source.response.status_code == 200
+        async for sse in source.aiter_sse():
+            if sse.event and sse.event != "message":
+                events.append(_received(sse))
+    return events
+
+
+def wait_state(client: httpx.Client, session_id: str, states: set[str], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = client.get(f"/api/sessions/{session_id}").json()
+        if doc["state"] in states:
+            return doc  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"session {session_id} stayed {doc['state']}, wanted {states}")
+        time.sleep(0.05)
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    doc = response.json()
+    assert doc["status"] == status and doc["title"] and doc["detail"] and doc["type"]
+    assert "Traceback" not in response.text
+    return doc  # type: ignore[no-any-return]

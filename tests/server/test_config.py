@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, Settings
+
+
+def test_defaults_work_on_a_laptop():
+    settings = Settings.from_env({})
+    assert settings.port == 8000 and settings.workers == 2 and settings.backend == "memory"
+    assert settings.data_dir == Path("./data") and settings.max_upload_mb == 2048
+    assert settings.max_queued == 100 and settings.session_ttl_s == 3600 and settings.progress_hz == 10
+    assert settings.api_keys == ()
+
+
+def test_environment_overrides():
+    settings = Settings.from_env({"PORT": "9001", "API_KEYS": "a, b", "CORS_ORIGINS": "http://x",
+                                  "DATA_DIR": "/tmp/v", "PROGRESS_HZ": "4.5", "BACKEND": "redis"})
+    assert settings.port == 9001 and settings.api_keys == ("a", "b")
+    assert settings.cors_origins == ("http://x",) and settings.data_dir == Path("/tmp/v")
+    assert settings.progress_hz == 4.5 and settings.backend == "redis"
+
+
+@pytest.mark.parametrize("env", [{"PORT": "eighty"}, {"BACKEND": "sqlite"}, {"WORKERS": "-1"},
+                                 {"PROGRESS_HZ": "0"}])
+def test_bad_values_are_refused_with_the_name(env):
+    with pytest.raises(ConfigError):
+        Settings.from_env(env)

@@ -1,0 +1,83 @@
+"""REST: the session document, list and pagination, results, artifacts with Range, path safety."""
+
+from __future__ import annotations
+
+import httpx
+from client import assert_problem, upload_ok, wait_state
+
+
+def test_upload_answers_202_with_location(shared_server, clip):
+    client = shared_server.client()
+    response = client.post("/api/sessions", files={"file": ("my clip.mp4", clip.path.read_bytes())})
+    assert response.status_code == 202
+    doc = response.json()
+    assert response.headers["location"] == f"/api/sessions/{doc['id']}"
+    assert doc["id"].startswith("s_") and len(doc["id"]) >= 2 + 32
+    assert doc["filename"] == "my clip.mp4"
+    assert doc["video"]["width"] == 320 and doc["video"]["height"] == 240
+    assert doc["video"]["frames"] == clip.truth.frames
+    assert set(doc["links"]) >= {"self", "events", "results", "cancel"}
+    assert doc["state"] in ("queued", "running")
+
+
+def test_results_409_until_succeeded_then_report(start_server, long_clip):
+    server = start_server(WORKERS=1)
+    client = server.client()
+    session = upload_ok(client, long_clip.path, {"max_frames": 200})
+    assert_problem(client.get(f"/api/sessions/{session['id']}/results"), 409)
+    wait_state(client, session["id"], {"succeeded"})
+    report = client.get(f"/api/sessions/{session['id']}/results").json()
+    assert report["schema"] == 1 and report["video"]["width"] == 640
+
+
+def test_results_and_artifacts(shared_server, clip):
+    client = shared_server.client()
+    session = upload_ok(client, clip.path)
+    wait_state(client, session["id"], {"succeeded"})
+    report = client.get(f"/api/sessions/{session['id']}/results").json()
+    cut_frames = [c["frame"] for c in report["cuts"]]
+    for truth in clip.truth.cuts:
+        assert any(abs(truth - found) <= 1 for found in cut_frames), (truth, cut_frames)
+    names = {a["name"] for a in report["artifacts"]}
+    assert "scene-000.jpg" in names
+
+    url = f"/api/sessions/{session['id']}/files/scene-000.jpg"
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.content[:2] == b"\xff\xd8"
+    part = client.get(url, headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.content == whole.content[:10]
+    assert part.headers["content-range"].startswith("bytes 0-9/")
+
+
+def test_names_outside_the_session_folder_are_404(shared_server, clip):
+    client = shared_server.client()
+    session = upload_ok(client, clip.path)
+    wait_state(client, session["id"], {"succeeded"})
+    base = f"{shared_server.url}/api/sessions/{session['id']}/files/"
+    for name in ("../session.json", "..%2Fsession.json", "%2e%2e/session.json", "..%2F..%2Fetc%2Fpasswd",
+                 "%2Fetc%2Fpasswd", "nope.jpg", "..", "."):
+        # Send the path as written: a client that normalises `..` would test nothing.
+        response = httpx.get(httpx.URL(base + name), timeout=10)
+        assert_problem(response, 404)
+
+
+def test_list_is_newest_first_and_paginated(start_server, clip):
+    server = start_server(WORKERS=1)
+    client = server.client()
+    created = [upload_ok(client, clip.path)["id"] for _ in range(5)]
+    first = client.get("/api/sessions", params={"limit": 2}).json()
+    assert [s["id"] for s in first["items"]] == created[::-1][:2]
+    second = client.get("/api/sessions", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    third = client.get("/api/sessions", params={"limit": 2, "cursor": second["next_cursor"]}).json()
+    assert [s["id"] for s in second["items"] + third["items"]] == created[::-1][2:]
+    assert third["next_cursor"] is None
+    assert_problem(client.get("/api/sessions", params={"limit": 0}), 422)
+    assert_problem(client.get("/api/sessions", params={"limit": 201}), 422)
+    assert_problem(client.get("/api/sessions", params={"cursor": "garbage"}), 422)
+
+
+def test_health_and_readiness(shared_server):
+    client = shared_server.client()
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["ready"] is True and ready["workers"]["alive"] == 2
