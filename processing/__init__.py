@@ -1,0 +1,27 @@
+"""Vidpulse video analysis: one decode pass, small per-frame analyzers, a JSON report.
+
+No web imports: the server, the CLI, a worker process or a notebook call `analyze` and talk to
+it only through `on_progress` and `is_cancelled`.
+"""
+
+from __future__ import annotations
+
+from processing.errors import AnalysisError, Cancelled, OptionsError, UndecodableVideo
+from processing.options import AnalysisOptions
+from processing.pipeline import analyze
+from processing.probe import VideoInfo, probe
+from processing.progress import Progress
+from processing.report import REPORT_SCHEMA_VERSION
+
+__all__ = [
+    "REPORT_SCHEMA_VERSION",
+    "AnalysisError",
+    "AnalysisOptions",
+    "Cancelled",
+    "OptionsError",
+    "Progress",
+    "UndecodableVideo",
+    "VideoInfo",
+    "analyze",
+    "probe",
+]

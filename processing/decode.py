@@ -1,0 +1,294 @@
+"""The one decoder: PyAV frames turned into small upright luma (and, when asked, colour) arrays.
+
+Reading the Y plane as a numpy view and shrinking it with `cv2.resize` is the fastest path
+measured (see docs/benchmarks.md): PyAV's own `to_ndarray`/`reformat` convert the whole frame
+first and cost about as much as decoding itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import cv2
+import numpy as np
+from av.container import InputContainer
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+
+from processing.errors import UndecodableVideo
+
+# Seconds to wait on a read before giving up: hostile or stalled input must not hang a worker.
+OPEN_TIMEOUT_S = 10.0
+# Bound how much of the file FFmpeg reads while guessing the format and stream parameters.
+_CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
+# Packets to read for the first decodable frame before calling a file undecodable.
+MAX_PACKETS_TO_FIRST_FRAME = 300
+# Demuxers that hold single pictures or text, not video.
+_NOT_VIDEO_FORMATS = ("image2", "tty")
+_NOT_VIDEO_SUFFIX = "_pipe"
+# Pixel formats whose first plane is 8-bit luma we can view directly.
+_LUMA8 = {
+    "yuv420p",
+    "yuvj420p",
+    "yuv422p",
+    "yuvj422p",
+    "yuv444p",
+    "yuvj444p",
+    "nv12",
+    "nv21",
+    "gray",
+    "yuv411p",
+}
+_LUMA16 = {"yuv420p10le", "yuv422p10le", "yuv444p10le", "yuv420p12le", "gray10le"}
+_I420 = {"yuv420p", "yuvj420p"}
+_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame, downscaled to the analysis size and turned upright.
+
+    `time_s` comes from the frame's timestamp, so variable frame rates keep their real timing.
+    """
+
+    index: int
+    time_s: float
+    luma: np.ndarray  # uint8 (height, width)
+    colour: np.ndarray | None  # uint8 BGR (height, width, 3), only when the decoder was asked for it
+
+
+def open_video(path: Path) -> tuple[InputContainer, VideoStream]:
+    """Open `path` and return its first video stream, or raise UndecodableVideo with a reason."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise UndecodableVideo(f"The file cannot be read ({exc.strerror or exc}).") from None
+    if size == 0:
+        raise UndecodableVideo("The file is empty.")
+    try:
+        container = av.open(
+            str(path),
+            mode="r",
+            timeout=(OPEN_TIMEOUT_S, OPEN_TIMEOUT_S),
+            container_options=_CONTAINER_OPTIONS,
+        )
+    except (av.FFmpegError, OSError, ValueError, UnicodeError):
+        raise UndecodableVideo("The file is not a video in any format FFmpeg can read.") from None
+    fmt = container.format.name
+    if fmt in _NOT_VIDEO_FORMATS or fmt.endswith(_NOT_VIDEO_SUFFIX):
+        container.close()
+        raise UndecodableVideo("The file is a still image or text, not a video.")
+    if not container.streams.video:
+        what = "audio only" if container.streams.audio else "no video stream"
+        container.close()
+        raise UndecodableVideo(f"The file has no video to analyse ({what}).")
+    stream = container.streams.video[0]
+    if stream.codec_context is None or not stream.codec_context.width:
+        container.close()
+        raise UndecodableVideo("The video stream has no known codec or picture size.")
+    return container, stream
+
+
+def rotation_of(frame: VideoFrame) -> int:
+    """Clockwise degrees (0, 90, 180, 270) a player turns this frame by, from its display matrix."""
+    # PyAV reports the matrix as a counter-clockwise angle in [-180, 180].
+    return round(-frame.rotation / 90.0) * 90 % 360
+
+
+def display_size(stream: VideoStream, rotation: int) -> tuple[int, int]:
+    """Width and height as shown: sample aspect ratio applied, then the rotation."""
+    ctx = stream.codec_context
+    width, height = ctx.width, ctx.height
+    sar = stream.sample_aspect_ratio
+    if sar is not None and sar > 0 and sar != 1:
+        width = max(1, round(width * float(sar)))
+    return (height, width) if rotation in (90, 270) else (width, height)
+
+
+def frame_rate(stream: VideoStream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    value = float(rate) if rate else 0.0
+    return value if math.isfinite(value) and value > 0 else 25.0
+
+
+def stream_offset_s(stream: VideoStream) -> float:
+    """Timestamp of the stream's start, so that reported times begin at 0."""
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def decoded_frames(container: InputContainer, stream: VideoStream) -> Iterator[VideoFrame]:
+    """Every frame that decodes; corrupt packets are skipped, a broken container ends the stream.
+
+    A truncated file thus yields what decodes up to the damage, and the caller decides whether
+    that is enough (zero frames is not).
+    """
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except (av.FFmpegError, OSError, ValueError):
+            # The demuxer cannot go on (truncated or damaged container): keep what we have.
+            return
+        try:
+            frames = packet.decode()
+        except (av.FFmpegError, ValueError):
+            continue
+        yield from frames
+
+
+def analysis_size(display: tuple[int, int], width: int) -> tuple[int, int]:
+    """Even (width, height) at most `width` wide with the display aspect ratio (never upscaled)."""
+    dw, dh = display
+    aw = max(2, min(width, dw) // 2 * 2)
+    ah = max(2, round(dh * aw / dw / 2) * 2)
+    return aw, ah
+
+
+class FrameConverter:
+    """Turns PyAV frames into small upright arrays at the analysis size."""
+
+    def __init__(self, size: tuple[int, int], rotation: int, colour: bool) -> None:
+        self.size = size
+        self.rotation = rotation
+        self.colour = colour
+        width, height = size
+        # Shrink first, rotate the small picture: rotating a 4K frame would cost more than decoding.
+        self._coded = (height, width) if rotation in (90, 270) else (width, height)
+
+    def luma(self, frame: VideoFrame) -> np.ndarray:
+        fmt = frame.format.name
+        if fmt in _LUMA8 or fmt in _LUMA16:
+            plane = frame.planes[0]
+            dtype = np.uint16 if fmt in _LUMA16 else np.uint8
+            itemsize = np.dtype(dtype).itemsize
+            # line_size may exceed the width (alignment padding): view the rows, then crop.
+            rows = np.frombuffer(memoryview(plane), dtype).reshape(-1, plane.line_size // itemsize)
+            full: np.ndarray = rows[: frame.height, : frame.width]
+        else:
+            full = frame.to_ndarray(format="gray")
+        small = cv2.resize(full, self._coded, interpolation=cv2.INTER_AREA)
+        if small.dtype != np.uint8:
+            small = np.right_shift(small, 2 if fmt.endswith("10le") else 4).astype(np.uint8)
+        return self._upright(small)
+
+    def bgr(self, frame: VideoFrame, luma: np.ndarray) -> np.ndarray:
+        fmt = frame.format.name
+        cw, ch = self._coded
+        if fmt in _I420 and cw % 4 == 0 and ch % 4 == 0:
+            y = luma if self.rotation == 0 else self._unrotate(luma)
+            half = (cw // 2, ch // 2)
+            u = cv2.resize(_plane_view(frame, 1), half, interpolation=cv2.INTER_AREA)
+            v = cv2.resize(_plane_view(frame, 2), half, interpolation=cv2.INTER_AREA)
+            i420 = np.concatenate((y.ravel(), u.ravel(), v.ravel())).reshape(ch * 3 // 2, cw)
+            small = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+        else:
+            small = frame.reformat(width=cw, height=ch, format="bgr24").to_ndarray()
+        return self._upright(small)
+
+    def _upright(self, small: np.ndarray) -> np.ndarray:
+        code = _ROTATE.get(self.rotation)
+        return small if code is None else cv2.rotate(small, code)
+
+    def _unrotate(self, small: np.ndarray) -> np.ndarray:
+        inverse = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+        return cv2.rotate(small, inverse[self.rotation])
+
+
+def _plane_view(frame: VideoFrame, index: int) -> np.ndarray:
+    plane = frame.planes[index]
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
+    return rows[: plane.height, : plane.width]
+
+
+@dataclass(frozen=True)
+class Span:
+    """Which frames to decode: [start_s, end_s) and at most max_frames of them."""
+
+    start_s: float = 0.0
+    end_s: float | None = None
+    max_frames: int | None = None
+
+
+class Decoder:
+    """Iterates `Frame`s of one video at the analysis size; use as a context manager."""
+
+    def __init__(self, path: Path, width: int, *, colour: bool = False, span: Span = Span()) -> None:
+        self.container, self.stream = open_video(path)
+        self.stream.thread_type = "AUTO"
+        self.span = span
+        self.fps = frame_rate(self.stream)
+        self.full_range = False
+        self._width = width
+        self._colour = colour
+        self._offset = stream_offset_s(self.stream)
+        self._time_base: Fraction | None = self.stream.time_base
+        self.converter: FrameConverter | None = None
+
+    def __enter__(self) -> Decoder:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.container.close()
+
+    def frames(self) -> Iterator[Frame]:
+        span = self.span
+        if span.start_s > 0:
+            self._seek(span.start_s)
+        count = 0
+        index: int | None = None
+        half_frame = 0.5 / self.fps
+        for av_frame in decoded_frames(self.container, self.stream):
+            time_s = self._time_of(av_frame, index)
+            if time_s < span.start_s - half_frame:
+                continue
+            if span.end_s is not None and time_s >= span.end_s - half_frame:
+                return
+            if self.converter is None:
+                self.converter = self._converter_for(av_frame)
+            if index is None:
+                # From the start we count exactly; after a seek the index is estimated from the time.
+                index = round(time_s * self.fps) if span.start_s > 0 else 0
+            else:
+                index += 1
+            luma = self.converter.luma(av_frame)
+            colour = self.converter.bgr(av_frame, luma) if self._colour else None
+            yield Frame(index, time_s, luma, colour)
+            count += 1
+            if span.max_frames is not None and count >= span.max_frames:
+                return
+
+    def _converter_for(self, av_frame: VideoFrame) -> FrameConverter:
+        rotation = rotation_of(av_frame)
+        # Full-range ("JPEG") video puts black at 0 rather than 16.
+        self.full_range = av_frame.format.name.startswith("yuvj") or av_frame.color_range == 2
+        size = analysis_size(display_size(self.stream, rotation), self._width)
+        return FrameConverter(size, rotation, self._colour)
+
+    def _time_of(self, av_frame: VideoFrame, previous: int | None) -> float:
+        if av_frame.pts is None or self._time_base is None:
+            return 0.0 if previous is None else (previous + 1) / self.fps
+        return float(av_frame.pts * self._time_base) - self._offset
+
+    def _seek(self, start_s: float) -> None:
+        if self._time_base is None:
+            return
+        target = int((start_s + self._offset) / self._time_base)
+        # Not seekable: decoding from the start and skipping frames is slower but correct.
+        with contextlib.suppress(av.FFmpegError, OSError, ValueError):
+            self.container.seek(target, stream=self.stream, backward=True, any_frame=False)

@@ -1,0 +1,174 @@
+"""`analyze`: one decode pass feeding every analyzer, with progress reports and cancellation."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from processing.analyzers.cuts import CutAnalyzer
+from processing.analyzers.keyframes import KeyframeAnalyzer
+from processing.analyzers.motion import MotionAnalyzer
+from processing.analyzers.quality import QualityAnalyzer
+from processing.artifacts import Artifacts
+from processing.decode import Decoder, Span
+from processing.errors import Cancelled, UndecodableVideo
+from processing.features import Measured, Meter
+from processing.options import AnalysisOptions
+from processing.probe import VideoInfo, probe
+from processing.progress import Progress, ProgressTracker, never_cancelled, no_progress
+from processing.report import CSV_NAME, REPORT_SCHEMA_VERSION, frames_csv, scenes_of, write_report
+from processing.series import FrameSeries
+
+
+def analyze(
+    source: Path,
+    out_dir: Path,
+    options: AnalysisOptions = AnalysisOptions(),  # noqa: B008 - frozen, so sharing one is safe
+    on_progress: Callable[[Progress], None] = no_progress,
+    is_cancelled: Callable[[], bool] = never_cancelled,
+) -> dict[str, Any]:
+    """Analyse `source`, write report.json and the artifacts into `out_dir`, return the report.
+
+    Raises UndecodableVideo when no frame decodes and Cancelled when `is_cancelled()` turns
+    true (checked on every frame). Whatever the error, the files this run wrote are removed.
+    """
+    artifacts = Artifacts(Path(out_dir))
+    try:
+        return _Run(Path(source), artifacts, options, on_progress, is_cancelled).run()
+    except BaseException:
+        artifacts.remove_all()
+        raise
+
+
+class _Run:
+    def __init__(
+        self,
+        source: Path,
+        artifacts: Artifacts,
+        options: AnalysisOptions,
+        on_progress: Callable[[Progress], None],
+        is_cancelled: Callable[[], bool],
+    ) -> None:
+        self.source = source
+        self.artifacts = artifacts
+        self.options = options
+        self.is_cancelled = is_cancelled
+        self.on_progress = on_progress
+        self.started = time.perf_counter()
+        self.series = FrameSeries()
+        self.pending: deque[Measured] = deque()
+        self.scene = 0
+
+    def run(self) -> dict[str, Any]:
+        opts = self.options
+        progress = ProgressTracker(self.on_progress, 1, opts.render)
+        progress.update(0)
+        info = probe(self.source)
+        self._check_cancel()
+        progress.set_total(_expected_frames(info, opts))
+        span = Span(opts.start_s, opts.end_s, opts.max_frames)
+        with Decoder(self.source, opts.width, colour=True, span=span) as decoder:
+            fps = decoder.fps
+            self.cuts = CutAnalyzer(
+                fps, threshold=opts.cut_threshold, ratio=opts.cut_ratio, fade_threshold=opts.fade_threshold
+            )
+            self.quality = QualityAnalyzer(
+                fps,
+                black_min_s=opts.black_min_s,
+                freeze_threshold=opts.freeze_threshold,
+                freeze_min_s=opts.freeze_min_s,
+                blur_threshold=opts.blur_threshold,
+                blur_min_s=opts.blur_min_s,
+            )
+            self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s)
+            self.keyframes = KeyframeAnalyzer(self.artifacts)
+            progress.start("analyze")
+            self._frame_loop(decoder, progress)
+        progress.set_total(len(self.series))
+        progress.start("finalize")
+        report = self._finalize(info, fps)
+        progress.finish()
+        return report
+
+    def _frame_loop(self, decoder: Decoder, progress: ProgressTracker) -> None:
+        meter: Meter | None = None
+        for frame in decoder.frames():
+            self._check_cancel()
+            if meter is None:
+                meter = Meter(full_range=decoder.full_range, black_threshold=self.options.black_threshold)
+            measured = meter.measure(frame)
+            self.series.append(measured)
+            self.cuts.update(measured)
+            self.quality.update(measured)
+            self.motion.update(measured)
+            self.pending.append(measured)
+            self._settle(self.cuts.decided_index)
+            progress.update(len(self.series))
+        if not len(self.series):
+            raise UndecodableVideo("No frame of the video could be decoded.")
+        self.cuts.finish()
+        self._settle(self.cuts.decided_index)
+
+    def _settle(self, decided_index: int) -> None:
+        """Feed the consumers that need final scene numbers, a few frames behind the loop."""
+        cuts = self.cuts.cuts
+        while self.pending and self.pending[0].frame.index <= decided_index:
+            measured = self.pending.popleft()
+            while self.scene < len(cuts) and cuts[self.scene].frame <= measured.frame.index:
+                self.scene += 1
+            self.keyframes.update(measured, self.scene)
+
+    def _finalize(self, info: VideoInfo, fps: float) -> dict[str, Any]:
+        cut_result = self.cuts.result()
+        thumbnails = self.keyframes.result()
+        self._check_cancel()
+        motion = self.motion.result([c.frame for c in cut_result.cuts])
+        quality = self.quality.result()
+        self.artifacts.write_bytes(CSV_NAME, "text/csv", frames_csv(self.series))
+        self._check_cancel()
+        frames = len(self.series)
+        video = info.to_dict()
+        if self._whole_video():
+            video["frames"] = frames
+        wall = time.perf_counter() - self.started
+        report: dict[str, Any] = {
+            "schema": REPORT_SCHEMA_VERSION,
+            "video": video,
+            "analysed": {
+                "start_frame": self.series.index[0],
+                "end_frame": self.series.index[-1],
+                "frames": frames,
+                "start_s": round(self.series.time_s[0], 6),
+                "end_s": round(self.series.end_s(fps), 6),
+            },
+            "options": self.options.to_dict(),
+            "cuts": [c.to_dict() for c in cut_result.cuts],
+            "scenes": [s.to_dict() for s in scenes_of(cut_result.cuts, self.series, fps, thumbnails)],
+            "motion": motion.to_dict(),
+            "quality": quality.to_dict(),
+            "artifacts": [],
+            "timing": {"wall_s": round(wall, 3), "fps": round(frames / wall, 1) if wall > 0 else 0.0},
+        }
+        return write_report(report, self.artifacts)
+
+    def _whole_video(self) -> bool:
+        opts = self.options
+        return (
+            opts.start_s == 0 and opts.end_s is None and (opts.max_frames is None or opts.max_frames > len(self.series))
+        )
+
+    def _check_cancel(self) -> None:
+        if self.is_cancelled():
+            raise Cancelled()
+
+
+def _expected_frames(info: VideoInfo, options: AnalysisOptions) -> int:
+    end_s = info.duration_s if options.end_s is None else min(options.end_s, info.duration_s)
+    frames = info.frames if end_s >= info.duration_s else round(end_s * info.fps)
+    frames -= round(options.start_s * info.fps)
+    if options.max_frames is not None:
+        frames = min(frames, options.max_frames)
+    return max(1, frames)
