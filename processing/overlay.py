@@ -10,7 +10,7 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 def draw_label(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
     """Readable on any background: a thick dark stroke under a thin white one."""
-    thickness = max(1, round(scale * 2))
+    thickness = max(1, round(scale * 1.5))
     cv2.putText(image, text, origin, _FONT, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
     cv2.putText(image, text, origin, _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 

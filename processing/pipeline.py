@@ -19,8 +19,10 @@ from processing.features import Measured, Meter
 from processing.options import AnalysisOptions
 from processing.probe import VideoInfo, probe
 from processing.progress import Progress, ProgressTracker, never_cancelled, no_progress
+from processing.render import Renderer
 from processing.report import CSV_NAME, REPORT_SCHEMA_VERSION, frames_csv, scenes_of, write_report
 from processing.series import FrameSeries
+from processing.timeline import timeline_png
 
 
 def analyze(
@@ -36,9 +38,12 @@ def analyze(
     true (checked on every frame). Whatever the error, the files this run wrote are removed.
     """
     artifacts = Artifacts(Path(out_dir))
+    run = _Run(Path(source), artifacts, options, on_progress, is_cancelled)
     try:
-        return _Run(Path(source), artifacts, options, on_progress, is_cancelled).run()
+        return run.run()
     except BaseException:
+        if run.renderer is not None:
+            run.renderer.abort()
         artifacts.remove_all()
         raise
 
@@ -61,6 +66,8 @@ class _Run:
         self.series = FrameSeries()
         self.pending: deque[Measured] = deque()
         self.scene = 0
+        self.renderer: Renderer | None = None
+        self.fps = 25.0
 
     def run(self) -> dict[str, Any]:
         opts = self.options
@@ -71,7 +78,7 @@ class _Run:
         progress.set_total(_expected_frames(info, opts))
         span = Span(opts.start_s, opts.end_s, opts.max_frames)
         with Decoder(self.source, opts.width, colour=True, span=span) as decoder:
-            fps = decoder.fps
+            fps = self.fps = decoder.fps
             self.cuts = CutAnalyzer(
                 fps, threshold=opts.cut_threshold, ratio=opts.cut_ratio, fade_threshold=opts.fade_threshold
             )
@@ -88,6 +95,11 @@ class _Run:
             progress.start("analyze")
             self._frame_loop(decoder, progress)
         progress.set_total(len(self.series))
+        if self.renderer is not None:
+            progress.start("render")
+            progress.update(0)
+            self.renderer.close()
+            progress.update(len(self.series))
         progress.start("finalize")
         report = self._finalize(info, fps)
         progress.finish()
@@ -120,6 +132,15 @@ class _Run:
             while self.scene < len(cuts) and cuts[self.scene].frame <= measured.frame.index:
                 self.scene += 1
             self.keyframes.update(measured, self.scene)
+            if self.options.render:
+                self._render(measured)
+
+    def _render(self, measured: Measured) -> None:
+        if self.renderer is None:
+            height, width = measured.frame.luma.shape
+            path = self.artifacts.claim(ANNOTATED_NAME, "video/mp4")
+            self.renderer = Renderer(path, self.fps, (width, height))
+        self.renderer.write(measured, self.scene, self.motion.boxes_at(measured.frame.index))
 
     def _finalize(self, info: VideoInfo, fps: float) -> dict[str, Any]:
         cut_result = self.cuts.result()
@@ -128,6 +149,10 @@ class _Run:
         motion = self.motion.result([c.frame for c in cut_result.cuts])
         quality = self.quality.result()
         self.artifacts.write_bytes(CSV_NAME, "text/csv", frames_csv(self.series))
+        self._check_cancel()
+        end_s = self.series.end_s(fps)
+        png = timeline_png(self.series, motion.scores, cut_result.cuts, quality, end_s)
+        self.artifacts.write_bytes(TIMELINE_NAME, "image/png", png)
         self._check_cancel()
         frames = len(self.series)
         video = info.to_dict()
@@ -163,6 +188,10 @@ class _Run:
     def _check_cancel(self) -> None:
         if self.is_cancelled():
             raise Cancelled()
+
+
+ANNOTATED_NAME = "annotated.mp4"
+TIMELINE_NAME = "timeline.png"
 
 
 def _expected_frames(info: VideoInfo, options: AnalysisOptions) -> int:

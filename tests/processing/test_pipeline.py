@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from processing import AnalysisOptions, Progress, analyze
 from videogen import Truth
+
+from processing import AnalysisOptions, Progress, analyze
 
 
 def test_standard_clip_end_to_end(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
