@@ -6,11 +6,12 @@ returns the ground truth: the frames where hard cuts happen and the black and fr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 
@@ -18,7 +19,15 @@ import numpy as np
 class Segment:
     """`kind` is one of: scene (textured, slowly drifting), black, frozen (the previous
     frame held still, or a still texture when it comes first), box (a white box moving
-    over a dark background)."""
+    over a dark background).
+
+    Kinds for the analysis tests (`truth_of` knows nothing of them: their tests state the
+    expected result): fadeout / fadein (a still texture to or from black), dissolve (texture
+    `seed` blending into texture `seed + 1`), flash (white frames), pan (a fast horizontal
+    pan), bigbox (a box half the frame tall crossing it), blur (a blurred drifting texture).
+
+    A scene drifts by one pixel a frame and jumps back after 32 frames: keep scenes at most
+    32 frames long where a jump would read as a cut."""
 
     kind: str
     frames: int
@@ -67,8 +76,69 @@ def _segment_frames(
             y = (height - size) // 2
             frame[y : y + size, x : x + size] = 230
             yield frame
+    elif seg.kind in _EXTRA_KINDS:
+        yield from _EXTRA_KINDS[seg.kind](seg, width, height)
     else:
         raise ValueError(f"unknown segment kind {seg.kind!r}")
+
+
+def _fade(seg: Segment, width: int, height: int, rising: bool) -> Iterator[np.ndarray]:
+    still = _texture(seg.seed, width, height)[:height, :width].astype(np.float32)
+    for i in range(seg.frames):
+        # Fading out ends on a black frame; fading in starts one step above black.
+        level = (i + 1) / seg.frames if rising else 1 - (i + 1) / seg.frames
+        yield (still * level).astype(np.uint8)
+
+
+def _dissolve(seg: Segment, width: int, height: int) -> Iterator[np.ndarray]:
+    a = _texture(seg.seed, width, height)[:height, :width].astype(np.float32)
+    b = _texture(seg.seed + 1, width, height)[:height, :width].astype(np.float32)
+    for i in range(seg.frames):
+        mix = (i + 1) / (seg.frames + 1)
+        yield (a * (1 - mix) + b * mix).astype(np.uint8)
+
+
+def _flash(seg: Segment, width: int, height: int) -> Iterator[np.ndarray]:
+    white = np.full((height, width, 3), 255, dtype=np.uint8)
+    for _ in range(seg.frames):
+        yield white
+
+
+def _pan(seg: Segment, width: int, height: int) -> Iterator[np.ndarray]:
+    # A wide smooth-ish picture sliding 12 px a frame: a fast camera pan.
+    step = 12
+    wide = _texture(seg.seed, width + step * seg.frames, height)
+    wide = cv2.GaussianBlur(wide, (0, 0), 3)
+    for i in range(seg.frames):
+        yield np.ascontiguousarray(wide[:height, i * step : i * step + width])
+
+
+def _bigbox(seg: Segment, width: int, height: int) -> Iterator[np.ndarray]:
+    # A box half the frame tall crossing the frame: a large moving object.
+    size = height // 2
+    for i in range(seg.frames):
+        frame = np.full((height, width, 3), 60, dtype=np.uint8)
+        x = int((width - size) * (i / max(1, seg.frames - 1)))
+        frame[height // 4 : height // 4 + size, x : x + size] = (200, 180, 40)
+        yield frame
+
+
+def _blur(seg: Segment, width: int, height: int) -> Iterator[np.ndarray]:
+    tex = cv2.GaussianBlur(_texture(seg.seed, width, height), (0, 0), 8)
+    for i in range(seg.frames):
+        shift = i % 32
+        yield np.ascontiguousarray(tex[shift : shift + height, shift : shift + width])
+
+
+_EXTRA_KINDS: dict[str, Callable[[Segment, int, int], Iterator[np.ndarray]]] = {
+    "fadeout": lambda seg, w, h: _fade(seg, w, h, rising=False),
+    "fadein": lambda seg, w, h: _fade(seg, w, h, rising=True),
+    "dissolve": _dissolve,
+    "flash": _flash,
+    "pan": _pan,
+    "bigbox": _bigbox,
+    "blur": _blur,
+}
 
 
 def truth_of(segments: Sequence[Segment], fps: int) -> Truth:
@@ -97,20 +167,64 @@ def write_video(
     codec: str = "libx264",
 ) -> Truth:
     width, height = size
+    write_frames(path, _all_frames(segments, width, height), fps=fps, size=size, codec=codec)
+    return truth_of(segments, fps)
+
+
+def _all_frames(segments: Sequence[Segment], width: int, height: int) -> Iterator[np.ndarray]:
+    previous: np.ndarray | None = None
+    for seg in segments:
+        for rgb in _segment_frames(seg, width, height, previous):
+            previous = rgb
+            yield rgb
+
+
+def write_frames(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: int = 25,
+    size: tuple[int, int] = (320, 240),
+    codec: str = "libx264",
+    rotation: int = 0,
+    pix_fmt: str = "yuv420p",
+) -> int:
+    """Encode RGB frames; `rotation` stores a display matrix (counter-clockwise degrees, as
+    PyAV's `set_display_rotation`). Returns the number of frames written."""
+    width, height = size
+    count = 0
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "18"}
-        previous: np.ndarray | None = None
-        for seg in segments:
-            for rgb in _segment_frames(seg, width, height, previous):
-                previous = rgb
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                for packet in stream.encode(frame):
-                    container.mux(packet)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.options = {"preset": "ultrafast", "crf": "18"} if codec == "libx264" else {}
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            count += 1
         for packet in stream.encode():
             container.mux(packet)
-    return truth_of(segments, fps)
+    return count
+
+
+def write_audio(path: Path, seconds: float = 1.0, rate: int = 44100) -> None:
+    """An audio-only file (a sine tone in AAC/M4A): a valid media file with no video."""
+    samples = int(seconds * rate)
+    tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / rate)).astype(np.float32)
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=rate)
+        stream.layout = "mono"
+        for start in range(0, samples, 1024):
+            chunk = tone[start : start + 1024].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
 
 
 def standard_clip(path: Path, *, seconds_per_scene: float = 1.0, fps: int = 25) -> Truth:

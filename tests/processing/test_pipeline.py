@@ -3,9 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from videogen import Truth
-
 from processing import AnalysisOptions, Progress, analyze
+from videogen import Truth
 
 
 def test_standard_clip_end_to_end(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+
 from client import assert_problem, upload_ok, wait_state
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+
 from client import afollow, follow, upload_ok, wait_state
 
 

@@ -15,10 +15,10 @@ def _ws_url(server) -> str:
     return server.url.replace("http://", "ws://") + "/api/ws"
 
 
-async def _receive_until_terminal(ws, sessions: set[str], timeout: float = 60) -> dict[str, list[dict]]:
+async def _receive_until_terminal(ws, sessions: set[str], within_s: float = 60) -> dict[str, list[dict]]:
     seen: dict[str, list[dict]] = defaultdict(list)
     open_ = set(sessions)
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within_s):
         while open_:
             message = json.loads(await ws.recv())
             if message["type"] == "error":
