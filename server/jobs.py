@@ -151,13 +151,18 @@ class WorkerProcess:
         await self.wait_ready()
 
     async def stop(self, grace_s: float = 2.0) -> None:
+        """An idle worker is asked to exit; a busy one is killed (its session runs again after
+        a restart, since its manifest still says running)."""
         process, conn = self._process, self._conn
+        if process is not None and conn is not None and process.is_alive():
+            if self.session_id is None:
+                with contextlib.suppress(OSError):
+                    conn.send(None)
+            else:
+                process.kill()
         self._detach()
         if process is None:
             return
-        if conn is not None and process.is_alive():
-            with contextlib.suppress(OSError):
-                conn.send(None)
         await asyncio.to_thread(process.join, grace_s)
         if process.is_alive():
             process.kill()

@@ -59,8 +59,11 @@ def run_job(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], pr
     except MemoryError:
         conn.send((ERROR, {"code": "out_of_memory", "message": "The analysis ran out of memory."}))
         return
+    except (BrokenPipeError, ConnectionResetError):
+        raise  # the pipe to the server broke: let worker_main end quietly
     except Exception as exc:  # a bug or an unexpected decoder failure: fail the job, keep the worker
-        conn.send((ERROR, {"code": "internal", "message": f"The analysis failed unexpectedly ({type(exc).__name__})."}))
+        message = f"The analysis failed unexpectedly ({type(exc).__name__})."
+        conn.send((ERROR, {"code": "internal", "message": message}))
         return
     conn.send((DONE, summarize(report)))
 
@@ -85,11 +88,8 @@ def worker_main(conn: Connection, cancel_flag: Synchronized, progress_hz: float)
     import processing  # noqa: F401  (import the heavy libraries before saying ready)
 
     conn.send((READY, os.getpid()))
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        run_job(conn, cancel_flag, job, progress_hz)
+    try:
+        while (job := conn.recv()) is not None:
+            run_job(conn, cancel_flag, job, progress_hz)
+    except (EOFError, OSError):
+        return  # the server is gone; nobody is left to report to
