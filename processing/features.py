@@ -24,7 +24,7 @@ class Stats:
     """Scalars of one frame. `difference` is 0..255, the others 0..1 except `sharpness`."""
 
     brightness: float  # mean luma, 0 = video black, 1 = video white
-    difference: float  # mean absolute luma difference to the previous frame (0 on the first)
+    difference: float  # mean absolute luma difference to the previous frame, 0..255 (0 on the first)
     motion: float  # fraction of pixels that changed by more than NOISE_LEVEL
     sharpness: float  # variance of the Laplacian at the analysis size
     black: bool

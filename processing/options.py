@@ -27,11 +27,13 @@ class AnalysisOptions:
     - cut_ratio: how many times a hard cut's difference must exceed that of its neighbours (2 frames
       each side); this is what keeps fast pans and large moving objects from counting as cuts.
     - fade_threshold: brightness (0..1) the picture must have next to a black span for the gradual
-      edge of that span to count as a fade; also the dissolve span a cross-dissolve needs (x255).
+      edge of that span to count as a fade. (Cross-dissolves need half of `cut_threshold` between
+      the ends of a 0.4 s window.)
     - black_threshold: luma (0..1) under which a pixel counts as dark; a frame is black when at
       least 98 % of its pixels are dark.
     - black_min_s: shortest black segment reported, in seconds.
-    - freeze_threshold: a frame is frozen when less than this fraction (0..1) of its pixels changed.
+    - freeze_threshold: a frame is frozen when less than this fraction (0..1) of its pixels changed
+      and its mean luma difference to the previous frame is under this fraction of full scale.
     - freeze_min_s: shortest frozen segment reported, in seconds.
     - blur_threshold: a frame is blurry when the variance of its Laplacian (at the analysis width)
       is below this.

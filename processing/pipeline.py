@@ -80,7 +80,11 @@ class _Run:
         with Decoder(self.source, opts.width, colour=True, span=span) as decoder:
             fps = self.fps = decoder.fps
             self.cuts = CutAnalyzer(
-                fps, threshold=opts.cut_threshold, ratio=opts.cut_ratio, fade_threshold=opts.fade_threshold
+                fps,
+                threshold=opts.cut_threshold,
+                ratio=opts.cut_ratio,
+                fade_threshold=opts.fade_threshold,
+                black_min_s=opts.black_min_s,
             )
             self.quality = QualityAnalyzer(
                 fps,

@@ -24,7 +24,8 @@ class Segment:
     Kinds for the analysis tests (`truth_of` knows nothing of them: their tests state the
     expected result): fadeout / fadein (a still texture to or from black), dissolve (texture
     `seed` blending into texture `seed + 1`), flash (white frames), pan (a fast horizontal
-    pan), bigbox (a box half the frame tall crossing it), blur (a blurred drifting texture).
+    pan), bigbox (a box half the frame tall crossing it), blur (a blurred drifting texture),
+    still (texture `seed` held still, whatever came before).
 
     A scene drifts by one pixel a frame and jumps back after 32 frames: keep scenes at most
     32 frames long where a jump would read as a cut."""
@@ -53,9 +54,7 @@ def _texture(seed: int, width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def _segment_frames(
-    seg: Segment, width: int, height: int, previous: np.ndarray | None
-) -> Iterator[np.ndarray]:
+def _segment_frames(seg: Segment, width: int, height: int, previous: np.ndarray | None) -> Iterator[np.ndarray]:
     if seg.kind == "frozen" and previous is not None:
         for _ in range(seg.frames):
             yield previous
@@ -82,11 +81,14 @@ def _segment_frames(
         raise ValueError(f"unknown segment kind {seg.kind!r}")
 
 
-def _fade(seg: Segment, width: int, height: int, rising: bool) -> Iterator[np.ndarray]:
+def _fade(seg: Segment, width: int, height: int, rising: bool, steps: int | None = None) -> Iterator[np.ndarray]:
+    """`steps` frames of fading (all of them by default; 0: a still picture at full level)."""
     still = _texture(seg.seed, width, height)[:height, :width].astype(np.float32)
+    steps = seg.frames if steps is None else steps
     for i in range(seg.frames):
         # Fading out ends on a black frame; fading in starts one step above black.
-        level = (i + 1) / seg.frames if rising else 1 - (i + 1) / seg.frames
+        done = min(1.0, (i + 1) / steps) if steps else 1.0
+        level = done if rising else 1 - done
         yield (still * level).astype(np.uint8)
 
 
@@ -138,6 +140,7 @@ _EXTRA_KINDS: dict[str, Callable[[Segment, int, int], Iterator[np.ndarray]]] = {
     "pan": _pan,
     "bigbox": _bigbox,
     "blur": _blur,
+    "still": lambda seg, w, h: _fade(seg, w, h, rising=True, steps=0),
 }
 
 

@@ -30,9 +30,12 @@ def moving_boxes(changed: np.ndarray | None) -> list[Box]:
         return []
     # Close the gaps inside one moving thing (its flat interior does not change between frames).
     grown = cv2.dilate(changed, _KERNEL, iterations=2)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    # Judge a region by the pixels that really changed, not by its dilated area: a speck of
+    # noise grows to a 9x9 square.
+    changed_per_label = np.bincount(labels[changed > 0], minlength=count)
     min_area = MIN_BOX_AREA * changed.size
-    boxes = [tuple(int(v) for v in stats[i, :4]) for i in range(1, count) if stats[i, 4] >= min_area]
+    boxes = [tuple(int(v) for v in stats[i, :4]) for i in range(1, count) if changed_per_label[i] >= min_area]
     boxes.sort(key=lambda b: b[2] * b[3], reverse=True)
     return [(b[0], b[1], b[2], b[3]) for b in boxes[:MAX_BOXES]]
 

@@ -61,7 +61,10 @@ class QualityAnalyzer:
 
     def update(self, measured: Measured) -> None:
         stats, frame = measured.stats, measured.frame
-        frozen = measured.changed is not None and not stats.black and stats.motion < self._freeze_threshold
+        # Both tests: few pixels changed (no small moving thing) and little changed on average
+        # (no slow global change such as a dissolve, whose pixels each move by a few levels).
+        still = stats.motion < self._freeze_threshold and stats.difference / 255 < self._freeze_threshold
+        frozen = measured.changed is not None and not stats.black and still
         blurry = not stats.black and stats.sharpness < self._blur_threshold
         self._black.update(frame.index, frame.time_s, stats.black)
         self._frozen.update(frame.index, frame.time_s, frozen)

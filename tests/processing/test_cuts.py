@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import analyse, cut_frames, make_clip
+
+from videogen import Segment as S
+
+# Scenes stay at most 32 frames: the generator's drifting texture jumps back after that.
+CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {
+    "hard cuts": (
+        [S("scene", 30, 1), S("scene", 20, 2), S("frozen", 10), S("scene", 30, 3)],
+        [(30, "hard"), (60, "hard")],
+    ),
+    "hard cuts to and from black": (
+        [S("scene", 25, 1), S("black", 12), S("scene", 25, 2)],
+        [(25, "hard"), (37, "hard")],
+    ),
+    "fade out, black, fade in": (
+        [S("still", 20, 1), S("fadeout", 25, 1), S("black", 10), S("fadein", 25, 2), S("still", 20, 2)],
+        [(45, "fade"), (55, "fade")],
+    ),
+    "dip to black": ([S("still", 20, 1), S("fadeout", 10, 1), S("fadein", 10, 2), S("still", 20, 2)], [(30, "fade")]),
+    "cross-dissolve": ([S("still", 20, 1), S("dissolve", 15, 1), S("still", 20, 2)], [(27, "fade")]),
+    "short dissolve": ([S("still", 20, 1), S("dissolve", 6, 1), S("still", 20, 2)], [(23, "fade")]),
+    "moving box": ([S("box", 40)], []),
+    "large fast object": ([S("bigbox", 8), S("still", 10, 4)], [(8, "hard")]),
+    "fast pan": ([S("pan", 40, 3)], []),
+    "single-frame flash": ([S("still", 20, 1), S("flash", 1), S("still", 20, 1)], []),
+    "two-frame flash": ([S("still", 20, 1), S("flash", 2), S("still", 20, 1)], []),
+    "cut to white": ([S("box", 20), S("flash", 2), S("frozen", 20)], [(20, "hard")]),
+    "blurred drift": ([S("blur", 30, 1)], []),
+}
+# Fades and dissolves have no single exact frame: near-black frames read as black.
+TOLERANCE = {"hard": 1, "fade": 3}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_cuts(name: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    segments, expected = CASES[name]
+    report = analyse(make_clip(tmp_path_factory, name.replace(" ", "-"), segments), tmp_path)
+    found = [(c["frame"], c["kind"]) for c in report["cuts"]]
+    assert len(found) == len(expected), found
+    for (frame, kind), (want_frame, want_kind) in zip(found, expected, strict=True):
+        assert kind == want_kind, found
+        assert abs(frame - want_frame) <= TOLERANCE[kind], found
+
+
+def test_cuts_have_times_and_scores(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    report = analyse(make_clip(tmp_path_factory, "scored", [S("scene", 25, 1), S("scene", 25, 2)]), tmp_path)
+    (cut,) = report["cuts"]
+    assert cut["frame"] == 25 and cut["time_s"] == pytest.approx(1.0)
+    assert cut["score"] > 20
+
+
+def test_higher_threshold_finds_fewer_cuts(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    path = make_clip(tmp_path_factory, "thresh", [S("scene", 25, 1), S("scene", 25, 2)])
+    assert cut_frames(analyse(path, tmp_path / "a")) == [25]
+    assert cut_frames(analyse(path, tmp_path / "b", cut_threshold=250.0)) == []

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from processing.decode import Decoder, Span, analysis_size
+from videogen import Truth, write_frames
+
+
+def _marked(width: int, height: int) -> np.ndarray:
+    """Dark frame with a white band along its top edge."""
+    frame = np.full((height, width, 3), 30, np.uint8)
+    frame[: height // 8] = 255
+    return frame
+
+
+@pytest.mark.parametrize(("ccw", "bright_side"), [(0, "top"), (90, "left"), (-90, "right"), (180, "bottom")])
+def test_frames_are_turned_upright(tmp_path: Path, ccw: int, bright_side: str) -> None:
+    path = tmp_path / "rotated.mp4"
+    write_frames(path, [_marked(320, 240)] * 2, rotation=ccw)
+    with Decoder(path, 160, colour=True) as decoder:
+        frame = next(decoder.frames())
+    luma = frame.luma
+    assert luma.shape == ((120, 160) if ccw in (0, 180) else (214, 160))
+    assert frame.colour is not None and frame.colour.shape[:2] == luma.shape
+    edges = {
+        "top": luma[:4].mean(),
+        "bottom": luma[-4:].mean(),
+        "left": luma[:, :4].mean(),
+        "right": luma[:, -4:].mean(),
+    }
+    assert max(edges, key=lambda k: edges[k]) == bright_side
+
+
+def test_padded_rows_are_cropped(tmp_path: Path) -> None:
+    # 200 px is not a multiple of FFmpeg's line alignment: each row carries padding.
+    path = tmp_path / "odd.mp4"
+    frame = np.zeros((150, 200, 3), np.uint8)
+    frame[:, 100:] = 255
+    write_frames(path, [frame] * 2, size=(200, 150))
+    with Decoder(path, 200) as decoder:
+        luma = next(decoder.frames()).luma
+    assert luma.shape == (150, 200)
+    assert luma[:, :95].max() < 40 and luma[:, 105:].min() > 200
+
+
+def test_times_come_from_timestamps(std_clip: tuple[Path, Truth]) -> None:
+    with Decoder(std_clip[0], 64) as decoder:
+        frames = list(decoder.frames())
+    assert [f.index for f in frames] == list(range(std_clip[1].frames))
+    assert frames[10].time_s == pytest.approx(0.4)
+
+
+def test_span_limits(std_clip: tuple[Path, Truth]) -> None:
+    with Decoder(std_clip[0], 64, span=Span(start_s=2.0, end_s=3.0)) as decoder:
+        frames = list(decoder.frames())
+    assert frames[0].index == 50 and frames[0].time_s == pytest.approx(2.0)
+    assert len(frames) == 25
+    with Decoder(std_clip[0], 64, span=Span(max_frames=7)) as decoder:
+        assert len(list(decoder.frames())) == 7
+
+
+def test_analysis_size_keeps_aspect_and_never_upscales() -> None:
+    assert analysis_size((1920, 1080), 320) == (320, 180)
+    assert analysis_size((3840, 2160), 320) == (320, 180)
+    assert analysis_size((160, 120), 320) == (160, 120)
+    assert analysis_size((1080, 1920), 320) == (320, 568)
