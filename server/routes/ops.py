@@ -1,4 +1,4 @@
-"""Liveness, readiness."""
+"""Liveness, readiness, the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..openapi import openapi_json
 from . import runtime
 
 
@@ -21,4 +22,5 @@ async def readyz(request: Request) -> Response:
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
 ]
