@@ -24,6 +24,7 @@ from .config import Settings
 from .errors import PROBLEM_TYPE_BASE, VidpulseError
 from .models import EventType, SessionState
 from .routes import runtime
+from .routes.sessions import MAX_PAGE
 from .routes.stream import RETRY_MS
 from .routes.ws import CLOSE_TOO_SLOW, MAX_MESSAGE_BYTES, MAX_SUBSCRIPTIONS
 
@@ -33,7 +34,6 @@ Schema = dict[str, Any]
 FAILURE_CODES = ("undecodable", "worker_crashed", "timeout", "out_of_memory", "internal")
 # WebSocket error codes of ws.py itself; the slugs of VidpulseError subclasses are added to them.
 WS_ERROR_CODES = ("bad_message", "unknown_op", "too_large", "too_many")
-MAX_PAGE = 200
 DEFAULT_PAGE = 50
 
 
