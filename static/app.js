@@ -1,0 +1,198 @@
+// Wiring: the drop zone and file input, the options form, the transport switch, the API key,
+// and the list of session cards (restored from GET /api/sessions on load).
+
+import { Api } from "./api.js";
+import { SessionCard } from "./card.js";
+import { FINAL_STATES, LiveUpdates } from "./stream.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+/** What this browser remembers between visits. */
+const prefs = {
+  get key() {
+    return localStorage.getItem("vidpulse.apiKey") ?? "";
+  },
+  set key(value) {
+    if (value) localStorage.setItem("vidpulse.apiKey", value);
+    else localStorage.removeItem("vidpulse.apiKey");
+  },
+  get transport() {
+    return localStorage.getItem("vidpulse.transport") ?? ("EventSource" in window ? "sse" : "poll");
+  },
+  set transport(value) {
+    localStorage.setItem("vidpulse.transport", value);
+  },
+};
+
+const cardsEl = $("#cards");
+const cards = new Map(); // session id -> SessionCard
+let keyRequested = false;
+
+const api = new Api({ getKey: () => prefs.key, onUnauthorized: askForKey });
+const live = new LiveUpdates(api, prefs.transport);
+const cardDeps = { api, announce, onDelete: deleteCard };
+
+/** The visible status line is also the page's aria-live region. */
+function announce(text) {
+  $("#status").textContent = text;
+}
+
+function updateEmpty() {
+  $("#empty").hidden = cardsEl.childElementCount > 0;
+}
+
+// ---- uploads ----
+
+/** The options form as the `options` JSON: empty fields are left to the server's defaults. */
+function readOptions() {
+  const form = $("#options-form");
+  if (!form.checkValidity()) {
+    $("#options-panel").open = true;
+    form.reportValidity();
+    announce("Fix the analysis options first.");
+    return null;
+  }
+  const options = {};
+  if (form.elements.render.checked) options.render = true;
+  for (const input of form.querySelectorAll("input[type=number]")) {
+    if (input.value !== "") options[input.name] = Number(input.value);
+  }
+  return options;
+}
+
+async function uploadFiles(fileList) {
+  const files = [...fileList];
+  const options = readOptions();
+  if (!files.length || options === null) return;
+  const fresh = files.map((file) => [file, new SessionCard({ filename: file.name, size: file.size }, cardDeps)]);
+  cardsEl.prepend(...fresh.map(([, card]) => card.el));
+  updateEmpty();
+  announce(files.length === 1 ? `Uploading ${files[0].name}.` : `Uploading ${files.length} videos.`);
+  await Promise.all(fresh.map(async ([file, card]) => {
+    const doc = await card.upload(file, options);
+    if (doc) {
+      cards.set(doc.id, card);
+      live.follow(card);
+    }
+  }));
+}
+
+function setUpDropZone() {
+  const zone = $("#dropzone");
+  const input = $("#file-input");
+  input.addEventListener("change", () => {
+    uploadFiles(input.files);
+    input.value = ""; // so that picking the same file again uploads it again
+  });
+  zone.addEventListener("dragenter", (e) => {
+    e.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+  });
+  zone.addEventListener("dragleave", (e) => {
+    if (!zone.contains(e.relatedTarget)) zone.classList.remove("dragging");
+  });
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("dragging");
+    uploadFiles(e.dataTransfer.files);
+  });
+  // A file dropped beside the zone would otherwise replace the page.
+  for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
+}
+
+// ---- sessions ----
+
+/** List every session (newest first, all pages) and follow the unfinished ones. */
+async function loadSessions() {
+  try {
+    for await (const doc of api.sessions()) {
+      if (cards.has(doc.id)) continue;
+      const card = new SessionCard(doc, cardDeps);
+      cards.set(doc.id, card);
+      cardsEl.append(card.el);
+      if (!FINAL_STATES.has(doc.state)) live.follow(card);
+    }
+  } catch (error) {
+    if (error.status !== 401) announce(`Could not list the sessions: ${error.message}`);
+  }
+  updateEmpty();
+}
+
+async function deleteCard(card) {
+  if (card.state === "uploading") card.cancel();
+  if (card.id) {
+    try {
+      await api.remove(card.id);
+    } catch (error) {
+      if (error.status !== 404) {
+        announce(`Could not delete ${card.filename}: ${error.message}`);
+        return;
+      }
+    }
+    live.unfollow(card.id);
+    cards.delete(card.id);
+  }
+  const neighbour = card.el.nextElementSibling ?? card.el.previousElementSibling;
+  card.el.remove();
+  updateEmpty();
+  (neighbour?.querySelector("button:not(:disabled)") ?? $("#file-input")).focus();
+  announce(`${card.filename} deleted.`);
+}
+
+// ---- transport and API key ----
+
+function setUpTransport() {
+  for (const radio of document.querySelectorAll("input[name=transport]")) {
+    radio.checked = radio.value === live.mode;
+    radio.addEventListener("change", () => {
+      prefs.transport = radio.value;
+      live.setMode(radio.value);
+      announce(`Live updates now use ${radio.parentElement.textContent.trim()}.`);
+    });
+  }
+}
+
+/** Called on every 401: open the key panel once and say why. */
+function askForKey(error) {
+  const message = prefs.key
+    ? `${error.message} Enter a valid API key below.`
+    : "This server needs an API key: enter it below.";
+  $("#key-message").textContent = message;
+  $("#key-message").classList.add("warning");
+  if (keyRequested) return;
+  keyRequested = true;
+  $("#key-panel").open = true;
+  $("#key-input").focus();
+  announce(message);
+}
+
+function setUpKey() {
+  const input = $("#key-input");
+  input.value = prefs.key;
+  $("#key-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    prefs.key = input.value.trim();
+    keyRequested = false;
+    $("#key-message").textContent = prefs.key ? "Key saved in this browser." : "No key saved.";
+    $("#key-message").classList.remove("warning");
+    announce($("#key-message").textContent);
+    live.setMode(live.mode); // reopen streams with the new access_token
+    loadSessions();
+  });
+  $("#key-forget").addEventListener("click", () => {
+    prefs.key = "";
+    input.value = "";
+    $("#key-message").textContent = "The key is forgotten.";
+    announce("The API key is forgotten.");
+  });
+}
+
+setUpDropZone();
+setUpTransport();
+setUpKey();
+$("#refresh").addEventListener("click", loadSessions);
+loadSessions();
