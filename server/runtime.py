@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ class Runtime:
         await service.resume(unfinished)
         runtime.dispatcher.start()
         runtime._tasks.append(asyncio.create_task(runtime._expire_forever(), name="expiry"))
+        _tame_the_collector()
         log.info("vidpulse ready: backend=%s workers=%d data_dir=%s", backend.name, pool.size,
                  settings.data_dir)
         return runtime
@@ -87,3 +89,11 @@ class Runtime:
             "queued": len(await self.backend.queued()),
             "ready": backend_ok and self.accepting and (self.pool.size == 0 or self.pool.alive > 0),
         }
+
+
+def _tame_the_collector() -> None:
+    """Full collections stalled fan-out for 160-250 ms at 1-2k subscribers (docs/benchmarks.md):
+    move everything alive after start-up out of the collector's view, and collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)

@@ -32,20 +32,33 @@ class Subscription:
 
     async def events(self) -> AsyncIterator[Event]:
         """Yields until a terminal event; raises SubscriberOverflow when the client fell behind."""
-        try:
-            yield self.snapshot
-            for event in self.replay:
+        async for batch in self.batches():
+            for event in batch:
                 yield event
+
+    async def batches(self) -> AsyncIterator[list[Event]]:
+        """Like `events`, but hands over everything queued at once: a client that falls behind
+        catches up in one write instead of one per event."""
+        try:
+            yield [self.snapshot]
+            for index, event in enumerate(self.replay):
                 if event.type.terminal:
+                    yield self.replay[: index + 1]
                     return
+            if self.replay:
+                yield self.replay
             seen = event_order(self.covered) if self.covered else (-1, -1)
             while True:
-                event = await self._subscriber.get()
-                if event.id is not None and event_order(event.id) <= seen:
-                    continue
-                yield event
-                if event.type.terminal:
-                    return
+                first = await self._subscriber.get()
+                batch = [e for e in (first, *self._subscriber.drain())
+                         if e.id is None or event_order(e.id) > seen]
+                for index, event in enumerate(batch):
+                    if event.type.terminal:
+                        yield batch[: index + 1]
+                        return
+                if batch:
+                    seen = event_order(batch[-1].id or "0")
+                    yield batch
         finally:
             self.close()
 

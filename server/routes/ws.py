@@ -26,7 +26,6 @@ from . import owner, runtime
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_SUBSCRIPTIONS = 256
 CLOSE_TOO_SLOW = 1013
-SEND_TIMEOUT_S = 30.0
 
 
 def error_message(code: str, message: str, session: str | None = None, op: str | None = None) -> str:
@@ -116,17 +115,19 @@ class Connection:
 
     async def _pump(self, subscription: Subscription) -> None:
         try:
-            async for event in subscription.events():
-                await self.send(event.json)
+            async for batch in subscription.batches():
+                for event in batch:
+                    await self.send(event.json)
         except SubscriberOverflow:
             self.close(CLOSE_TOO_SLOW, f"too slow for {subscription.session_id}; resubscribe with after")
-        except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
+        except (WebSocketDisconnect, RuntimeError, OSError):
             self.close(CLOSE_TOO_SLOW, "send failed")
 
     async def send(self, text: str) -> None:
+        # uvicorn's `websockets` protocol waits for the socket to drain, so a client that stops
+        # reading blocks here, and its hub queue (bounded, progress merged) absorbs the rest.
         async with self._send_lock:
-            async with asyncio.timeout(SEND_TIMEOUT_S):
-                await self.websocket.send_text(text)
+            await self.websocket.send_text(text)
 
     def close(self, code: int, reason: str) -> None:
         """Close from a subscription task; the reader loop then sees the disconnect and ends."""

@@ -1,0 +1,172 @@
+"""Fan-out benchmark: N live subscribers (SSE and WebSocket, half each) over 1 and over 20 running
+sessions. Reports delivery latency (event `ts` to receipt), server RSS per subscriber, and the
+analysis speed with N watchers divided by the analysis speed with none, measured in the same run.
+
+    .venv/bin/python bench/fanout.py --subscribers 500,1000,2000
+
+Clients run in separate processes on the same machine, so every figure includes their CPU cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import resource
+import shutil
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from common import BenchServer, percentile
+from videogen import Segment, write_video
+
+CLIENT_PROCESSES = 2
+TERMINAL = ("succeeded", "failed", "cancelled", "expired")
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _latency_ms(line: str, now: float) -> tuple[float, str]:
+    body = json.loads(line)
+    sent = datetime.fromisoformat(body["ts"].replace("Z", "+00:00")).timestamp()
+    return (now - sent) * 1000, body["type"]
+
+
+async def _sse(port: int, session_id: str, latencies: list[float], connected: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    writer.write(f"GET /api/sessions/{session_id}/events HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    connected[0] += 1
+    try:
+        while line := await reader.readline():
+            # Each event is one chunk, so data lines arrive whole; chunk-size lines are skipped.
+            if line.startswith(b"data: "):
+                latency, kind = _latency_ms(line[6:].decode(), time.time())
+                if kind != "snapshot":
+                    latencies.append(latency)
+                if kind in TERMINAL:
+                    return
+    finally:
+        writer.close()
+
+
+async def _ws(port: int, session_id: str, latencies: list[float], connected: list[int]) -> None:
+    import websockets
+
+    async with websockets.connect(f"ws://127.0.0.1:{port}/api/ws", max_queue=None, open_timeout=60) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "session": session_id}))
+        connected[0] += 1
+        async for message in ws:
+            latency, kind = _latency_ms(str(message), time.time())
+            if kind != "snapshot":
+                latencies.append(latency)
+            if kind in TERMINAL:
+                return
+
+
+def _client_process(port: int, sessions: list[str], count: int, offset: int, conn: Any) -> None:
+    _raise_fd_limit()
+
+    async def main() -> None:
+        latencies: list[float] = []
+        connected = [0]
+        tasks = []
+        for i in range(count):
+            session_id = sessions[(offset + i) % len(sessions)]
+            kind = _sse if (offset + i) % 2 == 0 else _ws
+            tasks.append(asyncio.create_task(kind(port, session_id, latencies, connected)))
+            if i % 50 == 49:
+                await asyncio.sleep(0.05)  # open gradually, as real tabs would
+        while connected[0] < count and not all(t.done() for t in tasks):
+            await asyncio.sleep(0.05)
+        conn.send(("connected", connected[0]))
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = sum(1 for r in results if isinstance(r, BaseException))
+        conn.send(("done", latencies, errors))
+
+    asyncio.run(main())
+
+
+def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int, frames: int) -> dict[str, Any]:
+    # Gate jobs hold every worker while the watched sessions wait in the queue and the subscribers
+    # connect; cancelling the gates starts the watched jobs with everyone already watching.
+    gates = [server.upload(video) for _ in range(sessions_n)]
+    for gate in gates:
+        server.wait_state(gate, {"running"})
+    rss_before = server.rss_mb()
+    sessions = [server.upload(video, {"max_frames": frames}) for _ in range(sessions_n)]
+    ctx = multiprocessing.get_context("spawn")
+    pipes, procs = [], []
+    per_process = max(1, subscribers // CLIENT_PROCESSES) if subscribers else 0
+    for index in range(CLIENT_PROCESSES if subscribers else 0):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_client_process, args=(server.port, sessions, per_process,
+                                                          index * per_process, child))
+        proc.start()
+        pipes.append(parent)
+        procs.append(proc)
+    connected = sum(p.recv()[1] for p in pipes)
+    rss_connected = server.rss_mb()
+    for gate in gates:
+        server.cancel(gate)
+    latencies: list[float] = []
+    errors = 0
+    for pipe in pipes:
+        _, got, failed = pipe.recv()
+        latencies.extend(got)
+        errors += failed
+    for proc in procs:
+        proc.join()
+    fps = [server.report(s)["timing"]["fps"] for s in sessions if server.wait(s)["state"] == "succeeded"]
+    return {
+        "sessions": sessions_n, "subscribers": subscribers, "connected": connected, "errors": errors,
+        "events": len(latencies), "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
+        "rss_kb_per_sub": (rss_connected - rss_before) * 1024 / subscribers if subscribers else 0.0,
+        "analysis_fps": sum(fps) / len(fps) if fps else float("nan"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", default="500,1000,2000")
+    parser.add_argument("--sessions", default="1,20")
+    parser.add_argument("--frames", type=int, default=3000, help="analysed frames per case, split over its sessions")
+    args = parser.parse_args()
+    _raise_fd_limit()
+    work = Path(tempfile.mkdtemp(prefix="vidpulse-fanout-"))
+    video = work / "fanout.mp4"
+    scenes = max(1, args.frames // 125 + 1)
+    write_video(video, [Segment("scene", 125, seed=i) for i in range(scenes)], fps=25, size=(640, 360))
+    rows = []
+    try:
+        for sessions_n in (int(s) for s in args.sessions.split(",")):
+            server = BenchServer(work / f"data-{sessions_n}", workers=sessions_n, max_queued=1000)
+            try:
+                frames = args.frames // sessions_n
+                baseline = run_case(server, video, sessions_n, 0, frames)
+                for n in (int(s) for s in args.subscribers.split(",")):
+                    row = run_case(server, video, sessions_n, n, frames)
+                    row["slowdown"] = row["analysis_fps"] / baseline["analysis_fps"]
+                    row["baseline_fps"] = baseline["analysis_fps"]
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+            finally:
+                server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n| sessions | subscribers held | p50 ms | p99 ms | server KB / subscriber | analysis fps watched / unwatched |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['sessions']} | {r['connected']}/{r['subscribers']} (errors {r['errors']}) | {r['p50_ms']:.0f} | "
+              f"{r['p99_ms']:.0f} | {r['rss_kb_per_sub']:.0f} | {r['slowdown']:.2f} "
+              f"({r['analysis_fps']:.0f} / {r['baseline_fps']:.0f}) |")
+
+
+if __name__ == "__main__":
+    main()
