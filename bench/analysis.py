@@ -84,16 +84,20 @@ class Film:
                 length = min(shot.seconds, seconds - total)
                 if length < 0.5:
                     break
-                self.shots.append(Shot(length, shot.seed + len(self.shots), shot.pan, shot.box, shot.flash_at, shot.enter))
+                self.shots.append(
+                    Shot(length, shot.seed + len(self.shots), shot.pan, shot.box, shot.flash_at, shot.enter)
+                )
                 total += length
         self.pieces: list[tuple[int, Callable[[int], np.ndarray]]] = []
         self.truth: list[tuple[int, str]] = []
         self._plan()
         # Transitions add frames: shorten the last shot to land on the length asked for.
-        excess = self.frames - round(seconds * FPS)
-        if excess > 0:
-            count, make = self.pieces[-1]
-            self.pieces[-1] = (max(1, count - excess), make)
+        target = round(seconds * FPS)
+        while self.frames > target:
+            _, make = self.pieces.pop()
+            if self.frames < target:
+                self.pieces.append((target - self.frames, make))
+        self.truth = [(frame, kind) for frame, kind in self.truth if frame < self.frames - 1]
 
     @property
     def frames(self) -> int:
@@ -178,3 +182,238 @@ def make_video(path: Path, seconds: float, size: tuple[int, int]) -> Film:
             container.mux(packet)
     partial.rename(path)
     return film
+
+
+# Measurements ----------------------------------------------------------------------------------
+
+
+def _rate(frames: int, seconds: float) -> float:
+    return frames / seconds if seconds > 0 else 0.0
+
+
+def decode_only(path: Path) -> float:
+    """The ceiling: the same demux + decode the analysis uses, with nothing done to the frames."""
+    container, stream = open_video(path)
+    stream.thread_type = "AUTO"
+    started = time.perf_counter()
+    count = sum(1 for _ in decoded_frames(container, stream))
+    elapsed = time.perf_counter() - started
+    container.close()
+    return _rate(count, elapsed)
+
+
+def decoder_loop(path: Path, colour_every: int) -> float:
+    """The project's Decoder: luma (and colour) at 320 px wide, no analysis."""
+    started = time.perf_counter()
+    with Decoder(path, 320, colour_every=colour_every) as decoder:
+        count = sum(1 for _ in decoder.frames())
+    return _rate(count, time.perf_counter() - started)
+
+
+def pyav_convert(path: Path, convert: Callable[[av.VideoFrame], object]) -> float:
+    container, stream = open_video(path)
+    stream.thread_type = "AUTO"
+    started = time.perf_counter()
+    count = 0
+    for frame in decoded_frames(container, stream):
+        convert(frame)
+        count += 1
+    elapsed = time.perf_counter() - started
+    container.close()
+    return _rate(count, elapsed)
+
+
+def opencv_read(path: Path) -> float:
+    capture = cv2.VideoCapture(str(path))
+    started = time.perf_counter()
+    count = 0
+    while True:
+        ok, _ = capture.read()
+        if not ok:
+            break
+        count += 1
+    capture.release()
+    return _rate(count, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class Run:
+    wall_fps: float  # frames / whole analyze() call (probe, loop, render flush, report, plot)
+    loop_fps: float  # frames / the frame loop alone (the "analyze" stage)
+    cuts: list[tuple[int, str]]
+
+
+def analysis(path: Path, render: bool) -> Run:
+    last_loop: list[float] = [0.0]
+
+    def progress(p: object) -> None:
+        if getattr(p, "stage", "") == "analyze":
+            last_loop[0] = getattr(p, "fps", 0.0)
+
+    out = Path(tempfile.mkdtemp(prefix="vidpulse-bench-"))
+    try:
+        started = time.perf_counter()
+        report = analyze(path, out, AnalysisOptions(render=render), on_progress=progress)
+        elapsed = time.perf_counter() - started
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    frames = report["analysed"]["frames"]
+    return Run(_rate(frames, elapsed), last_loop[0], [(c["frame"], c["kind"]) for c in report["cuts"]])
+
+
+_SCENEDETECT = textwrap.dedent(
+    """
+    import json, sys, time
+    from scenedetect import detect, ContentDetector, AdaptiveDetector
+    path = sys.argv[1]
+    out = {}
+    for name, make in (("ContentDetector", ContentDetector), ("AdaptiveDetector", AdaptiveDetector)):
+        started = time.perf_counter()
+        scenes = detect(path, make())
+        elapsed = time.perf_counter() - started
+        out[name] = {"seconds": elapsed, "cuts": [s[0].get_frames() for s in scenes[1:]]}
+    print(json.dumps(out))
+    """
+)
+
+
+def scenedetect_runs(python: str, path: Path) -> dict[str, tuple[float, list[int]]]:
+    done = subprocess.run([python, "-c", _SCENEDETECT, str(path)], capture_output=True, text=True, check=True)
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    return {name: (run["seconds"], run["cuts"]) for name, run in data.items()}
+
+
+_RSS = textwrap.dedent(
+    """
+    import json, resource, sys, tempfile, time
+    sys.path.insert(0, sys.argv[1])
+    from pathlib import Path
+    from processing import AnalysisOptions, analyze
+    out = Path(tempfile.mkdtemp())
+    started = time.perf_counter()
+    report = analyze(Path(sys.argv[2]), out, AnalysisOptions(render=sys.argv[3] == "1"))
+    print(json.dumps({"frames": report["analysed"]["frames"], "seconds": time.perf_counter() - started,
+                      "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    """
+)
+
+
+def peak_rss(path: Path, render: bool = False) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS, str(ROOT), str(path), "1" if render else "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def score(found: list[tuple[int, str]] | list[int], truth: list[tuple[int, str]]) -> str:
+    """Matched / missed / false cuts: hard cuts within 2 frames, fades within 8."""
+    frames = [f if isinstance(f, int) else f[0] for f in found]
+    unmatched = list(frames)
+    hits = 0
+    for frame, kind in truth:
+        tolerance = 2 if kind == "hard" else 8
+        near = [f for f in unmatched if abs(f - frame) <= tolerance]
+        if near:
+            unmatched.remove(min(near, key=lambda f: abs(f - frame)))
+            hits += 1
+    return f"{hits}/{len(truth)} found, {len(unmatched)} false"
+
+
+# Report ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--scenedetect-python", default=os.environ.get("SCENEDETECT_PYTHON", "/work/bench-venv/bin/python")
+    )
+    parser.add_argument("--skip-4k", action="store_true")
+    args = parser.parse_args()
+
+    seconds = args.seconds
+    main_video = OUT / f"test-720p-{seconds:g}s.mp4"
+    film = make_video(main_video, seconds, (1280, 720))
+    truth = film.truth
+    rows: list[tuple[str, str, str]] = []
+
+    def row(what: str, value: str, note: str = "") -> None:
+        rows.append((what, value, note))
+        print(f"{what:55s} {value:>12s}  {note}", flush=True)
+
+    # Warm up once: imports, file cache, matplotlib.
+    analysis(main_video, render=False)
+    ceiling = decode_only(main_video)
+    row("PyAV decode only (AUTO threads), fps", f"{ceiling:.0f}", "the ceiling")
+    row(
+        "Decoder: luma 320 px, fps",
+        f"{decoder_loop(main_video, 0):.0f}",
+        f"{decoder_loop(main_video, 0) / ceiling:.2f}x",
+    )
+    row("Decoder: luma + colour every frame, fps", f"{decoder_loop(main_video, 1):.0f}", "")
+    row(
+        "PyAV to_ndarray('gray'), fps",
+        f"{pyav_convert(main_video, lambda f: f.to_ndarray(format='gray')):.0f}",
+        "alternative",
+    )
+    row(
+        "PyAV reformat(320, 180, 'gray'), fps",
+        f"{pyav_convert(main_video, lambda f: f.reformat(320, 180, 'gray').to_ndarray()):.0f}",
+        "alternative",
+    )
+    row(
+        "PyAV to_ndarray('bgr24'), fps",
+        f"{pyav_convert(main_video, lambda f: f.to_ndarray(format='bgr24')):.0f}",
+        "alternative",
+    )
+    row("OpenCV VideoCapture.read(), fps", f"{opencv_read(main_video):.0f}", "alternative")
+
+    plain = analysis(main_video, render=False)
+    row("analysis, frame loop, fps", f"{plain.loop_fps:.0f}", f"{plain.loop_fps / ceiling:.2f}x decode (target 0.85)")
+    row("analysis, whole analyze() call, fps", f"{plain.wall_fps:.0f}", f"{plain.wall_fps / ceiling:.2f}x decode")
+    row("analysis cuts vs truth", score(plain.cuts, truth), f"{len(truth)} true transitions")
+    rendered = analysis(main_video, render=True)
+    row(
+        "analysis + render, frame loop, fps",
+        f"{rendered.loop_fps:.0f}",
+        f"{rendered.loop_fps / ceiling:.2f}x decode (target 0.4)",
+    )
+    row("analysis + render, whole call, fps", f"{rendered.wall_fps:.0f}", f"{rendered.wall_fps / ceiling:.2f}x decode")
+
+    try:
+        others = scenedetect_runs(args.scenedetect_python, main_video)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        row("PySceneDetect", "not run", f"{exc}")
+        others = {}
+    for name, (elapsed, cuts) in others.items():
+        fps = film.frames / elapsed
+        row(f"PySceneDetect {name}, fps", f"{fps:.0f}", f"analysis is {plain.wall_fps / fps:.2f}x (target 1.5)")
+        row(f"PySceneDetect {name} cuts vs truth", score(cuts, truth), "")
+
+    sizes = [("720p", (1280, 720), seconds / 3), ("720p", (1280, 720), seconds)]
+    if not args.skip_4k:
+        sizes += [("4K", (3840, 2160), 5.0), ("4K", (3840, 2160), 10.0)]
+    for label, size, length in sizes:
+        path = OUT / f"test-{label}-{length:g}s.mp4"
+        make_video(path, length, size)
+        for render in (False, True):
+            rss = peak_rss(path, render)
+            row(
+                f"peak RSS, {label} {length:g} s{' + render' if render else ''}",
+                f"{rss['max_rss_mb']:.0f} MB",
+                f"{rss['frames']} frames at {rss['frames'] / rss['seconds']:.0f} fps",
+            )
+
+    print("\n| measurement | value | note |\n|---|---|---|")
+    for what, value, note in rows:
+        print(f"| {what} | {value} | {note} |")
+    print(f"\ntruth: {truth}\nanalysis: {plain.cuts}")
+    for name, (_, cuts) in others.items():
+        print(f"{name}: {cuts}")
+
+
+if __name__ == "__main__":
+    main()

@@ -77,7 +77,8 @@ class _Run:
         self._check_cancel()
         progress.set_total(_expected_frames(info, opts))
         span = Span(opts.start_s, opts.end_s, opts.max_frames)
-        with Decoder(self.source, opts.width, colour=True, span=span) as decoder:
+        colour_every = 1 if opts.render else THUMBNAIL_CANDIDATE_EVERY
+        with Decoder(self.source, opts.width, colour_every=colour_every, span=span) as decoder:
             fps = self.fps = decoder.fps
             self.cuts = CutAnalyzer(
                 fps,
@@ -195,6 +196,8 @@ class _Run:
 
 
 ANNOTATED_NAME = "annotated.mp4"
+# Without a render, only every n-th frame gets the colour copy a thumbnail is cut from.
+THUMBNAIL_CANDIDATE_EVERY = 4
 TIMELINE_NAME = "timeline.png"
 
 

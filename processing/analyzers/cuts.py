@@ -36,6 +36,8 @@ from processing.features import Measured
 
 # A flash is a picture that lasts at most this many frames before the old one is back.
 FLASH_FRAMES = 3
+# A cut next to fast motion must still exceed the moving side's difference by this factor.
+BUSY_SIDE_RATIO = 1.5
 # How far back a fade into black looks for the picture it leaves.
 FADE_LOOKBACK_S = 2.0
 # Dissolve window length in seconds (clamped to a frame range): long enough for the end
@@ -191,8 +193,7 @@ class CutAnalyzer:
         if d < self._threshold:
             return
         last = len(self._diff) - 1
-        neighbours = [self._diff[k] for k in (c - 2, c - 1, c + 1, c + 2) if 1 <= k <= last]
-        if neighbours and d < self._ratio * (sum(neighbours) / len(neighbours)):
+        if not self._stands_out(c, last):
             return
         # Flash checks: the old picture must not come back, nor this one be a return to it.
         level = 0.5 * d
@@ -201,6 +202,20 @@ class CutAnalyzer:
         if any(not self._differs(c, c - k, level) for k in range(2, FLASH_FRAMES + 2) if c - k >= 0):
             return
         self._emit(c, d)
+
+    def _stands_out(self, c: int, last: int) -> bool:
+        """The difference at c is `ratio` times its neighbours', or, on a cut into or out of
+        fast motion, `ratio` times the calm side's and clearly above the busy side's."""
+        d = self._diff[c]
+        before = [self._diff[k] for k in (c - 2, c - 1) if k >= 1]
+        after = [self._diff[k] for k in (c + 1, c + 2) if k <= last]
+        both = before + after
+        if not both or d >= self._ratio * sum(both) / len(both):
+            return True
+        if not before or not after:
+            return False
+        sides = sorted((sum(before) / len(before), sum(after) / len(after)))
+        return d >= self._ratio * sides[0] and d >= BUSY_SIDE_RATIO * sides[1]
 
     def _emit(self, c: int, fade_score: float) -> None:
         d = self._diff[c]

@@ -46,15 +46,19 @@ class KeyframeAnalyzer:
             self._scene, self._seen, self._best = scene, 0, None
             self._label = f"#{scene} {measured.frame.time_s:.1f}s"
         self._seen += 1
-        colour = measured.frame.colour
-        if colour is None:
-            return
-        # Black frames rank last; past the settle frames, sharper ranks higher.
+        # Black frames rank last; past the settle frames, sharper ranks higher. Only some
+        # frames carry a colour copy (it costs); a scene too short to have one gets a grey
+        # thumbnail rather than none.
         rank = -1.0 if measured.stats.black else measured.stats.sharpness
         if self._seen <= SETTLE_FRAMES:
             rank -= 1e9
+        picture = measured.frame.colour
+        if picture is None:
+            if self._best is not None:
+                return
+            picture, rank = cv2.cvtColor(measured.frame.luma, cv2.COLOR_GRAY2BGR), -1e12
         if self._best is None or rank > self._best[0]:
-            self._best = (rank, colour)
+            self._best = (rank, picture)
 
     def result(self) -> list[str]:
         """Write the last scene's thumbnail and the contact sheet; return the thumbnail names."""

@@ -20,7 +20,7 @@ def _marked(width: int, height: int) -> np.ndarray:
 def test_frames_are_turned_upright(tmp_path: Path, ccw: int, bright_side: str) -> None:
     path = tmp_path / "rotated.mp4"
     write_frames(path, [_marked(320, 240)] * 2, rotation=ccw)
-    with Decoder(path, 160, colour=True) as decoder:
+    with Decoder(path, 160, colour_every=1) as decoder:
         frame = next(decoder.frames())
     luma = frame.luma
     assert luma.shape == ((120, 160) if ccw in (0, 180) else (214, 160))

@@ -35,4 +35,5 @@ def test_moving_boxes_finds_separate_regions() -> None:
     changed[80:110, 100:150] = 255
     changed[60, 60] = 255  # noise
     assert moving_boxes(changed) == [(96, 76, 58, 38), (6, 6, 38, 28)]
+
     assert moving_boxes(None) == []
