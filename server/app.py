@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from .auth import AuthMiddleware
 from .config import Settings
 from .errors import EXCEPTION_HANDLERS
+from .metrics import Metrics, RequestMetricsMiddleware
 from .routes import legacy, ops, sessions, stream, ws
 from .runtime import Runtime
 
@@ -30,9 +31,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     static = static_dir(settings)
 
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        runtime = await Runtime.start(settings)
+        runtime = await Runtime.start(settings, metrics)
         try:
             yield {"runtime": runtime}
         finally:
@@ -50,7 +53,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *ops.routes,
         Mount("/static", app=StaticFiles(directory=static, check_dir=False), name="static"),
     ]
-    middleware = [Middleware(AuthMiddleware, api_keys=settings.api_keys)]
+    middleware = [Middleware(RequestMetricsMiddleware, metrics=metrics),
+                  Middleware(AuthMiddleware, api_keys=settings.api_keys)]
     if settings.cors_origins:
         middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                                         allow_methods=["GET", "POST", "DELETE"],

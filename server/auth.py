@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .errors import problem_response
 from .sessions import owner_of
 
-OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/openapi.json", "/favicon.ico"})
+OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/openapi.json"})
 OPEN_PREFIXES = ("/static/",)
 
 

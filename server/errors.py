@@ -64,6 +64,18 @@ class Unprocessable(VidpulseError):
     status, slug = 422, "unprocessable"
 
 
+class RangeNotSatisfiable(VidpulseError):
+    status, slug = 416, "range-not-satisfiable"
+
+    def __init__(self, detail: str, size: int) -> None:
+        super().__init__(detail)
+        self.size = size
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Range": f"bytes */{self.size}"}
+
+
 class TooManyRequests(VidpulseError):
     status, slug = 429, "queue-full"
 

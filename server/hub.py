@@ -28,8 +28,9 @@ class HubStats:
 
 
 class Subscriber:
-    def __init__(self, session_id: str, maxsize: int, stats: HubStats) -> None:
+    def __init__(self, session_id: str, maxsize: int, stats: HubStats, transport: str = "sse") -> None:
         self.session_id = session_id
+        self.transport = transport
         self._maxsize = max(2, maxsize)
         self._items: deque[Event] = deque()
         self._ready = asyncio.Event()
@@ -91,8 +92,8 @@ class Hub:
         self._subscribers: dict[str, set[Subscriber]] = {}
         self.stats = HubStats()
 
-    def subscribe(self, session_id: str) -> Subscriber:
-        subscriber = Subscriber(session_id, self._queue_size, self.stats)
+    def subscribe(self, session_id: str, transport: str = "sse") -> Subscriber:
+        subscriber = Subscriber(session_id, self._queue_size, self.stats, transport)
         self._subscribers.setdefault(session_id, set()).add(subscriber)
         return subscriber
 
@@ -113,6 +114,13 @@ class Hub:
         if session_id is not None:
             return len(self._subscribers.get(session_id, ()))
         return sum(len(peers) for peers in self._subscribers.values())
+
+    def by_transport(self) -> dict[str, int]:
+        counts = {"sse": 0, "ws": 0}
+        for peers in self._subscribers.values():
+            for subscriber in peers:
+                counts[subscriber.transport] = counts.get(subscriber.transport, 0) + 1
+        return counts
 
     def close_all(self) -> None:
         for peers in list(self._subscribers.values()):

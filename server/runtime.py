@@ -14,6 +14,7 @@ from .dispatch import Dispatcher
 from .errors import ServiceUnavailable
 from .hub import Hub
 from .jobs import WorkerPool
+from .metrics import Metrics
 from .sessions import SessionService
 from .storage import Storage
 from .subscriptions import Subscription, open_subscription
@@ -30,17 +31,18 @@ class Runtime:
     pool: WorkerPool
     service: SessionService
     dispatcher: Dispatcher
+    metrics: Metrics
     accepting: bool = True
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def start(cls, settings: Settings) -> Runtime:
+    async def start(cls, settings: Settings, metrics: Metrics) -> Runtime:
         storage = Storage(settings.data_dir)
         hub = Hub(settings.subscriber_queue)
         backend = create_backend(settings, storage, hub)
         pool = WorkerPool(settings.workers, settings.progress_hz)
-        service = SessionService(settings, backend, storage, cancel_running=pool.cancel)
-        runtime = cls(settings, storage, hub, backend, pool, service, Dispatcher(service, pool))
+        service = SessionService(settings, backend, storage, metrics, cancel_running=pool.cancel)
+        runtime = cls(settings, storage, hub, backend, pool, service, Dispatcher(service, pool), metrics)
         unfinished = await backend.start()
         await pool.start()
         await service.resume(unfinished)
@@ -72,10 +74,11 @@ class Runtime:
             except Exception:
                 log.exception("expiry sweep failed")
 
-    async def subscribe(self, session_id: str, owner: str | None, after: str | None) -> Subscription:
+    async def subscribe(self, session_id: str, owner: str | None, after: str | None,
+                        transport: str = "sse") -> Subscription:
         session = await self.service.visible(session_id, owner)
         return await open_subscription(self.backend, self.hub, session,
-                                       await self.service.document(session), after)
+                                       await self.service.document(session), after, transport)
 
     def check_accepting(self) -> None:
         if not self.accepting:

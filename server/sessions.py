@@ -20,6 +20,7 @@ from processing import AnalysisOptions, OptionsError, UndecodableVideo, probe
 from .backends import Backend
 from .config import Settings
 from .errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
+from .metrics import Metrics
 from .models import EventType, Session, SessionState, new_session_id, utcnow
 from .storage import Storage, safe_filename
 from .uploads import receive_upload
@@ -35,9 +36,10 @@ def owner_of(api_key: str | None) -> str | None:
 
 
 class SessionService:
-    def __init__(self, settings: Settings, backend: Backend, storage: Storage,
+    def __init__(self, settings: Settings, backend: Backend, storage: Storage, metrics: Metrics,
                  cancel_running: Callable[[str], object]) -> None:
         self.settings = settings
+        self.metrics = metrics
         self._cancel_running = cancel_running
         self.backend = backend
         self.storage = storage
@@ -109,6 +111,7 @@ class SessionService:
                           options=options.to_dict(), video=video)
         await self.backend.add(session)
         await self._enqueue(session)
+        self.metrics.upload_bytes.inc(upload.size)
         return session
 
     async def _probe(self, source: Path) -> dict[str, Any]:
@@ -155,7 +158,9 @@ class SessionService:
 
     async def record_stage(self, session: Session, stage: str) -> None:
         if session.state is SessionState.RUNNING:
-            session.progress = {**(session.progress or {}), "stage": stage}
+            total = (session.video or {}).get("frames", 0)
+            blank = {"fraction": 0.0, "frame": 0, "total_frames": total, "fps": 0.0, "eta_s": None}
+            session.progress = {**blank, **(session.progress or {}), "stage": stage}
             await self.backend.append(session, EventType.STAGE, {"stage": stage})
 
     async def record_progress(self, session: Session, progress: dict[str, Any]) -> None:
@@ -201,6 +206,10 @@ class SessionService:
         await self.backend.save(session)
         await self.backend.append(session, event, data)
         self._finished.setdefault(session.id, asyncio.Event()).set()
+        self.metrics.jobs_finished.labels(state.value).inc()
+        fps = (session.summary or {}).get("timing", {}).get("fps") if state is SessionState.SUCCEEDED else None
+        if fps:
+            self.metrics.analysis_fps.observe(fps)
 
     async def wait_finished(self, session: Session) -> None:
         if not session.state.finished:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from .backends import Backend
+from .errors import BadRequest
 from .hub import Hub, Subscriber
 from .models import Event, EventType, Session, event_order
 
@@ -67,8 +68,13 @@ class Subscription:
 
 
 async def open_subscription(backend: Backend, hub: Hub, session: Session, snapshot_doc: dict[str, object],
-                            after: str | None) -> Subscription:
-    subscriber = hub.subscribe(session.id)
+                            after: str | None, transport: str) -> Subscription:
+    if after is not None:
+        try:
+            event_order(after)
+        except ValueError as exc:
+            raise BadRequest(f"{after!r} is not an event id of this stream.", field="last_event_id") from exc
+    subscriber = hub.subscribe(session.id, transport)
     try:
         snapshot = Event.create(None, session.id, EventType.SNAPSHOT, snapshot_doc)
         covered = session.last_event_id

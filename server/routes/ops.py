@@ -1,4 +1,4 @@
-"""Liveness, readiness, the OpenAPI document."""
+"""Liveness, readiness, metrics, the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..metrics import CONTENT_TYPE
 from ..openapi import openapi_json
 from . import runtime
 
@@ -19,8 +20,14 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
 
+async def metrics(request: Request) -> Response:
+    rt = runtime(request)
+    return Response(await rt.metrics.render(rt), media_type=CONTENT_TYPE)
+
+
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/openapi.json", openapi_json, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
 ]

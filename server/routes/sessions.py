@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import Unprocessable
+from ..errors import BadRequest, RangeNotSatisfiable, Unprocessable
 from . import owner, runtime
 
 MAX_PAGE = 200
@@ -40,6 +40,7 @@ async def get_results(request: Request) -> Response:
 async def get_file(request: Request) -> Response:
     path = await runtime(request).service.artifact(request.path_params["id"], request.path_params["name"],
                                                    owner(request))
+    check_range(request.headers.get("range"), path.stat().st_size)
     return FileResponse(path)
 
 
@@ -52,6 +53,21 @@ async def cancel_session(request: Request) -> Response:
 async def delete_session(request: Request) -> Response:
     await runtime(request).service.delete(request.path_params["id"], owner(request))
     return Response(status_code=204)
+
+
+def check_range(header: str | None, size: int) -> None:
+    """Refuse a bad Range with a problem document; Starlette's own refusal is plain text."""
+    if header is None:
+        return
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or not spec.strip():
+        raise BadRequest("The Range header must look like 'bytes=START-END'.", field="range")
+    for part in spec.split(","):
+        start, dash, end = part.strip().partition("-")
+        if not dash or not (start.isdigit() or end.isdigit()) or any(v and not v.isdigit() for v in (start, end)):
+            raise BadRequest("The Range header must look like 'bytes=START-END'.", field="range")
+        if start.isdigit() and (int(start) >= size or (end.isdigit() and int(end) < int(start))):
+            raise RangeNotSatisfiable(f"The file has {size} bytes; the range {part.strip()} is outside it.", size)
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -88,3 +88,31 @@ def test_health_and_readiness(shared_server):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["ready"] is True and ready["workers"]["alive"] == 2
+
+
+def test_bad_ranges_are_problem_documents(shared_server, clip):
+    client = shared_server.client()
+    session = upload_ok(client, clip.path)
+    wait_state(client, session["id"], {"succeeded"})
+    url = f"/api/sessions/{session['id']}/files/report.json"
+    size = len(client.get(url).content)
+    assert_problem(client.get(url, headers={"Range": "pages=1-2"}), 400)
+    assert_problem(client.get(url, headers={"Range": "bytes=x-y"}), 400)
+    response = client.get(url, headers={"Range": f"bytes={size + 10}-"})
+    assert_problem(response, 416)
+    assert response.headers["content-range"] == f"bytes */{size}"
+    assert client.get(url, headers={"Range": "bytes=-5"}).status_code == 206
+
+
+def test_metrics_in_prometheus_text(shared_server, clip):
+    client = shared_server.client()
+    session = upload_ok(client, clip.path)
+    wait_state(client, session["id"], {"succeeded"})
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    for name in ("vidpulse_sessions{state=\"succeeded\"}", "vidpulse_queue_depth", "vidpulse_jobs_finished_total",
+                 "vidpulse_analysis_fps_bucket", "vidpulse_subscribers{transport=\"sse\"}",
+                 "vidpulse_events_published_total", "vidpulse_events_coalesced_total", "vidpulse_upload_bytes_total",
+                 'vidpulse_request_duration_seconds_count{method="POST",route="/api/sessions",status="202"}'):
+        assert name in text, name

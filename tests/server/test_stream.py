@@ -99,3 +99,12 @@ def test_unknown_session_stream_is_404(shared_server):
     response = shared_server.client().get("/api/sessions/s_00000000000000000000000000000000/events")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_malformed_last_event_id_is_a_400(shared_server, clip):
+    client = shared_server.client()
+    session = upload_ok(client, clip.path)
+    for bad in ("abc", "-1", "1-x"):
+        response = client.get(f"/api/sessions/{session['id']}/events", headers={"Last-Event-ID": bad})
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("application/problem+json")
