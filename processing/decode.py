@@ -23,11 +23,14 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from processing.errors import UndecodableVideo
+from processing.readahead import ReadAhead
 
 # Seconds to wait on a read before giving up: hostile or stalled input must not hang a worker.
 OPEN_TIMEOUT_S = 10.0
 # Bound how much of the file FFmpeg reads while guessing the format and stream parameters.
 _CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
+# Frames the decode thread may hold ready for the analysis loop.
+READ_AHEAD = 8
 # Packets to read for the first decodable frame before calling a file undecodable.
 MAX_PACKETS_TO_FIRST_FRAME = 300
 # Demuxers that hold single pictures or text, not video.
@@ -238,8 +241,11 @@ class Span:
 class Decoder:
     """Iterates `Frame`s of one video at the analysis size; use as a context manager."""
 
-    def __init__(self, path: Path, width: int, *, colour_every: int = 0, span: Span = Span()) -> None:
-        """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always)."""
+    def __init__(
+        self, path: Path, width: int, *, colour_every: int = 0, span: Span = Span(), read_ahead: int = READ_AHEAD
+    ) -> None:
+        """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always).
+        `read_ahead`: frames a background thread may decode ahead (0: decode in the caller)."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
         self.span = span
@@ -247,6 +253,8 @@ class Decoder:
         self.full_range = False
         self._width = width
         self._colour_every = colour_every
+        self._read_ahead = read_ahead
+        self._ahead: ReadAhead[Frame] | None = None
         self._offset = stream_offset_s(self.stream)
         self._time_base: Fraction | None = self.stream.time_base
         self.converter: FrameConverter | None = None
@@ -260,9 +268,18 @@ class Decoder:
         self.close()
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
         self.container.close()
 
     def frames(self) -> Iterator[Frame]:
+        """The frames of the span; decoded in a background thread when `read_ahead` > 0."""
+        if not self._read_ahead:
+            return self._decode()
+        self._ahead = ReadAhead(self._decode(), self._read_ahead, name="vidpulse-decode")
+        return iter(self._ahead)
+
+    def _decode(self) -> Iterator[Frame]:
         span = self.span
         if span.start_s > 0:
             self._seek(span.start_s)

@@ -17,6 +17,8 @@ from processing.spans import RunTracker, Segment
 # Regions smaller than this share of the frame are noise, not moving things.
 MIN_BOX_AREA = 0.002
 MAX_BOXES = 8
+# Frames with less of their picture changing get no boxes (nor the cost of finding them).
+BOX_MOTION = 0.002
 # Frames whose boxes stay available to a consumer that lags behind the loop (the renderer).
 RECENT_FRAMES = 32
 _KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
@@ -29,7 +31,8 @@ def moving_boxes(changed: np.ndarray | None) -> list[Box]:
     if changed is None or not cv2.countNonZero(changed):
         return []
     # Boxes are coarse by nature: find them at half size, where it costs a quarter.
-    half = np.ascontiguousarray(changed[::2, ::2])
+    height, width = changed.shape
+    half = cv2.resize(changed, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_NEAREST)
     # Close the gaps inside one moving thing (its flat interior does not change between frames).
     grown = cv2.dilate(half, _KERNEL)
     # Outer contours cost a tenth of connected-component statistics (docs/benchmarks.md).
@@ -41,7 +44,7 @@ def moving_boxes(changed: np.ndarray | None) -> list[Box]:
         # Judge a region by the pixels that really changed, not by its dilated area: a speck
         # of noise grows to a 5x5 square.
         if w * h >= min_area and cv2.countNonZero(half[y : y + h, x : x + w]) >= min_area:
-            boxes.append((2 * x, 2 * y, min(2 * w, changed.shape[1] - 2 * x), min(2 * h, changed.shape[0] - 2 * y)))
+            boxes.append((2 * x, 2 * y, min(2 * w, width - 2 * x), min(2 * h, height - 2 * y)))
     boxes.sort(key=lambda b: b[2] * b[3], reverse=True)
     return boxes[:MAX_BOXES]
 
@@ -86,7 +89,9 @@ class MotionAnalyzer:
         if not self._times:
             self._first_index = frame.index
             self._size = (frame.luma.shape[1], frame.luma.shape[0])
-        boxes = moving_boxes(measured.changed)
+        # Boxes only matter where something moves: skip the still frames.
+        moving = measured.stats.motion >= min(self._threshold, BOX_MOTION)
+        boxes = moving_boxes(measured.changed) if moving else []
         self._recent.append((frame.index, boxes))
         self._scores.append(measured.stats.motion)
         self._times.append(frame.time_s)
