@@ -1,5 +1,5 @@
-// The results of a finished session (report.json, see docs/report.schema.json): summary, annotated
-// video, timeline plot, scene thumbnails with timecodes, and the black / frozen / blurry segments.
+// The results of a finished session (report.json, see docs/report.schema.json): summary, timeline
+// plot, scene thumbnails with timecodes, the black / frozen / blurry segments, the annotated video.
 
 import { h } from "./dom.js";
 import { timecode } from "./format.js";
@@ -12,7 +12,8 @@ export function renderReport(report, fileUrl) {
   const artifacts = new Set(report.artifacts.map((artifact) => artifact.name));
   const video = artifacts.has("annotated.mp4")
     ? h("video", {
-      class: "annotated", controls: true, preload: "metadata", src: fileUrl("annotated.mp4"),
+      class: "annotated", controls: true, preload: "none", src: fileUrl("annotated.mp4"),
+      poster: report.scenes[0]?.thumbnail ? fileUrl(report.scenes[0].thumbnail) : null,
       width: report.video.width, height: report.video.height,
       "aria-label": "Annotated video: moving regions boxed, scene number and timecode drawn in",
     })
@@ -20,7 +21,6 @@ export function renderReport(report, fileUrl) {
 
   return h("div", { class: "report" },
     h("p", { class: "report-summary" }, summary(report)),
-    video,
     artifacts.has("timeline.png") && h("figure", { class: "timeline" },
       h("img", {
         src: fileUrl("timeline.png"), alt: "Timeline plot of motion and brightness, with the cuts marked",
@@ -29,6 +29,7 @@ export function renderReport(report, fileUrl) {
       h("figcaption", {}, "Motion and brightness over time; cuts marked.")),
     scenes(report.scenes, fileUrl, video),
     quality(report.quality),
+    video && h("section", { class: "report-part" }, h("h4", {}, "Annotated video"), video),
     downloads(artifacts, fileUrl));
 }
 
