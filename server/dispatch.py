@@ -9,11 +9,15 @@ import logging
 from typing import Any
 
 from . import worker as protocol
+from .errors import ServiceUnavailable
 from .jobs import CRASHED, TIMED_OUT, Outcome, WorkerPool, WorkerProcess
 from .models import Session, SessionState
 from .sessions import SessionService
 
 log = logging.getLogger("vidpulse.dispatch")
+
+# A job whose worker keeps dying is failed after this many tries instead of looping forever.
+MAX_ATTEMPTS = 3
 
 _FAILURES = {
     CRASHED: ("worker_crashed", "The worker process analysing this video stopped unexpectedly."),
@@ -42,23 +46,41 @@ class Dispatcher:
     async def _serve(self, worker: WorkerProcess) -> None:
         backend = self.service.backend
         while True:
-            session_id = await backend.next_job()
-            session = await backend.get(session_id)
-            if session is None:
-                continue
-            if session.state is SessionState.CANCELLING:
-                await self.service.mark_cancelled(session)
+            try:
+                session_id = await backend.next_job()
+            except ServiceUnavailable:
+                await asyncio.sleep(1.0)  # the backend is down; it comes back by itself
                 continue
             try:
-                await self._run(worker, session)
+                await self._take(worker, session_id)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("dispatching %s failed", session_id)
-                if not session.state.finished:
-                    await self.service.fail(session, "internal", "The server failed to run this job.")
+                await self._fail_quietly(session_id)
             if not worker.alive:
                 await worker.restart()
+
+    async def _take(self, worker: WorkerProcess, session_id: str) -> None:
+        service, backend = self.service, self.service.backend
+        session = await backend.get(session_id)
+        if session is None or session.state.finished:
+            pass  # deleted, cancelled while queued, or settled by a worker that died before acking
+        elif session.state is SessionState.CANCELLING:
+            await service.mark_cancelled(session)
+        elif session.attempts >= MAX_ATTEMPTS:
+            code, message = _FAILURES[CRASHED]
+            await service.fail(session, code, f"{message} It was tried {session.attempts} times.")
+        else:
+            await self._run(worker, session)
+        await backend.job_done(session_id)
+
+    async def _fail_quietly(self, session_id: str) -> None:
+        with contextlib.suppress(Exception):
+            session = await self.service.backend.get(session_id)
+            if session is not None and not session.state.finished:
+                await self.service.fail(session, "internal", "The server failed to run this job.")
+            await self.service.backend.job_done(session_id)
 
     async def _run(self, worker: WorkerProcess, session: Session) -> None:
         service = self.service
@@ -72,20 +94,25 @@ class Dispatcher:
                 await service.record_stage(session, payload)
             else:
                 await service.record_progress(session, payload)
+            await service.backend.job_heartbeat(session.id)
 
         outcome = await worker.run(session.id, job, on_message, service.settings.job_timeout_s)
         await self._settle(session, outcome)
 
     async def _settle(self, session: Session, outcome: Outcome) -> None:
         service = self.service
-        if await service.backend.get(session.id) is None:
+        current = await service.backend.get(session.id)
+        if current is None:
             return  # deleted while running; its files are gone already
+        cancelling = SessionState.CANCELLING in (session.state, current.state)
         if outcome.kind == protocol.DONE:
             await service.succeed(session, outcome.payload)
-        elif outcome.kind == protocol.CANCELLED or session.state is SessionState.CANCELLING:
+        elif outcome.kind == protocol.CANCELLED or cancelling:
             await service.mark_cancelled(session)
         elif outcome.kind == protocol.ERROR:
             await service.fail(session, outcome.payload["code"], outcome.payload["message"])
+        elif outcome.kind == CRASHED and service.backend.retries_crashed_jobs and session.attempts < MAX_ATTEMPTS:
+            await service.requeue(session)
         else:
             code, message = _FAILURES.get(outcome.kind, _FAILURES[CRASHED])
             await service.fail(session, code, message)

@@ -38,8 +38,9 @@ class Outcome:
 
 
 class WorkerProcess:
-    def __init__(self, index: int, progress_hz: float) -> None:
+    def __init__(self, index: int, progress_hz: float, pending_cancels: set[str]) -> None:
         self.index = index
+        self._pending_cancels = pending_cancels
         self._progress_hz = progress_hz
         self._ctx = multiprocessing.get_context("spawn")
         self._process: Any = None
@@ -103,7 +104,9 @@ class WorkerProcess:
             await self.restart()
         assert self._conn is not None
         self.session_id = session_id
-        self._cancel_flag.value = 0
+        # A cancel that arrived while this job was being handed over still counts.
+        self._cancel_flag.value = int(session_id in self._pending_cancels)
+        self._pending_cancels.discard(session_id)
         self._drain_inbox()
         try:
             self._conn.send(job)
@@ -172,7 +175,8 @@ class WorkerProcess:
 
 class WorkerPool:
     def __init__(self, size: int, progress_hz: float) -> None:
-        self.workers = [WorkerProcess(i, progress_hz) for i in range(size)]
+        self._pending_cancels: set[str] = set()
+        self.workers = [WorkerProcess(i, progress_hz, self._pending_cancels) for i in range(size)]
 
     async def start(self) -> None:
         for worker in self.workers:
@@ -195,6 +199,10 @@ class WorkerPool:
             if worker.session_id == session_id:
                 worker.cancel()
                 return True
+        if self.workers:
+            if len(self._pending_cancels) > 1000:
+                self._pending_cancels.clear()  # stale notices for jobs that ran elsewhere
+            self._pending_cancels.add(session_id)
         return False
 
     def running(self) -> dict[str, int | None]:

@@ -21,6 +21,8 @@ from .subscriptions import Subscription, open_subscription
 
 log = logging.getLogger("vidpulse")
 
+HEARTBEAT_S = 5.0
+
 
 @dataclass
 class Runtime:
@@ -41,13 +43,15 @@ class Runtime:
         hub = Hub(settings.subscriber_queue)
         backend = create_backend(settings, storage, hub)
         pool = WorkerPool(settings.workers, settings.progress_hz)
-        service = SessionService(settings, backend, storage, metrics, cancel_running=pool.cancel)
+        backend.on_cancel(pool.cancel)
+        service = SessionService(settings, backend, storage, metrics)
         runtime = cls(settings, storage, hub, backend, pool, service, Dispatcher(service, pool), metrics)
         unfinished = await backend.start()
         await pool.start()
         await service.resume(unfinished)
         runtime.dispatcher.start()
         runtime._tasks.append(asyncio.create_task(runtime._expire_forever(), name="expiry"))
+        runtime._tasks.append(asyncio.create_task(runtime._heartbeat_forever(), name="heartbeat"))
         _tame_the_collector()
         log.info("vidpulse ready: backend=%s workers=%d data_dir=%s", backend.name, pool.size,
                  settings.data_dir)
@@ -74,6 +78,14 @@ class Runtime:
             except Exception:
                 log.exception("expiry sweep failed")
 
+    async def _heartbeat_forever(self) -> None:
+        while True:
+            try:
+                await self.backend.report_workers(self.pool.alive)
+            except Exception:
+                log.warning("worker heartbeat failed", exc_info=True)
+            await asyncio.sleep(HEARTBEAT_S)
+
     async def subscribe(self, session_id: str, owner: str | None, after: str | None,
                         transport: str = "sse") -> Subscription:
         session = await self.service.visible(session_id, owner)
@@ -86,10 +98,11 @@ class Runtime:
 
     async def readiness(self) -> dict[str, object]:
         backend_ok = await self.backend.ping()
+        alive = await self.backend.workers_alive(self.pool.alive) if backend_ok else self.pool.alive
         return {
             "backend": {"name": self.backend.name, "ok": backend_ok},
-            "workers": {"alive": self.pool.alive, "configured": self.pool.size},
-            "queued": len(await self.backend.queued()),
+            "workers": {"alive": alive, "configured": self.pool.size},
+            "queued": len(await self.backend.queued()) if backend_ok else None,
             "ready": backend_ok and self.accepting and (self.pool.size == 0 or self.pool.alive > 0),
         }
 

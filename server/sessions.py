@@ -8,7 +8,6 @@ import hashlib
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,9 @@ def owner_of(api_key: str | None) -> str | None:
 
 
 class SessionService:
-    def __init__(self, settings: Settings, backend: Backend, storage: Storage, metrics: Metrics,
-                 cancel_running: Callable[[str], object]) -> None:
+    def __init__(self, settings: Settings, backend: Backend, storage: Storage, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self._cancel_running = cancel_running
         self.backend = backend
         self.storage = storage
         self._finished: dict[str, asyncio.Event] = {}
@@ -230,7 +227,7 @@ class SessionService:
             # Running, or just taken off the queue by a worker that will see this state first.
             session.state = SessionState.CANCELLING
             await self.backend.save(session)
-            self._cancel_running(session.id)
+            await self.backend.request_cancel(session.id)
         return session
 
     async def delete(self, session_id: str, owner: str | None) -> None:
@@ -253,13 +250,18 @@ class SessionService:
     async def resume(self, unfinished: list[Session]) -> None:
         """Sessions that were queued or running when the server stopped: run them again."""
         for session in unfinished:
-            self.storage.clear_artifacts(session.id)
             if session.state is SessionState.CANCELLING:
+                self.storage.clear_artifacts(session.id)
                 await self.mark_cancelled(session)
-                continue
-            session.state, session.started_at, session.progress = SessionState.QUEUED, None, None
-            await self.backend.save(session)
-            await self._enqueue(session)
+            else:
+                await self.requeue(session)
+
+    async def requeue(self, session: Session) -> None:
+        """Run an interrupted job again from the start (its attempts keep counting)."""
+        self.storage.clear_artifacts(session.id)
+        session.state, session.started_at, session.progress = SessionState.QUEUED, None, None
+        await self.backend.save(session)
+        await self._enqueue(session)
 
     async def expire(self) -> int:
         ttl = timedelta(seconds=self.settings.session_ttl_s)

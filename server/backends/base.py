@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..models import Event, EventType, Session
 
+CancelHandler = Callable[[str], object]
+
 
 class Backend(Protocol):
     name: str
+    # Redis runs a job whose worker process died again elsewhere; in one process that would
+    # only crash the same way, so the memory backend fails it.
+    retries_crashed_jobs: bool
 
     async def start(self) -> list[Session]:
-        """Connect and load; returns the sessions that were queued or running before a restart."""
+        """Connect and load; returns the sessions that were queued or running before a restart
+        and that this backend wants queued again (none for Redis: its queue survives)."""
 
     async def close(self) -> None: ...
 
@@ -28,18 +35,41 @@ class Backend(Protocol):
 
     async def sessions(self) -> list[Session]: ...
 
-    # Event log: append assigns the id, persists, updates session.last_event_id and publishes.
+    # Event log: append assigns the id, persists and updates session.last_event_id; the event
+    # reaches the hub's live subscribers (directly, or through the instance's stream reader).
     async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event: ...
 
     async def events_after(self, session_id: str, after: str | None) -> list[Event]: ...
+
+    async def watch(self, session_id: str) -> None:
+        """A local subscriber is about to snapshot this session: from now on its events must
+        reach the hub. Called before the snapshot is read."""
 
     # Job queue
     async def enqueue(self, session_id: str) -> None: ...
 
     async def next_job(self) -> str: ...
 
+    async def job_done(self, session_id: str) -> None:
+        """The job taken by next_job is settled (acknowledged, never delivered again)."""
+
+    async def job_heartbeat(self, session_id: str) -> None:
+        """The job is still making progress; keeps other workers from claiming it."""
+
     async def dequeue(self, session_id: str) -> bool:
         """Take a queued job out of the queue; False when it was not queued."""
 
     async def queued(self) -> list[str]:
         """Queued session ids in the order they will run."""
+
+    # Cancel and workers
+    def on_cancel(self, handler: CancelHandler) -> None:
+        """Where cancel requests for running jobs go on this instance (its worker pool)."""
+
+    async def request_cancel(self, session_id: str) -> None: ...
+
+    async def report_workers(self, alive: int) -> None:
+        """Heartbeat of this instance's worker pool."""
+
+    async def workers_alive(self, local: int) -> int:
+        """Worker processes alive across every instance, given this instance's own count."""

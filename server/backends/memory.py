@@ -16,12 +16,14 @@ from ..config import Settings
 from ..hub import Hub
 from ..models import Event, EventType, Session, event_order
 from ..storage import Storage, write_json_atomic
+from .base import CancelHandler
 
 log = logging.getLogger("vidpulse.backend")
 
 
 class MemoryBackend:
     name = "memory"
+    retries_crashed_jobs = False
 
     def __init__(self, settings: Settings, storage: Storage, hub: Hub) -> None:
         self._storage = storage
@@ -30,6 +32,7 @@ class MemoryBackend:
         self._logs: dict[str, list[Event]] = {}
         self._queue: deque[str] = deque()
         self._queue_changed = asyncio.Condition()
+        self._cancel_handler: CancelHandler | None = None
 
     async def start(self) -> list[Session]:
         self._storage.prepare()
@@ -111,6 +114,28 @@ class MemoryBackend:
         # Ids are consecutive integers, so the position of `after` is arithmetic.
         skip = event_order(after)[0] - int(events[0].id or 0) + 1
         return events[max(0, skip):]
+
+    async def watch(self, session_id: str) -> None:
+        pass  # append publishes to the hub itself
+
+    async def job_done(self, session_id: str) -> None:
+        pass
+
+    async def job_heartbeat(self, session_id: str) -> None:
+        pass
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        self._cancel_handler = handler
+
+    async def request_cancel(self, session_id: str) -> None:
+        if self._cancel_handler is not None:
+            self._cancel_handler(session_id)
+
+    async def report_workers(self, alive: int) -> None:
+        pass  # one process: readiness asks the pool directly
+
+    async def workers_alive(self, local: int) -> int:
+        return local
 
     async def enqueue(self, session_id: str) -> None:
         async with self._queue_changed:
