@@ -242,10 +242,17 @@ class Decoder:
     """Iterates `Frame`s of one video at the analysis size; use as a context manager."""
 
     def __init__(
-        self, path: Path, width: int, *, colour_every: int = 0, span: Span = Span(), read_ahead: int = READ_AHEAD
+        self,
+        path: Path,
+        width: int,
+        *,
+        colour_every: int = 0,
+        span: Span = Span(),
+        read_ahead: int | None = None,
     ) -> None:
         """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always).
-        `read_ahead`: frames a background thread may decode ahead (0: decode in the caller)."""
+        `read_ahead`: frames a background thread may decode ahead (0: decode in the caller;
+        None: the module's READ_AHEAD)."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
         self.span = span
@@ -253,7 +260,7 @@ class Decoder:
         self.full_range = False
         self._width = width
         self._colour_every = colour_every
-        self._read_ahead = read_ahead
+        self._read_ahead = READ_AHEAD if read_ahead is None else read_ahead
         self._ahead: ReadAhead[Frame] | None = None
         self._offset = stream_offset_s(self.stream)
         self._time_base: Fraction | None = self.stream.time_base

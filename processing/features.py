@@ -26,7 +26,7 @@ class Stats:
     brightness: float  # mean luma, 0 = video black, 1 = video white
     difference: float  # mean absolute luma difference to the previous frame, 0..255 (0 on the first)
     motion: float  # fraction of pixels that changed by more than NOISE_LEVEL
-    sharpness: float  # variance of the Laplacian at the analysis size
+    sharpness: float  # variance of the Laplacian at half the analysis size
     black: bool
 
 
@@ -54,8 +54,7 @@ class Meter:
         brightness = min(1.0, max(0.0, (float(cv2.mean(luma)[0]) - self._black_level) / self._span))
         _, bright = cv2.threshold(luma, self._dark_level, 255, cv2.THRESH_BINARY)
         black = cv2.countNonZero(bright) <= BLACK_PIXEL_RATIO * pixels
-        _, deviation = cv2.meanStdDev(cv2.Laplacian(luma, cv2.CV_16S))
-        sharpness = float(deviation[0, 0]) ** 2
+        sharpness = _sharpness(luma)
         difference, motion, changed = 0.0, 0.0, None
         if self._previous is not None and self._previous.shape == luma.shape:
             diff = cv2.absdiff(luma, self._previous)
@@ -64,3 +63,11 @@ class Meter:
             motion = cv2.countNonZero(changed) / pixels
         self._previous = luma
         return Measured(frame, Stats(brightness, difference, motion, sharpness, black), changed)
+
+
+def _sharpness(luma: np.ndarray) -> float:
+    """Variance of the Laplacian at half size: a quarter of the cost, and blur still shows."""
+    height, width = luma.shape
+    half = cv2.resize(luma, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
+    _, deviation = cv2.meanStdDev(cv2.Laplacian(half, cv2.CV_16S))
+    return float(deviation[0, 0]) ** 2

@@ -35,8 +35,8 @@ class AnalysisOptions:
     - freeze_threshold: a frame is frozen when less than this fraction (0..1) of its pixels changed
       and its mean luma difference to the previous frame is under this fraction of full scale.
     - freeze_min_s: shortest frozen segment reported, in seconds.
-    - blur_threshold: a frame is blurry when the variance of its Laplacian (at the analysis width)
-      is below this.
+    - blur_threshold: a frame is blurry when the variance of its Laplacian (at half the analysis
+      width) is below this.
     - blur_min_s: shortest blurry segment reported, in seconds.
     - motion_threshold: a frame is moving when at least this fraction (0..1) of its pixels changed.
     - motion_min_s: shortest motion segment reported, in seconds.

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from processing.analyzers.cuts import CutAnalyzer
 from processing.analyzers.keyframes import KeyframeAnalyzer
 from processing.analyzers.motion import MotionAnalyzer
@@ -39,6 +41,10 @@ def analyze(
     """
     artifacts = Artifacts(Path(out_dir))
     run = _Run(Path(source), artifacts, options, on_progress, is_cancelled)
+    # FFmpeg's decoder threads already keep every core busy; OpenCV's own thread pool on the
+    # small frames only adds CPU for synchronisation (docs/benchmarks.md).
+    opencv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     try:
         return run.run()
     except BaseException:
@@ -46,6 +52,8 @@ def analyze(
             run.renderer.abort()
         artifacts.remove_all()
         raise
+    finally:
+        cv2.setNumThreads(opencv_threads)
 
 
 class _Run:
