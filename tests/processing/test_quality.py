@@ -29,7 +29,8 @@ def test_segment_end_is_exclusive(std_clip: tuple[Path, Truth], tmp_path: Path) 
 
 def test_blurry_segment(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     path = make_clip(tmp_path_factory, "blur", [S("scene", 25, 1), S("blur", 25, 1), S("scene", 25, 2)])
-    assert frames_of(analyse(path, tmp_path), "blurry") == [(25, 50)]
+    ((start, end),) = frames_of(analyse(path, tmp_path), "blurry")
+    assert abs(start - 25) <= 1 and end == 50
 
 
 def test_short_segments_are_not_reported(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
