@@ -35,6 +35,7 @@ class Settings:
     # Not in the DESIGN.md list, but operators need them: see docs/api.md.
     job_timeout_s: float = 3600.0
     probe_timeout_s: float = 15.0
+    job_visibility_s: float = 30.0
     subscriber_queue: int = 64
     sse_ping_s: float = 15.0
     static_dir: Path | None = field(default=None)

@@ -116,7 +116,7 @@ class Hub:
         return sum(len(peers) for peers in self._subscribers.values())
 
     def by_transport(self) -> dict[str, int]:
-        counts = {"sse": 0, "ws": 0}
+        counts = {"sse": 0, "ws": 0, "internal": 0}
         for peers in self._subscribers.values():
             for subscriber in peers:
                 counts[subscriber.transport] = counts.get(subscriber.transport, 0) + 1

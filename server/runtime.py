@@ -17,7 +17,6 @@ from .jobs import WorkerPool
 from .metrics import Metrics
 from .sessions import SessionService
 from .storage import Storage
-from .subscriptions import Subscription, open_subscription
 
 log = logging.getLogger("vidpulse")
 
@@ -44,7 +43,7 @@ class Runtime:
         backend = create_backend(settings, storage, hub)
         pool = WorkerPool(settings.workers, settings.progress_hz)
         backend.on_cancel(pool.cancel)
-        service = SessionService(settings, backend, storage, metrics)
+        service = SessionService(settings, backend, storage, hub, metrics)
         runtime = cls(settings, storage, hub, backend, pool, service, Dispatcher(service, pool), metrics)
         unfinished = await backend.start()
         await pool.start()
@@ -85,12 +84,6 @@ class Runtime:
             except Exception:
                 log.warning("worker heartbeat failed", exc_info=True)
             await asyncio.sleep(HEARTBEAT_S)
-
-    async def subscribe(self, session_id: str, owner: str | None, after: str | None,
-                        transport: str = "sse") -> Subscription:
-        session = await self.service.visible(session_id, owner)
-        return await open_subscription(self.backend, self.hub, session,
-                                       await self.service.document(session), after, transport)
 
     def check_accepting(self) -> None:
         if not self.accepting:

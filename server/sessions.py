@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import math
@@ -19,9 +20,11 @@ from processing import AnalysisOptions, OptionsError, UndecodableVideo, probe
 from .backends import Backend
 from .config import Settings
 from .errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
+from .hub import Hub, SubscriberOverflow
 from .metrics import Metrics
 from .models import EventType, Session, SessionState, new_session_id, utcnow
 from .storage import Storage, safe_filename
+from .subscriptions import Subscription, open_subscription
 from .uploads import receive_upload
 
 log = logging.getLogger("vidpulse.sessions")
@@ -35,12 +38,12 @@ def owner_of(api_key: str | None) -> str | None:
 
 
 class SessionService:
-    def __init__(self, settings: Settings, backend: Backend, storage: Storage, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, backend: Backend, storage: Storage, hub: Hub, metrics: Metrics) -> None:
         self.settings = settings
+        self.hub = hub
         self.metrics = metrics
         self.backend = backend
         self.storage = storage
-        self._finished: dict[str, asyncio.Event] = {}
         self._recent_job_s: deque[float] = deque(maxlen=20)
 
     # Lookups ---------------------------------------------------------------------------------
@@ -133,9 +136,7 @@ class SessionService:
         return max(1, min(600, math.ceil(per_job * queued / slots / 10)))
 
     async def _enqueue(self, session: Session) -> None:
-        self._finished[session.id] = asyncio.Event()
-        await self.backend.enqueue(session.id)
-        position = await self.queue_position(session)
+        position = await self.backend.enqueue(session.id)
         await self.backend.append(session, EventType.QUEUED, {"position": position})
 
     async def announce_positions(self) -> None:
@@ -202,15 +203,29 @@ class SessionService:
             self._recent_job_s.append((session.finished_at - session.started_at).total_seconds())
         await self.backend.save(session)
         await self.backend.append(session, event, data)
-        self._finished.setdefault(session.id, asyncio.Event()).set()
         self.metrics.jobs_finished.labels(state.value).inc()
         fps = (session.summary or {}).get("timing", {}).get("fps") if state is SessionState.SUCCEEDED else None
         if fps:
             self.metrics.analysis_fps.observe(fps)
 
-    async def wait_finished(self, session: Session) -> None:
-        if not session.state.finished:
-            await self._finished.setdefault(session.id, asyncio.Event()).wait()
+    async def subscribe(self, session_id: str, owner: str | None, after: str | None,
+                        transport: str = "sse") -> Subscription:
+        await self.visible(session_id, owner)  # a 404 registers nothing
+
+        async def load() -> tuple[Session, dict[str, Any]]:
+            session = await self.visible(session_id, owner)
+            return session, await self.document(session)
+
+        return await open_subscription(self.backend, self.hub, session_id, load, after, transport)
+
+    async def wait_finished(self, session_id: str, owner: str | None) -> Session:
+        """Follows the session's events (whichever instance or worker runs it) to the end."""
+        while True:
+            subscription = await self.subscribe(session_id, owner, None, transport="internal")
+            with contextlib.suppress(SubscriberOverflow):
+                async for _ in subscription.events():
+                    pass
+                return await self.visible(session_id, owner)
 
     # Cancel and delete -----------------------------------------------------------------------
 
@@ -235,7 +250,7 @@ class SessionService:
         if not session.state.finished:
             await self.cancel(session_id, owner)
             try:
-                await asyncio.wait_for(self.wait_finished(session), _WAIT_FOR_STOP_S)
+                await asyncio.wait_for(self.wait_finished(session_id, owner), _WAIT_FOR_STOP_S)
             except TimeoutError:
                 log.warning("session %s did not stop in time; removing it anyway", session_id)
         await self._remove(session)
@@ -243,7 +258,6 @@ class SessionService:
     async def _remove(self, session: Session) -> None:
         await self.backend.remove(session.id)
         self.storage.remove(session.id)
-        self._finished.pop(session.id, None)
 
     # Restart and expiry ----------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ by id, so nothing is missed or doubled even when the backend suspends between th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .backends import Backend
 from .errors import BadRequest
@@ -67,15 +68,22 @@ class Subscription:
         self._hub.unsubscribe(self._subscriber)
 
 
-async def open_subscription(backend: Backend, hub: Hub, session: Session, snapshot_doc: dict[str, object],
+SnapshotLoader = Callable[[], Awaitable[tuple[Session, dict[str, Any]]]]
+
+
+async def open_subscription(backend: Backend, hub: Hub, session_id: str, load: SnapshotLoader,
                             after: str | None, transport: str) -> Subscription:
+    """Registers the live queue and has the backend follow the session first, and only then
+    loads the snapshot: every event is either covered by the snapshot and replay, or arrives live."""
     if after is not None:
         try:
             event_order(after)
         except ValueError as exc:
             raise BadRequest(f"{after!r} is not an event id of this stream.", field="last_event_id") from exc
-    subscriber = hub.subscribe(session.id, transport)
+    subscriber = hub.subscribe(session_id, transport)
     try:
+        await backend.watch(session_id)
+        session, snapshot_doc = await load()
         snapshot = Event.create(None, session.id, EventType.SNAPSHOT, snapshot_doc)
         covered = session.last_event_id
         logged = await backend.events_after(session.id, after) if after is not None else []
@@ -83,9 +91,12 @@ async def open_subscription(backend: Backend, hub: Hub, session: Session, snapsh
         nothing_new = session.state.finished and after is not None and not replay
         if session.state.finished and not (replay and replay[-1].type.terminal):
             # Even when the snapshot already shows the end, the terminal event is sent, so
-            # every subscription ends the same way.
+            # every subscription ends the same way. (If the state was saved but the event is
+            # not logged yet, it arrives live.)
             terminal = await _terminal_event(backend, session)
-            replay = [terminal] if terminal is not None else []
+            last = event_order(replay[-1].id or "0") if replay else (-1, -1)
+            if terminal is not None and event_order(terminal.id or "0") > last:
+                replay.append(terminal)
         if replay:
             covered = max(covered or "0", replay[-1].id or "0", key=event_order)
     except BaseException:

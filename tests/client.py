@@ -26,6 +26,12 @@ class Received:
         return self.body["data"]  # type: ignore[no-any-return]
 
 
+def order(event_id: str) -> tuple[int, int]:
+    """Event ids are opaque but ordered: "17" on the memory backend, "1732440000000-3" on Redis."""
+    major, _, minor = event_id.partition("-")
+    return int(major), int(minor or 0)
+
+
 def upload(client: httpx.Client, path: Path, options: dict[str, Any] | None = None,
            url: str = "/api/sessions", **kwargs: Any) -> httpx.Response:
     data = {"options": json.dumps(options)} if options is not None else None

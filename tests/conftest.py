@@ -82,6 +82,7 @@ class Server:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    command: str = "serve"
     clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, **kwargs: object) -> httpx.Client:
@@ -92,19 +93,24 @@ class Server:
     def start(self) -> None:
         assert self.log_path is not None
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=ROOT,
+        self.process = subprocess.Popen([sys.executable, "-m", "server.cli", self.command], cwd=ROOT,
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+            if self._ready():
+                return
             time.sleep(0.1)
         raise RuntimeError(f"server did not become ready: {self.log()}")
+
+    def _ready(self) -> bool:
+        if self.command == "worker":
+            return "vidpulse ready" in self.log()
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         if self.process is None or self.process.poll() is not None:
@@ -127,12 +133,13 @@ class Server:
         return {p.name for p in self.data_dir.iterdir()} if self.data_dir.exists() else set()
 
 
-def new_server(base: Path, data_dir: Path | None = None, **settings: object) -> Server:
+def new_server(base: Path, data_dir: Path | None = None, command: str = "serve", **settings: object) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDPULSE_")}
     env.update({"HOST": "127.0.0.1", "PORT": str(free_port()), "DATA_DIR": str(data_dir or base / "data"),
                 "WORKERS": "2", "LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"})
     env.update({key.upper(): str(value) for key, value in settings.items()})
-    server = Server(f"http://127.0.0.1:{env['PORT']}", Path(env["DATA_DIR"]), env, log_path=base / "server.log")
+    server = Server(f"http://127.0.0.1:{env['PORT']}", Path(env["DATA_DIR"]), env, log_path=base / "server.log",
+                    command=command)
     server.start()
     return server
 
@@ -149,8 +156,8 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     """Start a real `vidpulse serve` (uvicorn) on a free port; settings as keyword arguments."""
     servers: list[Server] = []
 
-    def start(data_dir: Path | None = None, **settings: object) -> Server:
-        server = new_server(tmp_path_factory.mktemp("server"), data_dir, **settings)
+    def start(data_dir: Path | None = None, command: str = "serve", **settings: object) -> Server:
+        server = new_server(tmp_path_factory.mktemp("server"), data_dir, command, **settings)
         servers.append(server)
         return server
 
@@ -159,9 +166,60 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         dispose(server)
 
 
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for a module's tests that do not care about each other's sessions."""
-    server = new_server(tmp_path_factory.mktemp("shared"), MAX_UPLOAD_MB=20)
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    next_db: int = 0
+
+    def url(self) -> str:
+        """A fresh database per call, so tests never see each other's keys."""
+        self.next_db += 1
+        return f"redis://127.0.0.1:{self.port}/{self.next_db % 256}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+    def start(self) -> None:
+        self.process = _spawn_redis(self.port)
+
+
+def _spawn_redis(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--databases", "256"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free port for the whole test session."""
+    need("redis-server", shutil.which("redis-server") is not None)
+    port = free_port()
+    server = RedisServer(port, _spawn_redis(port))
+    yield server
+    server.process.kill()
+
+
+def backend_settings(request: pytest.FixtureRequest, backend: str) -> dict[str, object]:
+    if backend == "memory":
+        return {}
+    redis = request.getfixturevalue("redis_server")
+    return {"BACKEND": "redis", "REDIS_URL": redis.url(), "JOB_VISIBILITY_S": 3}
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per backend for a module's tests that do not care about each other's sessions:
+    every test that uses it runs against both backends."""
+    server = new_server(tmp_path_factory.mktemp("shared"), MAX_UPLOAD_MB=20,
+                        **backend_settings(request, request.param))
     yield server
     dispose(server)

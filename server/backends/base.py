@@ -46,7 +46,8 @@ class Backend(Protocol):
         reach the hub. Called before the snapshot is read."""
 
     # Job queue
-    async def enqueue(self, session_id: str) -> None: ...
+    async def enqueue(self, session_id: str) -> int:
+        """Queue the job; returns its 1-based position at that moment."""
 
     async def next_job(self) -> str: ...
 

@@ -137,10 +137,11 @@ class MemoryBackend:
     async def workers_alive(self, local: int) -> int:
         return local
 
-    async def enqueue(self, session_id: str) -> None:
+    async def enqueue(self, session_id: str) -> int:
         async with self._queue_changed:
             self._queue.append(session_id)
             self._queue_changed.notify()
+            return len(self._queue)
 
     async def next_job(self) -> str:
         async with self._queue_changed:

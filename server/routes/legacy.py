@@ -19,7 +19,7 @@ async def analyze_video(request: Request) -> Response:
     service = rt.service
     session = await service.create(request, owner(request))
     try:
-        await service.wait_finished(session)
+        session = await service.wait_finished(session.id, owner(request))
         if session.state is SessionState.FAILED:
             error = session.error or {}
             raise Unprocessable(error.get("message", "The video could not be analysed."), code=error.get("code"))

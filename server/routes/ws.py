@@ -92,7 +92,7 @@ class Connection:
             await self.send(error_message("too_many", f"At most {MAX_SUBSCRIPTIONS} subscriptions per socket.",
                                           session_id, "subscribe"))
             return
-        subscription = await self.runtime.subscribe(session_id, self.owner, after, transport="ws")
+        subscription = await self.runtime.service.subscribe(session_id, self.owner, after, transport="ws")
         self._stop(session_id)
         task = asyncio.create_task(self._pump(subscription))
         self.subscriptions[session_id] = task

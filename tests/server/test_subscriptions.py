@@ -11,7 +11,7 @@ from datetime import datetime
 import httpx
 import websockets
 
-from client import afollow, upload_ok, wait_state
+from client import afollow, order, upload_ok, wait_state
 
 NON_PROGRESS = {"queued", "started", "stage", "succeeded", "failed", "cancelled"}
 
@@ -96,6 +96,6 @@ async def test_200_subscribers_see_the_same_events(start_server, long_clip):
     reference = [e for e in logs[0] if e["type"] in NON_PROGRESS]
     for run in logs:
         assert [e for e in run if e["type"] in NON_PROGRESS] == reference
-        ids = [int(e["id"]) for e in run if e["id"] is not None]
+        ids = [order(e["id"]) for e in run if e["id"] is not None]
         assert ids == sorted(ids) and len(ids) == len(set(ids))
     wait_state(client, session_id, {"succeeded"})

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import websockets
 
-from client import follow, upload_ok, wait_state
+from client import follow, order, upload_ok, wait_state
 
 
 def _ws_url(server) -> str:
@@ -54,7 +54,7 @@ async def test_replay_with_after(shared_server, clip):
         await ws.send(json.dumps({"op": "subscribe", "session": session_id, "after": middle}))
         seen = (await _receive_until_terminal(ws, {session_id}))[session_id]
         assert seen[0]["type"] == "snapshot" and seen[0]["data"]["last_event_id"] == done["last_event_id"]
-        assert seen[1:] == [e.body for e in full[1:] if int(e.id) > int(middle)]
+        assert seen[1:] == [e.body for e in full[1:] if order(e.id) > order(middle)]
 
         # Without `after`, a finished session still ends with its terminal event.
         await ws.send(json.dumps({"op": "subscribe", "session": session_id}))

@@ -1,0 +1,362 @@
+"""The Redis backend: API instances and worker machines share sessions, jobs and events.
+
+Keys (prefix `vp:`):
+- `session:{id}`   hash: `doc` (the manifest JSON) and `state`; expires after the session's TTL.
+- `sessions`       sorted set of ids by creation time: the list across instances.
+- `events:{id}`    stream: the session's event log; stream ids are the event ids.
+- `jobs`           stream with consumer group `workers`: at-least-once delivery. A worker that
+                   dies leaves its entry pending; others claim it (XAUTOCLAIM) once it has been
+                   idle for JOB_VISIBILITY_S, which progress heartbeats (XCLAIM by the owner) keep
+                   from happening while the job is alive.
+- `queued`         sorted set: the waiting jobs in order, for positions and queued cancels.
+- `cancel:{id}`    flag, plus a notice on the `cancel` channel to every worker host.
+- `workers:{inst}` worker heartbeat per instance, with a short TTL.
+
+Live events: one reader per instance follows, with a blocking XREAD, the streams of the sessions
+that have local subscribers, and publishes into the hub; clients never cost a Redis connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from ..config import Settings
+from ..errors import ServiceUnavailable
+from ..hub import Hub
+from ..models import Event, EventType, Session, event_order
+from ..storage import Storage
+from .base import CancelHandler
+
+log = logging.getLogger("vidpulse.redis")
+
+P = "vp:"
+JOBS, GROUP, QUEUED, SESSIONS, CANCEL_CHANNEL = P + "jobs", "workers", P + "queued", P + "sessions", P + "cancel"
+_READ_BLOCK_MS = 250
+_HEARTBEAT_TTL_S = 15
+T = TypeVar("T")
+
+
+class BackendUnavailable(ServiceUnavailable):
+    slug = "backend-unavailable"
+
+
+def _session_key(session_id: str) -> str:
+    return f"{P}session:{session_id}"
+
+
+def _events_key(session_id: str) -> str:
+    return f"{P}events:{session_id}"
+
+
+def _stream_id(event_id: str) -> str:
+    major, minor = event_order(event_id)
+    return f"{major}-{minor}"
+
+
+class RedisBackend:
+    name = "redis"
+    retries_crashed_jobs = True
+
+    def __init__(self, settings: Settings, storage: Storage, hub: Hub) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._hub = hub
+        # Typed Any: redis-py declares each reply as the union of every shape a command can return.
+        self._redis: Any = aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                                   health_check_interval=10, socket_connect_timeout=2)
+        # Blocking reads get connections of their own so they never hold up ordinary commands.
+        self._blocking: Any = aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                                      socket_connect_timeout=2)
+        self._instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._inflight: dict[str, str] = {}  # session id -> job stream entry id
+        self._last_heartbeat: dict[str, float] = {}
+        self._positions: dict[str, str] = {}  # watched session -> last event id delivered
+        self._watch_changed = asyncio.Event()
+        self._cancel_handler: CancelHandler | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._visibility_ms = int(settings.job_visibility_s * 1000)
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> list[Session]:
+        self._storage.prepare()
+        with contextlib.suppress(RedisError):
+            await self._ensure_group()
+        self._tasks = [asyncio.create_task(self._follow_events(), name="redis-events"),
+                       asyncio.create_task(self._listen_for_cancels(), name="redis-cancels")]
+        return []  # the job stream survives restarts; nothing to queue again
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(JOBS, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(RedisError):
+            await self._redis.delete(f"{P}workers:{self._instance}")
+        await self._redis.aclose()
+        await self._blocking.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except RedisError:
+            return False
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await operation()
+        except RedisError as exc:
+            raise BackendUnavailable("Redis is not answering; try again in a moment.") from exc
+
+    # Sessions --------------------------------------------------------------------------------
+
+    async def add(self, session: Session) -> None:
+        async def add() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(_session_key(session.id), mapping=self._fields(session))
+                pipe.zadd(SESSIONS, {session.id: session.created_at.timestamp()})
+                await pipe.execute()
+
+        await self._call(add)
+
+    def _fields(self, session: Session) -> dict[str, str]:
+        return {"doc": json.dumps(session.to_manifest()), "state": session.state.value}
+
+    async def get(self, session_id: str) -> Session | None:
+        async def get() -> tuple[str | None, list[Any]]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hget(_session_key(session_id), "doc")
+                pipe.xrevrange(_events_key(session_id), count=1)
+                doc, tail = await pipe.execute()
+            return doc, tail
+
+        doc, tail = await self._call(get)
+        if doc is None:
+            return None
+        session = Session.from_manifest(json.loads(doc))
+        session.last_event_id = tail[0][0] if tail else None
+        return session
+
+    async def save(self, session: Session) -> None:
+        async def save() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(_session_key(session.id), mapping=self._fields(session))
+                if session.state.finished:
+                    # Expiry removes files and sends `expired`; the TTL only guards against leaks.
+                    ttl = int(self._settings.session_ttl_s) + 3600
+                    pipe.expire(_session_key(session.id), ttl)
+                    pipe.expire(_events_key(session.id), ttl)
+                await pipe.execute()
+
+        await self._call(save)
+
+    async def remove(self, session_id: str) -> None:
+        async def remove() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(_session_key(session_id), _events_key(session_id), f"{P}cancel:{session_id}")
+                pipe.zrem(SESSIONS, session_id)
+                pipe.zrem(QUEUED, session_id)
+                await pipe.execute()
+
+        await self._call(remove)
+
+    async def sessions(self) -> list[Session]:
+        async def load() -> list[str | None]:
+            ids = await self._redis.zrange(SESSIONS, 0, -1)
+            if not ids:
+                return []
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for session_id in ids:
+                    pipe.hget(_session_key(session_id), "doc")
+                return list(await pipe.execute())
+
+        docs = await self._call(load)
+        return [Session.from_manifest(json.loads(doc)) for doc in docs if doc]
+
+    # Events ----------------------------------------------------------------------------------
+
+    async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event:
+        event = Event.create(None, session.id, type, data)
+        entry_id = await self._call(lambda: self._redis.xadd(
+            _events_key(session.id), {"type": type.value, "ts": event.ts, "data": json.dumps(data)}))
+        session.last_event_id = str(entry_id)
+        return Event(str(entry_id), session.id, type, event.ts, data)
+
+    async def events_after(self, session_id: str, after: str | None) -> list[Event]:
+        start = "-" if after is None else "(" + _stream_id(after)
+        entries = await self._call(lambda: self._redis.xrange(_events_key(session_id), min=start))
+        return [_event(session_id, entry_id, fields) for entry_id, fields in entries]
+
+    async def watch(self, session_id: str) -> None:
+        if session_id in self._positions:
+            return
+        tail = await self._call(lambda: self._redis.xrevrange(_events_key(session_id), count=1))
+        self._positions.setdefault(session_id, tail[0][0] if tail else "0-0")
+        self._watch_changed.set()
+
+    async def _follow_events(self) -> None:
+        """The instance's one reader: blocking XREAD over every watched stream, into the hub."""
+        backoff = 0.5
+        while True:
+            for session_id in [s for s in self._positions if self._hub.count(s) == 0]:
+                del self._positions[session_id]
+            if not self._positions:
+                self._watch_changed.clear()
+                await self._watch_changed.wait()
+                continue
+            streams = {_events_key(s): position for s, position in self._positions.items()}
+            try:
+                response = await self._blocking.xread(streams, count=500, block=_READ_BLOCK_MS)
+                backoff = 0.5
+            except RedisError:
+                log.warning("lost Redis while following events; live streams end and clients resume")
+                self._hub.close_all()
+                self._positions.clear()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for key, entries in response or []:
+                session_id = key.removeprefix(f"{P}events:")
+                for entry_id, fields in entries:
+                    if session_id in self._positions:
+                        self._positions[session_id] = entry_id
+                    self._hub.publish(_event(session_id, entry_id, fields))
+
+    # Jobs ------------------------------------------------------------------------------------
+
+    async def enqueue(self, session_id: str) -> int:
+        async def enqueue() -> int:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(QUEUED, {session_id: time.time()})
+                pipe.zrank(QUEUED, session_id)
+                pipe.xadd(JOBS, {"session": session_id})
+                _, rank, _ = await pipe.execute()
+            return int(rank) + 1
+
+        return await self._call(enqueue)
+
+    async def next_job(self) -> str:
+        while True:
+            entry = await self._call(self._claim_stale) or await self._call(self._read_new)
+            if entry is None:
+                continue
+            entry_id, session_id = entry
+            self._inflight[session_id] = entry_id
+            await self.dequeue(session_id)
+            return session_id
+
+    async def _claim_stale(self) -> tuple[str, str] | None:
+        """A job whose worker stopped heartbeating (killed, machine gone) is taken over."""
+        try:
+            _, claimed, *_ = await self._redis.xautoclaim(JOBS, GROUP, self._instance,
+                                                          min_idle_time=self._visibility_ms, count=1)
+        except ResponseError:
+            await self._ensure_group()
+            return None
+        for entry_id, fields in claimed:
+            if fields:
+                log.info("claimed job %s of a silent worker", fields.get("session"))
+                return entry_id, fields["session"]
+        return None
+
+    async def _read_new(self) -> tuple[str, str] | None:
+        try:
+            response = await self._blocking.xreadgroup(GROUP, self._instance, {JOBS: ">"}, count=1, block=2000)
+        except ResponseError:
+            await self._ensure_group()
+            return None
+        for _, entries in response or []:
+            for entry_id, fields in entries:
+                return entry_id, fields["session"]
+        return None
+
+    async def job_done(self, session_id: str) -> None:
+        entry_id = self._inflight.pop(session_id, None)
+        self._last_heartbeat.pop(session_id, None)
+        if entry_id is not None:
+            async def ack() -> None:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.xack(JOBS, GROUP, entry_id)
+                    pipe.xdel(JOBS, entry_id)
+                    await pipe.execute()
+
+            await self._call(ack)
+
+    async def job_heartbeat(self, session_id: str) -> None:
+        entry_id = self._inflight.get(session_id)
+        now = time.monotonic()
+        if entry_id is None or now - self._last_heartbeat.get(session_id, 0.0) < self._visibility_ms / 3000:
+            return
+        self._last_heartbeat[session_id] = now
+        # Claiming our own entry again resets its idle time: nobody else will take it over.
+        await self._call(lambda: self._redis.xclaim(JOBS, GROUP, self._instance, 0, [entry_id], justid=True))
+
+    async def dequeue(self, session_id: str) -> bool:
+        return bool(await self._call(lambda: self._redis.zrem(QUEUED, session_id)))
+
+    async def queued(self) -> list[str]:
+        return list(await self._call(lambda: self._redis.zrange(QUEUED, 0, -1)))
+
+    # Cancel and workers ----------------------------------------------------------------------
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        self._cancel_handler = handler
+
+    async def request_cancel(self, session_id: str) -> None:
+        async def request() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(f"{P}cancel:{session_id}", "1", ex=3600)
+                pipe.publish(CANCEL_CHANNEL, session_id)
+                await pipe.execute()
+
+        await self._call(request)
+
+    async def _listen_for_cancels(self) -> None:
+        while True:
+            try:
+                async for session_id in self._cancel_notices():
+                    if self._cancel_handler is not None:
+                        self._cancel_handler(session_id)
+            except RedisError:
+                await asyncio.sleep(1.0)
+
+    async def _cancel_notices(self) -> AsyncIterator[str]:
+        async with self._blocking.pubsub() as pubsub:
+            await pubsub.subscribe(CANCEL_CHANNEL)
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    yield str(message["data"])
+
+    async def report_workers(self, alive: int) -> None:
+        await self._call(lambda: self._redis.set(f"{P}workers:{self._instance}", alive, ex=_HEARTBEAT_TTL_S))
+
+    async def workers_alive(self, local: int) -> int:
+        async def count() -> int:
+            keys = [key async for key in self._redis.scan_iter(match=f"{P}workers:*", count=100)]
+            values = await self._redis.mget(keys) if keys else []
+            return sum(int(v) for v in values if v)
+
+        return await self._call(count)
+
+
+def _event(session_id: str, entry_id: str, fields: dict[str, str]) -> Event:
+    return Event(entry_id, session_id, EventType(fields["type"]), fields["ts"], json.loads(fields["data"]))
