@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, Clip, Server
 from PIL import Image
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from client import upload_ok, wait_state
 
@@ -20,6 +23,8 @@ from .conftest import Demo
 pytestmark = pytest.mark.browser
 
 SCREENSHOT = ROOT / "docs" / "demo.png"
+# With these, `long_clip` takes a few seconds: long enough to act on the job while it runs.
+LONGER = {"render": True}
 
 
 def wait_loaded(images: Locator) -> None:
@@ -81,7 +86,7 @@ def test_two_uploads_at_once_queue_then_finish(open_demo: Callable[..., Demo], c
 
 
 def test_cancel_a_running_job_then_delete_it(demo: Demo, long_clip: Clip) -> None:
-    demo.set_options(render=True, width=640)
+    demo.set_options(**LONGER)
     demo.upload(("cancel.mp4", long_clip.path))
     card = demo.card("cancel.mp4")
     expect(card).to_have_attribute("data-state", "running")
@@ -100,7 +105,7 @@ def test_cancel_a_running_job_then_delete_it(demo: Demo, long_clip: Clip) -> Non
 
 
 def test_reload_mid_run_reattaches_and_finishes(demo: Demo, long_clip: Clip) -> None:
-    demo.set_options(render=True)
+    demo.set_options(**LONGER)
     demo.upload(("reload.mp4", long_clip.path))
     card = demo.card("reload.mp4")
     expect(card).to_have_attribute("data-state", "running")
@@ -168,30 +173,92 @@ def test_api_key_is_asked_for_stored_and_used(open_demo: Callable[..., Demo], cl
     expect(page.locator("#key-panel")).not_to_have_attribute("open", "")
 
 
-def test_websocket_mode_takes_over_mid_run(demo: Demo, long_clip: Clip, clip: Clip) -> None:
+@dataclass
+class Connection:
+    page_side: WebSocketRoute
+    server_side: WebSocketRoute
+    sent: list[dict[str, Any]] = field(default_factory=list)  # by the page
+    received: list[dict[str, Any]] = field(default_factory=list)  # by the page, from the server
+    dropped: bool = False
+
+
+class SocketProxy:
+    """Sits between the page and /api/ws: records what each connection carried, and can drop one."""
+
+    def __init__(self, page: Page) -> None:
+        self.connections: list[Connection] = []
+        page.route_web_socket(re.compile(r"/api/ws"), self._connect)
+
+    def _connect(self, page_side: WebSocketRoute) -> None:
+        connection = Connection(page_side, page_side.connect_to_server())
+        self.connections.append(connection)
+
+        def up(message: str | bytes) -> None:
+            connection.sent.append(json.loads(message))
+            connection.server_side.send(message)
+
+        def down(message: str | bytes) -> None:
+            if not connection.dropped:  # else it would come after the close: the page never sees it
+                connection.received.append(json.loads(message))
+                page_side.send(message)
+
+        page_side.on_message(up)
+        connection.server_side.on_message(down)
+
+    def drop(self, code: int) -> None:
+        connection = self.connections[-1]
+        connection.dropped = True
+        connection.page_side.close(code=code, reason="dropped by the test")
+        connection.server_side.close()
+
+    def subscribes(self, index: int, session_id: str | None) -> list[dict[str, Any]]:
+        if index >= len(self.connections):
+            return []
+        return [m for m in self.connections[index].sent if m["op"] == "subscribe" and m["session"] == session_id]
+
+    def wait_subscribe(self, page: Page, index: int, session_id: str | None) -> dict[str, Any]:
+        """The one subscribe for `session_id` on connection `index`, once the proxy has seen it."""
+        deadline = time.monotonic() + 10
+        while not self.subscribes(index, session_id):
+            assert time.monotonic() < deadline, f"no subscribe for {session_id} on connection {index}"
+            page.wait_for_timeout(20)  # lets Playwright deliver the proxy's callbacks
+        [message] = self.subscribes(index, session_id)
+        return message
+
+
+def test_websocket_mode_takes_over_mid_run_and_resubscribes_after_a_drop(
+        demo: Demo, long_clip: Clip, clip: Clip) -> None:
     page = demo.page
-    sent: list[dict[str, str]] = []
-    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(json.loads(payload))))
-    demo.set_options(render=True)
+    proxy = SocketProxy(page)
+    demo.set_options(**LONGER)
     demo.upload(("socket.mp4", long_clip.path))
     card = demo.card("socket.mp4")
-    expect(card.locator(".card-transport")).to_have_text("Live over Server-Sent Events")
+    transport = card.locator(".card-transport")
+    expect(transport).to_have_text("Live over Server-Sent Events")
     expect(card.locator("[data-meter=processing]")).not_to_have_attribute("aria-valuenow", "0")
     session_id = card.get_attribute("data-session-id")
 
     page.get_by_label("WebSocket (one socket for all cards)").check()
-    expect(card.locator(".card-transport")).to_have_text("Live over the shared WebSocket")
-    expect(card).to_have_attribute("data-state", "succeeded", timeout=30_000)
-    assert any(m["op"] == "subscribe" and m["session"] == session_id and m.get("after") for m in sent), sent
+    expect(transport).to_have_text("Live over the shared WebSocket")
     assert page.evaluate("localStorage.getItem('vidpulse.transport')") == "ws"
+    first = proxy.wait_subscribe(page, 0, session_id)
+    assert first.get("after"), "the switch resumes after the last event the SSE stream brought"
+
+    # 1013: the server found this client too slow. The page reconnects and resumes after the last event it saw.
+    proxy.drop(1013)
+    expect(transport).to_have_text("Live over the shared WebSocket")
+    expect(card).to_have_attribute("data-state", "succeeded", timeout=30_000)
+    seen = [m["id"] for m in proxy.connections[0].received if m["session"] == session_id and m["id"]]
+    again = proxy.wait_subscribe(page, 1, session_id)
+    assert again["after"] == (seen[-1] if seen else first["after"])
 
     demo.upload(("socket-2.mp4", clip.path))
     second = demo.card("socket-2.mp4")
     expect(second).to_have_attribute("data-state", "succeeded")
     second_id = second.get_attribute("data-session-id")
-    assert any(m["op"] == "subscribe" and m["session"] == second_id for m in sent)
+    proxy.wait_subscribe(page, 1, second_id)  # the next card shares the socket
+    assert len(proxy.connections) == 2
     assert not any(f"/api/sessions/{second_id}/events" in url for url in demo.requests)
-    assert sum(url.split("?")[0].endswith("/api/ws") for url in demo.requests) == 1, "one socket for all cards"
 
 
 def test_polls_when_there_is_no_event_source(open_demo: Callable[..., Demo], demo_server: Server, clip: Clip) -> None:
