@@ -306,9 +306,13 @@ class Decoder:
                 index = round(time_s * self.fps) if span.start_s > 0 else 0
             else:
                 index += 1
-            luma = self.converter.luma(av_frame)
-            wanted = self._colour_every and count % self._colour_every == 0
-            colour = self.converter.bgr(av_frame, luma) if wanted else None
+            try:
+                luma = self.converter.luma(av_frame)
+                wanted = self._colour_every and count % self._colour_every == 0
+                colour = self.converter.bgr(av_frame, luma) if wanted else None
+            except (cv2.error, ValueError, av.FFmpegError):
+                fmt = av_frame.format.name
+                raise UndecodableVideo(f"A frame in pixel format {fmt} could not be converted.") from None
             yield Frame(index, time_s, luma, colour)
             count += 1
             if span.max_frames is not None and count >= span.max_frames:

@@ -40,3 +40,9 @@ class OptionsError(AnalysisError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class RenderFailed(AnalysisError):
+    """The annotated video could not be encoded or written."""
+
+    code = "render_failed"

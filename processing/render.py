@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from processing.analyzers.motion import Box
+from processing.errors import RenderFailed
 from processing.features import Measured
 from processing.overlay import draw_label, timecode
 
@@ -66,5 +67,8 @@ class Renderer:
         self._container.close()
 
     def _mux(self, frame: av.VideoFrame | None) -> None:
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except (av.FFmpegError, OSError) as exc:
+            raise RenderFailed(f"The annotated video could not be written ({type(exc).__name__}).") from None

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -67,3 +69,24 @@ def test_analysis_size_keeps_aspect_and_never_upscales() -> None:
     assert analysis_size((3840, 2160), 320) == (320, 180)
     assert analysis_size((160, 120), 320) == (160, 120)
     assert analysis_size((1080, 1920), 320) == (320, 568)
+
+
+def test_variable_frame_rate_keeps_real_times(tmp_path: Path) -> None:
+    path = tmp_path / "vfr.mkv"
+    times_ms = [0, 40, 80, 200, 240, 500, 540, 1000]
+    base = Fraction(1, 1000)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = base
+        for i, ms in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 30 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = ms, base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with Decoder(path, 64) as decoder:
+        frames = list(decoder.frames())
+    assert [round(f.time_s, 3) for f in frames] == [ms / 1000 for ms in times_ms]
+    assert [f.index for f in frames] == list(range(len(times_ms)))
