@@ -191,6 +191,7 @@ function setUpKey() {
   });
 }
 
+$("#options-form").addEventListener("submit", (e) => e.preventDefault()); // Enter in a field
 setUpDropZone();
 setUpTransport();
 setUpKey();

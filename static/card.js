@@ -21,13 +21,13 @@ const STATE_LABELS = {
 };
 const CANCELLABLE = new Set(["uploading", "queued", "running"]);
 
-/** A labelled role="progressbar" with a visible text beside it. */
+/** A role="progressbar" named like "Processing clip.mp4", with a visible text beside it. */
 class Meter {
-  constructor(label, kind) {
+  constructor(label, kind, titleId) {
     const labelId = uid("meter");
     this.fill = h("span", { class: "meter-fill" });
     this.bar = h("div", {
-      class: "meter-bar", role: "progressbar", "aria-labelledby": labelId,
+      class: "meter-bar", role: "progressbar", "aria-labelledby": `${labelId} ${titleId}`,
       "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0, "data-meter": kind,
     }, this.fill);
     this.text = h("span", { class: "meter-text" });
@@ -66,8 +66,8 @@ export class SessionCard {
     this.badge = h("span", { class: "badge" });
     this.size = info.size != null ? bytes(info.size) : "";
     this.meta = h("p", { class: "card-meta" }, this.size);
-    this.uploadMeter = new Meter("Upload", "upload");
-    this.processMeter = new Meter("Processing", "processing");
+    this.uploadMeter = new Meter("Upload", "upload", titleId);
+    this.processMeter = new Meter("Processing", "processing", titleId);
     this.processMeter.el.hidden = true;
     this.status = h("p", { class: "card-status" });
     this.transport = h("p", { class: "card-transport" });
@@ -226,7 +226,8 @@ export class SessionCard {
     if (!first) this.announce(`${this.filename}: ${STATE_LABELS[state] ?? state}.`);
   }
 
-  setTransport(label) {
+  setTransport(kind, label) {
+    this.el.dataset.transport = kind;
     this.transport.textContent = label;
   }
 

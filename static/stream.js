@@ -166,7 +166,7 @@ const LABELS = {
 
 /**
  * Keeps one feed per unfinished card. A card needs: `id`, `lastEventId`, `apply(event)`,
- * `setTransport(label)`.
+ * `setTransport(kind, label)`.
  */
 export class LiveUpdates {
   #entries = new Map(); // session id -> {card, feed, kind}
@@ -195,15 +195,16 @@ export class LiveUpdates {
     if (entry.kind === "sse") this.#promote();
   }
 
-  /** Switch every followed card to another transport, resuming after its last event. */
+  /**
+   * Switch every followed card to another transport (or reconnect them all on the same one, e.g.
+   * with a new API key), resuming after the last event each card saw.
+   */
   setMode(mode) {
     this.mode = mode;
     const cards = [...this.#entries.values()].map((entry) => entry.card);
     for (const card of cards) this.unfollow(card.id);
-    if (mode !== "ws") {
-      this.#socket?.close();
-      this.#socket = null;
-    }
+    this.#socket?.close();
+    this.#socket = null;
     for (const card of cards) this.follow(card);
   }
 
@@ -229,7 +230,7 @@ export class LiveUpdates {
       feed = new PollFeed(this.api, id, onEvent);
     }
     this.#entries.set(id, { card, feed, kind });
-    card.setTransport(LABELS[kind]);
+    card.setTransport(kind, LABELS[kind]);
   }
 
   #hub() {

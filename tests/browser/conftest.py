@@ -26,7 +26,7 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 SERVER_SETTINGS: dict[str, Any] = {"PROGRESS_HZ": 25}
 
 # Installed before the page's own scripts: remembers every change of a bar's value, a card's
-# state or its queue position, even those that come and go between two polls of the test.
+# state, queue position or transport, even those that come and go between two polls of the test.
 RECORDER = """
 window.__seen = [];
 new MutationObserver((records) => {
@@ -38,7 +38,7 @@ new MutationObserver((records) => {
     });
   }
 }).observe(document, {subtree: true, attributes: true,
-                      attributeFilter: ["aria-valuenow", "data-state", "data-queue-position"]});
+                      attributeFilter: ["aria-valuenow", "data-state", "data-queue-position", "data-transport"]});
 """
 
 

@@ -72,17 +72,19 @@ def test_upload_shows_live_progress_then_results(demo: Demo, clip: Clip, tmp_pat
         Image.open(shot).quantize(256, dither=Image.Dither.NONE).save(SCREENSHOT, optimize=True)  # a quarter the size
 
 
-def test_two_uploads_at_once_queue_then_finish(open_demo: Callable[..., Demo], clip: Clip) -> None:
-    demo = open_demo(WORKERS=1)
-    demo.upload(("first.mp4", clip.path), ("second.mp4", clip.path))
-    expect(demo.page.locator(".card")).to_have_count(2)
-    for name in ("first.mp4", "second.mp4"):
+def test_several_uploads_at_once_queue_and_spare_connections(demo: Demo, clip: Clip) -> None:
+    names = [f"batch-{i}.mp4" for i in range(5)]
+    demo.upload(*[(name, clip.path) for name in names])
+    for name in names:
         card = demo.card(name)
         expect(card).to_have_attribute("data-state", "succeeded")
         expect(card.locator(".scenes img")).to_have_count(len(clip.truth.cuts) + 1)
         assert processing_values(demo, name)[-1] == 100
-    positions = demo.seen("first.mp4", "data-queue-position") + demo.seen("second.mp4", "data-queue-position")
-    assert positions, "a queued card shows its place in the queue"
+    # Two workers for five jobs: some wait, and their cards say where they are in the queue.
+    assert any(demo.seen(name, "data-queue-position") for name in names)
+    # At most four EventSources at once (browsers allow six connections per server): the fifth polls.
+    transports = [kind for name in names for kind in demo.seen(name, "data-transport")]
+    assert "sse" in transports and "poll-budget" in transports, transports
 
 
 def test_cancel_a_running_job_then_delete_it(demo: Demo, long_clip: Clip) -> None:
@@ -123,13 +125,21 @@ def test_reload_mid_run_reattaches_and_finishes(demo: Demo, long_clip: Clip) -> 
 
 def test_lists_sessions_and_asks_nothing_of_other_servers(demo: Demo, clip: Clip) -> None:
     client = demo.server.client()
-    session_id = upload_ok(client, clip.path)["id"]
-    wait_state(client, session_id, {"succeeded"})
+    ids = [upload_ok(client, clip.path)["id"] for _ in range(2)]  # two, for the pages of one below
+    for session_id in ids:
+        wait_state(client, session_id, {"succeeded"})
     page = demo.page
     page.reload()
     card = page.locator(f'[data-session-id="{session_id}"]')
     expect(card).to_have_attribute("data-state", "succeeded")
     wait_loaded(card.locator(".scenes img"))
+
+    # Keyboard: past the skip link, Tab reaches the file input, and the drop zone shows the focus.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.locator("#file-input")).to_be_focused()
+    assert page.locator("#dropzone").evaluate("(el) => getComputedStyle(el).outlineStyle") == "solid"
+
     for panel in ("#options-panel summary", "#key-panel summary"):
         page.locator(panel).click()
     page.get_by_label("Polling (no streaming)").check()
@@ -141,6 +151,17 @@ def test_lists_sessions_and_asks_nothing_of_other_servers(demo: Demo, clip: Clip
     page.emulate_media(color_scheme="dark")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert sum(map(int, re.findall(r"\d+", background)[:3])) < 150, background
+
+    # The listing follows next_cursor: one session a page gives the same list as the server's.
+    listed = page.evaluate("""async () => {
+        const { Api } = await import("/static/api.js");
+        const api = new Api({ getKey: () => "", onUnauthorized: () => {} });
+        const ids = [];
+        for await (const session of api.sessions(1)) ids.push(session.id);
+        return ids;
+    }""")
+    assert listed == [doc["id"] for doc in client.get("/api/sessions?limit=200").json()["items"]]
+    assert len(listed) >= 2
 
     assert any(url.endswith("/static/app.js") for url in demo.requests)
     assert any("/files/timeline.png" in url for url in demo.requests)
