@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Clip, Server
 from PIL import Image
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from client import upload_ok, wait_state
 
-from .conftest import Demo
+from .conftest import ROOT, Clip, Demo, Server
 
 pytestmark = pytest.mark.browser
 
