@@ -29,8 +29,8 @@ from processing.readahead import ReadAhead
 OPEN_TIMEOUT_S = 10.0
 # Bound how much of the file FFmpeg reads while guessing the format and stream parameters.
 _CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
-# Frames the decode thread may hold ready for the analysis loop.
-READ_AHEAD = 8
+# Decoded full-size frames the decode thread may hold ready (4K: 12 MB each).
+READ_AHEAD = 4
 # Packets to read for the first decodable frame before calling a file undecodable.
 MAX_PACKETS_TO_FIRST_FRAME = 300
 # Demuxers that hold single pictures or text, not video.
@@ -261,7 +261,7 @@ class Decoder:
         self._width = width
         self._colour_every = colour_every
         self._read_ahead = READ_AHEAD if read_ahead is None else read_ahead
-        self._ahead: ReadAhead[Frame] | None = None
+        self._ahead: ReadAhead[tuple[int, float, VideoFrame]] | None = None
         self._offset = stream_offset_s(self.stream)
         self._time_base: Fraction | None = self.stream.time_base
         self.converter: FrameConverter | None = None
@@ -280,13 +280,19 @@ class Decoder:
         self.container.close()
 
     def frames(self) -> Iterator[Frame]:
-        """The frames of the span; decoded in a background thread when `read_ahead` > 0."""
-        if not self._read_ahead:
-            return self._decode()
-        self._ahead = ReadAhead(self._decode(), self._read_ahead, name="vidpulse-decode")
-        return iter(self._ahead)
+        """The frames of the span, shrunk in the calling thread.
 
-    def _decode(self) -> Iterator[Frame]:
+        With `read_ahead`, a background thread only demuxes and decodes: shrinking there too
+        would serialise it with decoding and make that thread the bottleneck.
+        """
+        selected: Iterator[tuple[int, float, VideoFrame]] = self._selected()
+        if self._read_ahead:
+            self._ahead = ReadAhead(selected, self._read_ahead, name="vidpulse-decode")
+            selected = iter(self._ahead)
+        return self._converted(selected)
+
+    def _selected(self) -> Iterator[tuple[int, float, VideoFrame]]:
+        """(index, time, frame) for the frames of the span."""
         span = self.span
         if span.start_s > 0:
             self._seek(span.start_s)
@@ -299,13 +305,20 @@ class Decoder:
                 continue
             if span.end_s is not None and time_s >= span.end_s - half_frame:
                 return
-            if self.converter is None:
-                self.converter = self._converter_for(av_frame)
             if index is None:
                 # From the start we count exactly; after a seek the index is estimated from the time.
                 index = round(time_s * self.fps) if span.start_s > 0 else 0
             else:
                 index += 1
+            yield index, time_s, av_frame
+            count += 1
+            if span.max_frames is not None and count >= span.max_frames:
+                return
+
+    def _converted(self, selected: Iterator[tuple[int, float, VideoFrame]]) -> Iterator[Frame]:
+        for count, (index, time_s, av_frame) in enumerate(selected):
+            if self.converter is None:
+                self.converter = self._converter_for(av_frame)
             try:
                 luma = self.converter.luma(av_frame)
                 wanted = self._colour_every and count % self._colour_every == 0
@@ -314,9 +327,6 @@ class Decoder:
                 fmt = av_frame.format.name
                 raise UndecodableVideo(f"A frame in pixel format {fmt} could not be converted.") from None
             yield Frame(index, time_s, luma, colour)
-            count += 1
-            if span.max_frames is not None and count >= span.max_frames:
-                return
 
     def _converter_for(self, av_frame: VideoFrame) -> FrameConverter:
         rotation = rotation_of(av_frame)
