@@ -103,7 +103,9 @@ class _Run:
                 blur_threshold=opts.blur_threshold,
                 blur_min_s=opts.blur_min_s,
             )
-            self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s)
+            self.motion = MotionAnalyzer(
+                fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=1 if opts.render else 2
+            )
             self.keyframes = KeyframeAnalyzer(self.artifacts)
             progress.start("analyze")
             self._frame_loop(decoder, progress)

@@ -73,7 +73,9 @@ class MotionResult:
 class MotionAnalyzer:
     """Keeps per-frame scalars only (score, time, union box), so memory grows by bytes per frame."""
 
-    def __init__(self, fps: float, *, threshold: float, min_s: float) -> None:
+    def __init__(self, fps: float, *, threshold: float, min_s: float, box_every: int = 1) -> None:
+        """`box_every`: find moving boxes on every n-th frame only (the renderer needs every
+        frame; a segment's union box does not)."""
         self._frame_s = 1.0 / fps
         self._threshold = threshold
         self._min_s = min_s
@@ -83,6 +85,7 @@ class MotionAnalyzer:
         self._size = (1, 1)
         self._first_index = 0
         self._recent: deque[tuple[int, list[Box]]] = deque(maxlen=RECENT_FRAMES)
+        self._box_every = max(1, box_every)
 
     def update(self, measured: Measured) -> None:
         frame = measured.frame
@@ -90,7 +93,8 @@ class MotionAnalyzer:
             self._first_index = frame.index
             self._size = (frame.luma.shape[1], frame.luma.shape[0])
         # Boxes only matter where something moves: skip the still frames.
-        moving = measured.stats.motion >= min(self._threshold, BOX_MOTION)
+        due = len(self._times) % self._box_every == 0
+        moving = due and measured.stats.motion >= min(self._threshold, BOX_MOTION)
         boxes = moving_boxes(measured.changed) if moving else []
         self._recent.append((frame.index, boxes))
         self._scores.append(measured.stats.motion)
