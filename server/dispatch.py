@@ -86,6 +86,7 @@ class Dispatcher:
         service = self.service
         await service.mark_started(session)
         await service.announce_positions()
+        service.storage.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
         paths = service.storage.paths(session.id)
         job = {"source": str(paths.source), "out_dir": str(paths.artifacts), "options": session.options}
 

@@ -19,6 +19,10 @@ class SubscriberOverflow(Exception):
     """The subscriber fell too far behind; it must reconnect and replay from the log."""
 
 
+class SubscriberClosed(Exception):
+    """The server closed the subscription (shutdown, backend lost); the client resumes later."""
+
+
 @dataclass
 class HubStats:
     published: int = 0
@@ -68,7 +72,7 @@ class Subscriber:
             if self.overflowed:
                 raise SubscriberOverflow
             if self.closed:
-                raise asyncio.CancelledError
+                raise SubscriberClosed
             self._ready.clear()
             await self._ready.wait()
         self._stats.delivered += 1

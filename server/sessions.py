@@ -20,7 +20,7 @@ from processing import AnalysisOptions, OptionsError, UndecodableVideo, probe
 from .backends import Backend
 from .config import Settings
 from .errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
-from .hub import Hub, SubscriberOverflow
+from .hub import Hub, SubscriberClosed, SubscriberOverflow
 from .metrics import Metrics
 from .models import EventType, Session, SessionState, new_session_id, utcnow
 from .storage import Storage, safe_filename
@@ -222,7 +222,7 @@ class SessionService:
         """Follows the session's events (whichever instance or worker runs it) to the end."""
         while True:
             subscription = await self.subscribe(session_id, owner, None, transport="internal")
-            with contextlib.suppress(SubscriberOverflow):
+            with contextlib.suppress(SubscriberOverflow, SubscriberClosed):
                 async for _ in subscription.events():
                     pass
                 return await self.visible(session_id, owner)

@@ -7,9 +7,14 @@ the session's log carry at most that many progress events a second.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
+import sys
 import time
+import traceback
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
@@ -17,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 # Message kinds sent to the server.
+_PR_SET_PDEATHSIG = 1
+
 STAGE, PROGRESS, DONE, ERROR, CANCELLED, READY = "stage", "progress", "done", "error", "cancelled", "ready"
 
 
@@ -62,6 +69,8 @@ def run_job(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], pr
     except (BrokenPipeError, ConnectionResetError):
         raise  # the pipe to the server broke: let worker_main end quietly
     except Exception as exc:  # a bug or an unexpected decoder failure: fail the job, keep the worker
+        # The operator's log gets the traceback; the client gets one readable sentence.
+        sys.stderr.write(f"vidpulse worker: job {job.get('source')} failed\n{traceback.format_exc()}")
         message = f"The analysis failed unexpectedly ({type(exc).__name__})."
         conn.send((ERROR, {"code": "internal", "message": message}))
         return
@@ -81,7 +90,17 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _die_with_parent() -> None:
+    """A worker must never outlive its server (kill -9, OOM): an orphan would keep writing into a
+    session folder that another worker may be using for the next attempt."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def worker_main(conn: Connection, cancel_flag: Synchronized, progress_hz: float) -> None:
+    _die_with_parent()
     # The server owns Ctrl-C and SIGTERM; it stops workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -1,7 +1,8 @@
 """The Redis backend: API instances and worker machines share sessions, jobs and events.
 
 Keys (prefix `vp:`):
-- `session:{id}`   hash: `doc` (the manifest JSON) and `state`; expires after the session's TTL.
+- `session:{id}`   hash: `doc` (the manifest JSON), `state`, and `progress` (written with each
+                   progress event, apart from `doc` so a worker never overwrites a cancel).
 - `sessions`       sorted set of ids by creation time: the list across instances.
 - `events:{id}`    stream: the session's event log; stream ids are the event ids.
 - `jobs`           stream with consumer group `workers`: at-least-once delivery. A worker that
@@ -142,18 +143,20 @@ class RedisBackend:
         return {"doc": json.dumps(session.to_manifest()), "state": session.state.value}
 
     async def get(self, session_id: str) -> Session | None:
-        async def get() -> tuple[str | None, list[Any]]:
+        async def get() -> tuple[list[str | None], list[Any]]:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hget(_session_key(session_id), "doc")
+                pipe.hmget(_session_key(session_id), ["doc", "progress"])
                 pipe.xrevrange(_events_key(session_id), count=1)
-                doc, tail = await pipe.execute()
-            return doc, tail
+                fields, tail = await pipe.execute()
+            return fields, tail
 
-        doc, tail = await self._call(get)
+        (doc, progress), tail = await self._call(get)
         if doc is None:
             return None
         session = Session.from_manifest(json.loads(doc))
         session.last_event_id = tail[0][0] if tail else None
+        if progress and not session.state.finished:
+            session.progress = json.loads(progress)
         return session
 
     async def save(self, session: Session) -> None:
@@ -196,9 +199,17 @@ class RedisBackend:
 
     async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event:
         event = Event.create(None, session.id, type, data)
-        entry_id = await self._call(lambda: self._redis.xadd(
-            _events_key(session.id), {"type": type.value, "ts": event.ts, "data": json.dumps(data)}))
-        session.last_event_id = str(entry_id)
+
+        async def append() -> str:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(_events_key(session.id), {"type": type.value, "ts": event.ts, "data": json.dumps(data)})
+                if type in (EventType.PROGRESS, EventType.STAGE) and session.progress is not None:
+                    pipe.hset(_session_key(session.id), "progress", json.dumps(session.progress))
+                entry_id, *_ = await pipe.execute()
+            return str(entry_id)
+
+        entry_id = await self._call(append)
+        session.last_event_id = entry_id
         return Event(str(entry_id), session.id, type, event.ts, data)
 
     async def events_after(self, session_id: str, after: str | None) -> list[Event]:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Send
 
-from ..hub import SubscriberOverflow
+from ..hub import SubscriberClosed, SubscriberOverflow
 from ..subscriptions import Subscription
 from . import owner, runtime
 
@@ -41,8 +41,8 @@ async def _chunks(subscription: Subscription) -> AsyncIterator[bytes]:
     try:
         async for batch in subscription.batches():
             yield batch[0].sse if len(batch) == 1 else b"".join(event.sse for event in batch)
-    except SubscriberOverflow:
-        return  # the stream ends; the client resumes from its Last-Event-ID
+    except (SubscriberOverflow, SubscriberClosed):
+        return  # the stream ends cleanly; the client resumes from its Last-Event-ID
 
 
 routes = [Route("/api/sessions/{id}/events", stream_events, methods=["GET"])]

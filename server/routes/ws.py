@@ -17,7 +17,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import VidpulseError
-from ..hub import SubscriberOverflow
+from ..hub import SubscriberClosed, SubscriberOverflow
 from ..models import isoformat, utcnow
 from ..runtime import Runtime
 from ..subscriptions import Subscription
@@ -26,6 +26,7 @@ from . import owner, runtime
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_SUBSCRIPTIONS = 256
 CLOSE_TOO_SLOW = 1013
+CLOSE_TRY_AGAIN = 1012
 
 
 def error_message(code: str, message: str, session: str | None = None, op: str | None = None) -> str:
@@ -120,6 +121,8 @@ class Connection:
                     await self.send(event.json)
         except SubscriberOverflow:
             self.close(CLOSE_TOO_SLOW, f"too slow for {subscription.session_id}; resubscribe with after")
+        except SubscriberClosed:
+            self.close(CLOSE_TRY_AGAIN, "the server is restarting or lost its backend; reconnect with after")
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.close(CLOSE_TOO_SLOW, "send failed")
 

@@ -1,0 +1,113 @@
+"""The Redis backend: several API instances and worker hosts share sessions, jobs and events."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+import httpx
+
+from client import assert_problem, follow, order, upload, upload_ok, wait_state
+from conftest import _spawn_redis, free_port
+
+
+def _cluster(start_server, redis_url: str, **worker_settings: object):
+    common = {"BACKEND": "redis", "REDIS_URL": redis_url, "JOB_VISIBILITY_S": 3}
+    a = start_server(WORKERS=0, **common)
+    b = start_server(data_dir=a.data_dir, WORKERS=0, **common)
+    return a, b, common
+
+
+def test_upload_on_a_stream_from_b_run_on_a_worker_host(start_server, redis_server, clip):
+    a, b, common = _cluster(start_server, redis_server.url())
+    start_server(data_dir=a.data_dir, command="worker", WORKERS=1, **common)
+    session = upload_ok(a.client(), clip.path)
+    events = follow(b.client(), session["id"], last_event_id="0")
+    assert events[-1].type == "succeeded"
+    assert b.client().get(f"/api/sessions/{session['id']}/results").json()["schema"] == 1
+    ready = b.client().get("/readyz").json()
+    assert ready["backend"] == {"name": "redis", "ok": True} and ready["workers"]["alive"] == 1
+    listed = [s["id"] for s in a.client().get("/api/sessions").json()["items"]]
+    assert listed == [session["id"]]
+
+
+def test_killed_worker_host_is_replaced_and_the_stream_has_no_gap(start_server, redis_server, long_clip):
+    a, b, common = _cluster(start_server, redis_server.url())
+    first = start_server(data_dir=a.data_dir, command="worker", WORKERS=1, **common)
+    session = upload_ok(a.client(), long_clip.path, {"render": True})  # slow enough to be mid-job
+    wait_state(a.client(), session["id"], {"running"})
+    seen = follow(b.client(), session["id"], last_event_id="0", stop_after=6)
+    start_server(data_dir=a.data_dir, command="worker", WORKERS=1, **common)
+    first.stop(signal.SIGKILL)
+
+    rest = follow(b.client(), session["id"], last_event_id=seen[-1].id)
+    assert rest[-1].type == "succeeded", [(e.type, e.data) for e in rest if e.type != "progress"]
+    ids = [order(e.id) for e in seen[1:] + rest[1:]]
+    assert ids == sorted(set(ids)), "the stream goes on without a gap or a duplicate"
+    full = follow(b.client(), session["id"], last_event_id="0")
+    assert [e.body for e in full[1:]] == [e.body for e in seen[1:] + rest[1:]]
+    assert [e.data["attempt"] for e in full if e.type == "started"] == [1, 2]
+
+
+def test_cancel_through_b_stops_a_job_running_beside_a(start_server, redis_server, long_clip):
+    common = {"BACKEND": "redis", "REDIS_URL": redis_server.url()}
+    a = start_server(WORKERS=1, **common)
+    b = start_server(data_dir=a.data_dir, WORKERS=0, **common)
+    session = upload_ok(a.client(), long_clip.path)
+    deadline = time.monotonic() + 30
+    while (a.client().get(f"/api/sessions/{session['id']}").json().get("progress") or {}).get("frame", 0) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    asked = time.monotonic()
+    assert b.client().post(f"/api/sessions/{session['id']}/cancel").status_code == 202
+    wait_state(b.client(), session["id"], {"cancelled"}, timeout=5)
+    assert time.monotonic() - asked < 1.5
+    assert follow(a.client(), session["id"])[-1].type == "cancelled"
+
+
+def test_redis_outage_answers_503_and_recovers(start_server, tmp_path, clip):
+    port = free_port()
+    redis = _spawn_redis(port)
+    try:
+        server = start_server(BACKEND="redis", REDIS_URL=f"redis://127.0.0.1:{port}/0", WORKERS=1)
+        client = server.client()
+        redis.kill()
+        redis.wait()
+        assert client.get("/readyz").status_code == 503
+        assert_problem(upload(client, clip.path), 503)
+        assert_problem(client.get("/api/sessions"), 503)
+        assert client.get("/healthz").status_code == 200
+
+        redis = _spawn_redis(port)
+        deadline = time.monotonic() + 20
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the service recovers by itself"
+            time.sleep(0.2)
+        session = upload_ok(client, clip.path)
+        assert wait_state(client, session["id"], {"succeeded"}, timeout=60)["state"] == "succeeded"
+    finally:
+        redis.kill()
+
+
+def test_stream_ends_when_redis_goes_away(start_server, long_clip):
+    port = free_port()
+    redis = _spawn_redis(port)
+    try:
+        server = start_server(BACKEND="redis", REDIS_URL=f"redis://127.0.0.1:{port}/0", WORKERS=1)
+        client = server.client()
+        session = upload_ok(client, long_clip.path)
+        wait_state(client, session["id"], {"running"})
+        started = time.monotonic()
+        with httpx.stream("GET", f"{server.url}/api/sessions/{session['id']}/events", timeout=30) as response:
+            redis.kill()
+            body = b"".join(response.iter_bytes())
+        assert time.monotonic() - started < 15
+        assert body.startswith(b"retry: "), "the client was told how soon to come back"
+    finally:
+        redis.kill()
+
+
+def test_socket_helper_port_is_free():
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", free_port())) != 0
