@@ -11,6 +11,7 @@ from typing import Any
 from . import worker as protocol
 from .errors import ServiceUnavailable
 from .jobs import CRASHED, TIMED_OUT, Outcome, WorkerPool, WorkerProcess
+from .logs import bind_session
 from .models import Session, SessionState
 from .sessions import SessionService
 
@@ -62,6 +63,7 @@ class Dispatcher:
                 await worker.restart()
 
     async def _take(self, worker: WorkerProcess, session_id: str) -> None:
+        bind_session(session_id)
         service, backend = self.service, self.service.backend
         session = await backend.get(session_id)
         if session is None or session.state.finished:

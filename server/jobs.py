@@ -145,6 +145,7 @@ class WorkerProcess:
             self.kill()
 
     def kill(self) -> None:
+        self._ready.clear()  # not alive from now on, even before the process is reaped
         if self._process is not None:
             self._process.kill()
 
@@ -171,6 +172,33 @@ class WorkerProcess:
             process.kill()
             await asyncio.to_thread(process.join, grace_s)
         self._process = None
+
+
+class Prober:
+    """Probes uploads in a process of its own, one at a time, bounded in time: a hostile file
+    that hangs the demuxer costs a killed process, never a stuck thread in the server."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.worker = WorkerProcess(-1, 1.0, set())
+        self._timeout_s = timeout_s
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.worker.spawn()
+        await self.worker.wait_ready()
+
+    async def stop(self) -> None:
+        await self.worker.stop()
+
+    async def probe(self, source: str) -> Outcome:
+        async def ignore(kind: str, payload: Any) -> None:
+            pass
+
+        async with self._lock:
+            outcome = await self.worker.run("probe", {"kind": "probe", "source": source}, ignore, self._timeout_s)
+            if not self.worker.alive:
+                await self.worker.restart()
+            return outcome
 
 
 class WorkerPool:

@@ -13,7 +13,7 @@ from .config import Settings
 from .dispatch import Dispatcher
 from .errors import ServiceUnavailable
 from .hub import Hub
-from .jobs import WorkerPool
+from .jobs import Prober, WorkerPool
 from .metrics import Metrics
 from .sessions import SessionService
 from .storage import Storage
@@ -30,6 +30,7 @@ class Runtime:
     hub: Hub
     backend: Backend
     pool: WorkerPool
+    prober: Prober
     service: SessionService
     dispatcher: Dispatcher
     metrics: Metrics
@@ -43,10 +44,11 @@ class Runtime:
         backend = create_backend(settings, storage, hub)
         pool = WorkerPool(settings.workers, settings.progress_hz)
         backend.on_cancel(pool.cancel)
-        service = SessionService(settings, backend, storage, hub, metrics)
-        runtime = cls(settings, storage, hub, backend, pool, service, Dispatcher(service, pool), metrics)
+        prober = Prober(settings.probe_timeout_s)
+        service = SessionService(settings, backend, storage, hub, metrics, prober)
+        runtime = cls(settings, storage, hub, backend, pool, prober, service, Dispatcher(service, pool), metrics)
         unfinished = await backend.start()
-        await pool.start()
+        await asyncio.gather(pool.start(), prober.start())
         await service.resume(unfinished)
         runtime.dispatcher.start()
         runtime._tasks.append(asyncio.create_task(runtime._expire_forever(), name="expiry"))
@@ -65,7 +67,7 @@ class Runtime:
                 await task
         # Running jobs are left `running` in their manifests: the next start queues them again.
         await self.dispatcher.stop()
-        await self.pool.stop()
+        await asyncio.gather(self.pool.stop(), self.prober.stop())
         await self.backend.close()
 
     async def _expire_forever(self) -> None:

@@ -15,21 +15,26 @@ from typing import Any
 
 from starlette.requests import Request
 
-from processing import AnalysisOptions, OptionsError, UndecodableVideo, probe
+from processing import AnalysisOptions, OptionsError
 
 from .backends import Backend
 from .config import Settings
 from .errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
 from .hub import Hub, SubscriberClosed, SubscriberOverflow
+from .jobs import TIMED_OUT, Prober
+from .logs import bind_session
 from .metrics import Metrics
 from .models import EventType, Session, SessionState, new_session_id, utcnow
 from .storage import Storage, safe_filename
 from .subscriptions import Subscription, open_subscription
 from .uploads import receive_upload
+from .worker import DONE, ERROR
 
 log = logging.getLogger("vidpulse.sessions")
 
 _WAIT_FOR_STOP_S = 10.0
+# 8K UHD: a header that claims more is refused before any frame is decoded (a "video bomb").
+MAX_PIXELS = 7680 * 4320
 
 
 def owner_of(api_key: str | None) -> str | None:
@@ -38,8 +43,10 @@ def owner_of(api_key: str | None) -> str | None:
 
 
 class SessionService:
-    def __init__(self, settings: Settings, backend: Backend, storage: Storage, hub: Hub, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, backend: Backend, storage: Storage, hub: Hub, metrics: Metrics,
+                 prober: Prober) -> None:
         self.settings = settings
+        self.prober = prober
         self.hub = hub
         self.metrics = metrics
         self.backend = backend
@@ -53,6 +60,7 @@ class SessionService:
         # Another key's session answers exactly like a missing one: existence is not leaked.
         if session is None or (self.settings.api_keys and session.owner != owner):
             raise NotFound(f"No session {session_id!r}.")
+        bind_session(session.id)
         return session
 
     async def document(self, session: Session) -> dict[str, Any]:
@@ -98,6 +106,7 @@ class SessionService:
     async def create(self, request: Request, owner: str | None) -> Session:
         await self._check_capacity()
         session_id = new_session_id()
+        bind_session(session_id)
         paths = self.storage.create(session_id)
         try:
             upload = await receive_upload(request, paths.source, self.settings.max_upload_bytes)
@@ -112,17 +121,24 @@ class SessionService:
         await self.backend.add(session)
         await self._enqueue(session)
         self.metrics.upload_bytes.inc(upload.size)
+        log.info("session created from %s (%d bytes)", session.filename, upload.size)
         return session
 
     async def _probe(self, source: Path) -> dict[str, Any]:
-        try:
-            info = await asyncio.wait_for(asyncio.to_thread(probe, source), self.settings.probe_timeout_s)
-        except UndecodableVideo as exc:
-            raise Unprocessable(exc.message, code=exc.code) from exc
-        except TimeoutError as exc:
+        outcome = await self.prober.probe(str(source))
+        if outcome.kind == DONE:
+            video: dict[str, Any] = outcome.payload
+            if video["width"] * video["height"] > MAX_PIXELS:
+                raise Unprocessable(f"The video is {video['width']}x{video['height']}; at most "
+                                    f"{MAX_PIXELS // 1_000_000} megapixels per frame are analysed.", code="too_large")
+            return video
+        if outcome.kind == TIMED_OUT:
             raise Unprocessable("The file took too long to probe; it does not look like a video.",
-                                code="probe_timeout") from exc
-        return info.to_dict()
+                                code="probe_timeout")
+        if outcome.kind == ERROR:
+            raise Unprocessable(outcome.payload["message"], code=outcome.payload["code"])
+        raise Unprocessable("The file crashed the video probe; it is not a video this server can read.",
+                            code="undecodable")
 
     async def _check_capacity(self) -> None:
         queued = len(await self.backend.queued())
@@ -204,6 +220,7 @@ class SessionService:
         await self.backend.save(session)
         await self.backend.append(session, event, data)
         self.metrics.jobs_finished.labels(state.value).inc()
+        log.info("session %s", state.value, extra={"error": session.error})
         fps = (session.summary or {}).get("timing", {}).get("fps") if state is SessionState.SUCCEEDED else None
         if fps:
             self.metrics.analysis_fps.observe(fps)

@@ -45,18 +45,34 @@ class _ProgressSender:
             self._conn.send((PROGRESS, asdict(progress)))
 
 
+def _analyze(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> Any:
+    from processing import AnalysisOptions, analyze
+
+    report = analyze(
+        Path(job["source"]),
+        Path(job["out_dir"]),
+        AnalysisOptions.from_mapping(job["options"]),
+        on_progress=_ProgressSender(conn, progress_hz),
+        is_cancelled=lambda: bool(cancel_flag.value),
+    )
+    return summarize(report)
+
+
+def _probe(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> Any:
+    from processing import probe
+
+    return probe(Path(job["source"])).to_dict()
+
+
+KINDS = {"analyze": _analyze, "probe": _probe}
+
+
 def run_job(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> None:
-    from processing import AnalysisError, AnalysisOptions, analyze
+    """Runs one job (`kind` analyze or probe) and sends exactly one final message."""
+    from processing import AnalysisError
 
     try:
-        options = AnalysisOptions.from_mapping(job["options"])
-        report = analyze(
-            Path(job["source"]),
-            Path(job["out_dir"]),
-            options,
-            on_progress=_ProgressSender(conn, progress_hz),
-            is_cancelled=lambda: bool(cancel_flag.value),
-        )
+        result = KINDS[job.get("kind", "analyze")](conn, cancel_flag, job, progress_hz)
     except AnalysisError as exc:
         if exc.code == "cancelled":
             conn.send((CANCELLED, None))
@@ -74,7 +90,7 @@ def run_job(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], pr
         message = f"The analysis failed unexpectedly ({type(exc).__name__})."
         conn.send((ERROR, {"code": "internal", "message": message}))
         return
-    conn.send((DONE, summarize(report)))
+    conn.send((DONE, result))
 
 
 def summarize(report: dict[str, Any]) -> dict[str, Any]:
@@ -106,8 +122,8 @@ def worker_main(conn: Connection, cancel_flag: Synchronized, progress_hz: float)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     import processing  # noqa: F401  (import the heavy libraries before saying ready)
 
-    conn.send((READY, os.getpid()))
     try:
+        conn.send((READY, os.getpid()))
         while (job := conn.recv()) is not None:
             run_job(conn, cancel_flag, job, progress_hz)
     except (EOFError, OSError):

@@ -144,11 +144,40 @@ def new_server(base: Path, data_dir: Path | None = None, command: str = "serve",
     return server
 
 
+def owned_sessions(server: Server) -> set[str]:
+    """Every session id the server lists, for every key it knows."""
+    keys = [k for k in server.env.get("API_KEYS", "").split(",") if k] or [None]
+    ids: set[str] = set()
+    for key in keys:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        cursor: str | None = None
+        while True:
+            params = {"limit": "200", **({"cursor": cursor} if cursor else {})}
+            page = httpx.get(f"{server.url}/api/sessions", params=params, headers=headers, timeout=10).json()
+            ids.update(item["id"] for item in page["items"])
+            if not (cursor := page["next_cursor"]):
+                break
+    return ids
+
+
+def assert_data_dir_owned(server: Server) -> None:
+    """After every test, DATA_DIR holds only what live sessions own."""
+    if server.command != "serve" or server.process is None or server.process.poll() is not None:
+        return
+    deadline = time.monotonic() + 5
+    while (stray := server.session_dirs() - owned_sessions(server)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not stray, f"DATA_DIR holds folders no session owns: {stray}"
+
+
 def dispose(server: Server) -> None:
-    for client in server.clients:
-        client.close()
-    server.stop()
-    shutil.rmtree(server.data_dir, ignore_errors=True)
+    try:
+        assert_data_dir_owned(server)
+    finally:
+        for client in server.clients:
+            client.close()
+        server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -162,7 +191,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
         return server
 
     yield start
-    for server in servers:
+    for server in reversed(servers):
         dispose(server)
 
 

@@ -7,9 +7,9 @@ import socket
 import time
 
 import httpx
+from conftest import _spawn_redis, free_port
 
 from client import assert_problem, follow, order, upload, upload_ok, wait_state
-from conftest import _spawn_redis, free_port
 
 
 def _cluster(start_server, redis_url: str, **worker_settings: object):

@@ -1,0 +1,143 @@
+"""The reliability suite: hostile and broken input, overload, expiry and time limits.
+
+docs/reliability.md lists what each of these gets; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from client import assert_problem, follow, upload, upload_ok, wait_state
+from videogen import Segment, write_audio
+
+
+@pytest.fixture
+def nothing_left(shared_server):
+    before = shared_server.session_dirs()
+    yield
+    deadline = time.monotonic() + 5
+    while shared_server.session_dirs() != before and time.monotonic() < deadline:
+        time.sleep(0.1)  # a cut-off upload is cleaned up once the server notices the disconnect
+    assert shared_server.session_dirs() == before, "refused input leaves nothing in DATA_DIR"
+
+
+def test_two_files(shared_server, nothing_left, clip):
+    data = clip.path.read_bytes()
+    response = shared_server.client().post("/api/sessions", files=[("file", ("a.mp4", data)),
+                                                                   ("file", ("b.mp4", data))])
+    assert "twice" in assert_problem(response, 400)["detail"]
+
+
+def test_audio_only(shared_server, nothing_left, tmp_path):
+    path = tmp_path / "tone.m4a"
+    write_audio(path)
+    assert assert_problem(upload(shared_server.client(), path), 422)["code"] == "undecodable"
+
+
+def test_huge_dimensions_in_the_header(shared_server, nothing_left, tmp_path):
+    # A few bytes that claim 100000x100000 frames: each would decode to 15 GB (a "video bomb").
+    path = tmp_path / "bomb.y4m"
+    path.write_bytes(b"YUV4MPEG2 W100000 H100000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + b"\x80" * 4096)
+    assert_problem(upload(shared_server.client(), path), 422)
+
+
+def test_frames_over_8k_are_refused_before_analysis(shared_server, nothing_left, make_clip):
+    big = make_clip("big.mp4", [Segment("black", 2)], size=(8000, 4512))  # 36 MP: beyond 8K UHD
+    doc = assert_problem(upload(shared_server.client(), big.path), 422)
+    assert doc["code"] == "too_large"
+
+
+def test_upload_cut_off_mid_stream(shared_server, nothing_left):
+    host, port = shared_server.url.removeprefix("http://").split(":")
+    boundary = "cutoff"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall((f"POST /api/sessions HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; "
+                      f"boundary={boundary}\r\nContent-Length: {2 * 1024**3}\r\n\r\n").encode() + head)
+        for _ in range(4):
+            sock.sendall(b"\0" * (1024 * 1024))  # 4 MB of the promised 2 GiB, then the client vanishes
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "..\\..\\boot.ini", "a\x00b.mp4", "...", ""])
+def test_hostile_file_names_are_sanitised(shared_server, clip, name):
+    client = shared_server.client()
+    response = client.post("/api/sessions", files={"file": (name, clip.path.read_bytes(), "text/plain")})
+    assert response.status_code == 202, response.text
+    doc = response.json()
+    assert "/" not in doc["filename"] and "\\" not in doc["filename"] and not doc["filename"].startswith(".")
+    assert (shared_server.data_dir / doc["id"] / "source").is_file()
+    wait_state(client, doc["id"], {"succeeded"})
+    assert client.delete(f"/api/sessions/{doc['id']}").status_code == 204
+
+
+def test_content_type_is_not_trusted(shared_server, nothing_left, tmp_path):
+    path = tmp_path / "fake.mp4"
+    path.write_text("<html>not a video</html>")
+    with path.open("rb") as fh:
+        response = shared_server.client().post("/api/sessions", files={"file": ("fake.mp4", fh, "video/mp4")})
+    assert_problem(response, 422)
+
+
+def test_fifty_uploads_with_a_queue_of_ten(start_server, clip):
+    server = start_server(WORKERS=1, MAX_QUEUED=10)
+    client = server.client()
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        responses = list(pool.map(lambda _: upload(client, clip.path), range(50)))
+    accepted = [r.json()["id"] for r in responses if r.status_code == 202]
+    refused = [r for r in responses if r.status_code == 429]
+    assert len(accepted) + len(refused) == 50 and refused and 10 <= len(accepted) < 50
+    for response in refused:
+        assert_problem(response, 429)
+        assert int(response.headers["retry-after"]) >= 1
+    for session_id in accepted:
+        assert wait_state(client, session_id, {"succeeded", "failed", "cancelled"}, timeout=120)["state"] == "succeeded"
+    assert server.session_dirs() == set(accepted), "refused uploads left nothing behind"
+
+
+def test_finished_sessions_expire(start_server, clip):
+    server = start_server(SESSION_TTL_S=1)
+    client = server.client()
+    session = upload_ok(client, clip.path)
+    wait_state(client, session["id"], {"succeeded"})
+    deadline = time.monotonic() + 10
+    while client.get(f"/api/sessions/{session['id']}").status_code != 404:
+        assert time.monotonic() < deadline, "a finished session is removed SESSION_TTL_S after it finished"
+        time.sleep(0.2)
+    assert server.session_dirs() == set()
+    assert "vidpulse_sessions{state=\"succeeded\"} 0.0" in client.get("/metrics").text
+
+
+def test_job_time_limit(start_server, long_clip, clip):
+    server = start_server(WORKERS=1, JOB_TIMEOUT_S=3)
+    client = server.client()
+    slow = upload_ok(client, long_clip.path, {"render": True})
+    quick = upload_ok(client, clip.path, {"max_frames": 10})
+    failed = wait_state(client, slow["id"], {"failed", "succeeded"}, timeout=30)
+    assert failed["state"] == "failed" and failed["error"]["code"] == "timeout"
+    assert not any((server.data_dir / slow["id"] / "artifacts").iterdir())
+    assert wait_state(client, quick["id"], {"succeeded", "failed"}, timeout=30)["state"] == "succeeded"
+
+
+def test_request_id_is_echoed_and_logged(shared_server):
+    client = shared_server.client()
+    response = client.get("/api/sessions/s_00000000000000000000000000000000", headers={"X-Request-ID": "trace-42"})
+    assert response.headers["x-request-id"] == "trace-42"
+    assert client.get("/healthz").headers["x-request-id"]
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in shared_server.log().splitlines() if line.startswith("{")]
+    assert any(line.get("request_id") == "trace-42" and line.get("status") == 404 for line in lines)
+
+
+def test_session_lines_in_the_log_name_the_session(shared_server, clip):
+    client = shared_server.client()
+    session = upload_ok(client, clip.path)
+    follow(client, session["id"])
+    lines = [json.loads(line) for line in shared_server.log().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("session") == session["id"]]
+    assert any("created" in line["message"] for line in mine)
