@@ -7,7 +7,7 @@ import socket
 import time
 
 import httpx
-from conftest import _spawn_redis, free_port
+from servers import free_port, spawn_redis
 
 from client import assert_problem, follow, order, upload, upload_ok, wait_state
 
@@ -68,7 +68,7 @@ def test_cancel_through_b_stops_a_job_running_beside_a(start_server, redis_serve
 
 def test_redis_outage_answers_503_and_recovers(start_server, tmp_path, clip):
     port = free_port()
-    redis = _spawn_redis(port)
+    redis = spawn_redis(port)
     try:
         server = start_server(BACKEND="redis", REDIS_URL=f"redis://127.0.0.1:{port}/0", WORKERS=1)
         client = server.client()
@@ -79,7 +79,7 @@ def test_redis_outage_answers_503_and_recovers(start_server, tmp_path, clip):
         assert_problem(client.get("/api/sessions"), 503)
         assert client.get("/healthz").status_code == 200
 
-        redis = _spawn_redis(port)
+        redis = spawn_redis(port)
         deadline = time.monotonic() + 20
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, "the service recovers by itself"
@@ -92,7 +92,7 @@ def test_redis_outage_answers_503_and_recovers(start_server, tmp_path, clip):
 
 def test_stream_ends_when_redis_goes_away(start_server, long_clip):
     port = free_port()
-    redis = _spawn_redis(port)
+    redis = spawn_redis(port)
     try:
         server = start_server(BACKEND="redis", REDIS_URL=f"redis://127.0.0.1:{port}/0", WORKERS=1)
         client = server.client()
