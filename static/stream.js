@@ -151,7 +151,7 @@ class SocketHub {
         this.onBroken(ids);
         return;
       }
-      this.#timer = setTimeout(() => this.#connect(), Math.min(500 * 2 ** this.#failures, 8000));
+      this.#timer = setTimeout(() => this.#connect(), Math.min(250 * 2 ** this.#failures, 8000));
     });
   }
 }
