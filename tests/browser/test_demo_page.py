@@ -60,7 +60,7 @@ def test_upload_shows_live_progress_then_results(demo: Demo, clip: Clip, tmp_pat
     expect(video).to_have_attribute("src", re.compile(r"/files/annotated\.mp4$"))
     # It plays: run it into the third scene (the picture in the screenshot), then pause.
     video.evaluate("(v) => { v.muted = true; v.play().catch(() => {}); }")
-    demo.page.wait_for_function("(v) => v.currentTime > 1.6", arg=video.element_handle())
+    demo.page.wait_for_function("(v) => v.currentTime > 2.2", arg=video.element_handle())
     video.evaluate("(v) => v.pause()")
 
     shot = tmp_path / "demo.png"
