@@ -32,11 +32,13 @@ class Stats:
 
 @dataclass(frozen=True, slots=True)
 class Measured:
-    """A frame with its stats and, from the second frame on, the mask of changed pixels."""
+    """A frame with its stats, its luma at half size, and (from the second frame on) the mask
+    of changed pixels."""
 
     frame: Frame
     stats: Stats
     changed: np.ndarray | None  # uint8 0/255, same size as the luma
+    half: np.ndarray  # uint8 luma at half the analysis size
 
 
 class Meter:
@@ -54,7 +56,11 @@ class Meter:
         brightness = min(1.0, max(0.0, (float(cv2.mean(luma)[0]) - self._black_level) / self._span))
         _, bright = cv2.threshold(luma, self._dark_level, 255, cv2.THRESH_BINARY)
         black = cv2.countNonZero(bright) <= BLACK_PIXEL_RATIO * pixels
-        sharpness = _sharpness(luma)
+        height, width = luma.shape
+        half = cv2.resize(luma, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
+        # At half size: a quarter of the cost, and blur still shows.
+        _, deviation = cv2.meanStdDev(cv2.Laplacian(half, cv2.CV_16S))
+        sharpness = float(deviation[0, 0]) ** 2
         difference, motion, changed = 0.0, 0.0, None
         if self._previous is not None and self._previous.shape == luma.shape:
             diff = cv2.absdiff(luma, self._previous)
@@ -62,12 +68,4 @@ class Meter:
             _, changed = cv2.threshold(diff, NOISE_LEVEL, 255, cv2.THRESH_BINARY)
             motion = cv2.countNonZero(changed) / pixels
         self._previous = luma
-        return Measured(frame, Stats(brightness, difference, motion, sharpness, black), changed)
-
-
-def _sharpness(luma: np.ndarray) -> float:
-    """Variance of the Laplacian at half size: a quarter of the cost, and blur still shows."""
-    height, width = luma.shape
-    half = cv2.resize(luma, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
-    _, deviation = cv2.meanStdDev(cv2.Laplacian(half, cv2.CV_16S))
-    return float(deviation[0, 0]) ** 2
+        return Measured(frame, Stats(brightness, difference, motion, sharpness, black), changed, half)

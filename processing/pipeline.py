@@ -16,7 +16,7 @@ from processing.analyzers.motion import MotionAnalyzer
 from processing.analyzers.quality import QualityAnalyzer
 from processing.artifacts import Artifacts
 from processing.decode import Decoder, Span
-from processing.errors import Cancelled, UndecodableVideo
+from processing.errors import Cancelled, OptionsError, UndecodableVideo
 from processing.features import Measured, Meter
 from processing.options import AnalysisOptions
 from processing.probe import VideoInfo, probe
@@ -36,8 +36,12 @@ def analyze(
 ) -> dict[str, Any]:
     """Analyse `source`, write report.json and the artifacts into `out_dir`, return the report.
 
-    Raises UndecodableVideo when no frame decodes and Cancelled when `is_cancelled()` turns
-    true (checked on every frame). Whatever the error, the files this run wrote are removed.
+    Raises UndecodableVideo when no frame decodes, Cancelled when `is_cancelled()` turns true
+    (checked on every frame), OptionsError when `start_s` lies past the end. Whatever the error,
+    the files this run wrote are removed.
+
+    OpenCV runs single-threaded for the duration (a process-wide setting, restored after): run
+    concurrent analyses in processes, as the server's workers do, not in threads.
     """
     artifacts = Artifacts(Path(out_dir))
     run = _Run(Path(source), artifacts, options, on_progress, is_cancelled)
@@ -135,6 +139,9 @@ class _Run:
             self._settle(self.cuts.decided_index)
             progress.update(len(self.series))
         if not len(self.series):
+            if self.options.start_s > 0:
+                start = self.options.start_s
+                raise OptionsError("start_s", f"start_s ({start:g} s) is at or past the end of the video.")
             raise UndecodableVideo("No frame of the video could be decoded.")
         self.cuts.finish()
         self._settle(self.cuts.decided_index)

@@ -52,8 +52,6 @@ DISSOLVE_LINEARITY = 0.2
 DISSOLVE_CONTRAST_DIP = 0.92
 # A window whose end is a brightness-scaled start within this share of the span is a fade.
 FADE_GAIN_RESIDUAL = 0.35
-# Pictures are compared at this fraction of the analysis size: cheaper and steadier.
-_TINY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +125,9 @@ class CutAnalyzer:
         self._bright.append(stats.brightness)
         self._times.append(frame.time_s)
         self._black.append(stats.black)
-        h, w = frame.luma.shape
-        tiny = cv2.resize(frame.luma, (max(1, w // _TINY), max(1, h // _TINY)), interpolation=cv2.INTER_AREA)
+        # Pictures are compared at a quarter of the analysis size: cheaper and steadier.
+        h, w = measured.half.shape
+        tiny = cv2.resize(measured.half, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
         self._tiny.append((pos, tiny))
         if stats.black and (pos == 0 or not self._black[pos - 1]):
             self._black_start = pos

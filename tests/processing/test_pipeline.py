@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import analyse, cut_frames, make_clip
 
-from processing import AnalysisOptions, Cancelled, Progress, UndecodableVideo, analyze
+from processing import AnalysisOptions, Cancelled, OptionsError, Progress, UndecodableVideo, analyze
 from videogen import Segment as S
 from videogen import Truth, write_audio, write_frames
 
@@ -117,3 +117,10 @@ def test_4k_input(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> N
     report = analyse(path, tmp_path)
     assert report["video"]["width"] == 3840 and cut_frames(report) == [4]
     assert report["analysed"]["frames"] == 8
+
+
+def test_start_past_the_end_names_the_option(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
+    with pytest.raises(OptionsError) as caught:
+        analyse(std_clip[0], tmp_path, start_s=100.0)
+    assert caught.value.field == "start_s"
+    assert not list(tmp_path.iterdir())
