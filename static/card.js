@@ -48,6 +48,7 @@ export class SessionCard {
   id = null;
   lastEventId = null;
   state = null;
+  progress = null; // the last progress shown: {fraction, stage, frame, total_frames, fps, eta_s}
   #skipUntil = null;
   #results = null;
   #upload = null;

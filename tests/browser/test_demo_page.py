@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -83,6 +84,21 @@ def test_several_uploads_at_once_queue_and_spare_connections(demo: Demo, clip: C
     # At most four EventSources at once (browsers allow six connections per server): the fifth polls.
     transports = [kind for name in names for kind in demo.seen(name, "data-transport")]
     assert "sse" in transports and "poll-budget" in transports, transports
+
+
+def test_drop_zone_takes_dropped_files(demo: Demo, clip: Clip) -> None:
+    drop = """(base64) => {
+        const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+        const files = new DataTransfer();
+        files.items.add(new File([bytes], "dropped.mp4", { type: "video/mp4" }));
+        const zone = document.querySelector("#dropzone");
+        for (const type of ["dragenter", "dragover", "drop"]) {
+            zone.dispatchEvent(new DragEvent(type, { dataTransfer: files, bubbles: true, cancelable: true }));
+        }
+    }"""
+    demo.page.evaluate(drop, base64.b64encode(clip.path.read_bytes()).decode())
+    expect(demo.card("dropped.mp4")).to_have_attribute("data-state", "succeeded")
+    expect(demo.page.locator("#dropzone")).not_to_have_class(re.compile("dragging"))
 
 
 def test_cancel_a_running_job_then_delete_it(demo: Demo, long_clip: Clip) -> None:
