@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable
@@ -92,25 +93,7 @@ class _Run:
         colour_every = 1 if opts.render else THUMBNAIL_CANDIDATE_EVERY
         with Decoder(self.source, opts.width, colour_every=colour_every, span=span) as decoder:
             fps = self.fps = decoder.fps
-            self.cuts = CutAnalyzer(
-                fps,
-                threshold=opts.cut_threshold,
-                ratio=opts.cut_ratio,
-                fade_threshold=opts.fade_threshold,
-                black_min_s=opts.black_min_s,
-            )
-            self.quality = QualityAnalyzer(
-                fps,
-                black_min_s=opts.black_min_s,
-                freeze_threshold=opts.freeze_threshold,
-                freeze_min_s=opts.freeze_min_s,
-                blur_threshold=opts.blur_threshold,
-                blur_min_s=opts.blur_min_s,
-            )
-            self.motion = MotionAnalyzer(
-                fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=1 if opts.render else 2
-            )
-            self.keyframes = KeyframeAnalyzer(self.artifacts)
+            self._make_analyzers(fps)
             progress.start("analyze")
             self._frame_loop(decoder, progress)
         progress.set_total(len(self.series))
@@ -124,6 +107,27 @@ class _Run:
         progress.finish()
         return report
 
+    def _make_analyzers(self, fps: float) -> None:
+        opts = self.options
+        self.cuts = CutAnalyzer(
+            fps,
+            threshold=opts.cut_threshold,
+            ratio=opts.cut_ratio,
+            fade_threshold=opts.fade_threshold,
+            black_min_s=opts.black_min_s,
+        )
+        self.quality = QualityAnalyzer(
+            fps,
+            black_min_s=opts.black_min_s,
+            freeze_threshold=opts.freeze_threshold,
+            freeze_min_s=opts.freeze_min_s,
+            blur_threshold=opts.blur_threshold,
+            blur_min_s=opts.blur_min_s,
+        )
+        box_every = 1 if opts.render else 2
+        self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=box_every)
+        self.keyframes = KeyframeAnalyzer(self.artifacts)
+
     def _frame_loop(self, decoder: Decoder, progress: ProgressTracker) -> None:
         meter: Meter | None = None
         for frame in decoder.frames():
@@ -135,7 +139,8 @@ class _Run:
             self.cuts.update(measured)
             self.quality.update(measured)
             self.motion.update(measured)
-            self.pending.append(measured)
+            # Held until its scene number is final: without the masks, which only the loop uses.
+            self.pending.append(dataclasses.replace(measured, changed=None))
             self._settle(self.cuts.decided_index)
             progress.update(len(self.series))
         if not len(self.series):
