@@ -170,7 +170,7 @@ const LABELS = {
  */
 export class LiveUpdates {
   #entries = new Map(); // session id -> {card, feed, kind}
-  #socket = null;
+  #socketHub = null; // made on first use in the "ws" mode
 
   constructor(api, mode = "sse") {
     this.api = api;
@@ -203,8 +203,8 @@ export class LiveUpdates {
     this.mode = mode;
     const cards = [...this.#entries.values()].map((entry) => entry.card);
     for (const card of cards) this.unfollow(card.id);
-    this.#socket?.close();
-    this.#socket = null;
+    this.#socketHub?.close();
+    this.#socketHub = null;
     for (const card of cards) this.follow(card);
   }
 
@@ -234,8 +234,8 @@ export class LiveUpdates {
   }
 
   #hub() {
-    this.#socket ??= new SocketHub(() => this.api.socketUrl("/api/ws"), (ids) => {
-      this.#socket = null;
+    this.#socketHub ??= new SocketHub(() => this.api.socketUrl("/api/ws"), (ids) => {
+      this.#socketHub = null;
       for (const id of ids) {
         const entry = this.#entries.get(id);
         if (entry) {
@@ -244,7 +244,7 @@ export class LiveUpdates {
         }
       }
     });
-    return this.#socket;
+    return this.#socketHub;
   }
 
   #count(kind) {
