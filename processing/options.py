@@ -28,7 +28,7 @@ class AnalysisOptions:
       each side); this is what keeps fast pans and large moving objects from counting as cuts.
     - fade_threshold: brightness (0..1) the picture must have next to a black span for the gradual
       edge of that span to count as a fade. (Cross-dissolves need half of `cut_threshold` between
-      the ends of a 0.4 s window.)
+      the ends of a 0.4 s or 1 s window.)
     - black_threshold: luma (0..1) under which a pixel counts as dark; a frame is black when at
       least 98 % of its pixels are dark.
     - black_min_s: shortest black segment reported, in seconds.

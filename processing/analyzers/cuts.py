@@ -40,10 +40,10 @@ FLASH_FRAMES = 3
 BUSY_SIDE_RATIO = 1.5
 # How far back a fade into black looks for the picture it leaves.
 FADE_LOOKBACK_S = 2.0
-# Dissolve window length in seconds (clamped to a frame range): long enough for the end
-# pictures of a dissolve to differ, short enough to keep the lag small.
-DISSOLVE_WINDOW_S = 0.4
-DISSOLVE_FRAMES = (6, 16)
+# Dissolve window lengths in seconds (clamped to a frame range). A window sees a dissolve that
+# lasts up to about twice its length; the short one keeps the lag small for short dissolves.
+DISSOLVE_WINDOWS_S = (0.4, 1.0)
+DISSOLVE_FRAMES = (6, 40)
 # Share of `cut_threshold` that the ends of a dissolve window must differ by.
 DISSOLVE_SPAN = 0.5
 # A dissolve window's middle is within this share of its span from the ends' average.
@@ -91,7 +91,9 @@ class CutAnalyzer:
         self._dip = min(30, max(FLASH_FRAMES, round(black_min_s * fps)))
         self._lookahead = max(FLASH_FRAMES, self._dip)
         lo, hi = DISSOLVE_FRAMES
-        self._window = min(hi, max(lo, round(DISSOLVE_WINDOW_S * fps))) // 2 * 2
+        windows = [min(hi, max(lo, round(seconds * fps))) // 2 * 2 for seconds in DISSOLVE_WINDOWS_S]
+        self._dissolves = [_DissolveRun(window) for window in windows]
+        self._finished = False
         self._first_index = 0
         self._diff = array("d")
         self._bright = array("d")
@@ -100,20 +102,19 @@ class CutAnalyzer:
         self._black_start = -1  # position where the current black run began
         self._run_starts: dict[int, int] = {}  # end position of each black run -> its start
         self._into: set[int] = set()  # positions of emitted cuts into black
-        ring = self._lookahead + self._dip + FLASH_FRAMES + self._window + 4
+        ring = self._lookahead + self._dip + FLASH_FRAMES + max(windows) + 4
         self._tiny: deque[tuple[int, np.ndarray]] = deque(maxlen=ring)
         self._decided = -1
-        self._dissolve = _DissolveRun()
         self.cuts: list[Cut] = []
 
     @property
     def decided_index(self) -> int:
         """Every cut at or before this frame index is known and final."""
         pos = self._decided
-        if self._dissolve.start is not None:
-            pos = min(pos, self._dissolve.start - 1)
-        else:
-            pos = min(pos, len(self._times) - 1 - self._window // 2)
+        if not self._finished:
+            for run in self._dissolves:
+                pending = run.start if run.start is not None else len(self._times) - run.window // 2
+                pos = min(pos, pending - 1)
         return self._first_index + pos
 
     def update(self, measured: Measured) -> None:
@@ -133,19 +134,21 @@ class CutAnalyzer:
             self._black_start = pos
         elif not stats.black and pos > 0 and self._black[pos - 1]:
             self._run_starts[pos] = self._black_start
-        self._dissolve_step(pos - self._window // 2)
+        for run in self._dissolves:
+            self._dissolve_step(run, pos - run.window // 2)
         while self._decided < pos - self._lookahead:
             self._decided += 1
             self._decide(self._decided)
 
     def finish(self) -> None:
         """Decide the last frames, which have no full lookahead."""
-        self._dissolve_close()
+        for run in self._dissolves:
+            self._dissolve_close(run)
         while self._decided < len(self._times) - 1:
             self._decided += 1
             self._decide(self._decided)
         self._decided = len(self._times) - 1
-        self._window = 0  # nothing is pending any more: decided_index reaches the last frame
+        self._finished = True  # nothing is pending any more: decided_index reaches the last frame
 
     def result(self) -> CutResult:
         self.finish()
@@ -221,26 +224,25 @@ class CutAnalyzer:
         hard = d >= self._threshold
         self._add(Cut(self._first_index + c, self._times[c], "hard" if hard else "fade", d if hard else fade_score))
 
-    def _add(self, cut: Cut) -> None:
+    def _add(self, cut: Cut, gap: int = 2) -> None:
         frames = [c.frame for c in self.cuts]
         at = bisect.bisect(frames, cut.frame)
         # Two detectors may see one transition: keep the first report of it.
-        if (at and cut.frame - frames[at - 1] <= 2) or (at < len(frames) and frames[at] - cut.frame <= 2):
+        if (at and cut.frame - frames[at - 1] <= gap) or (at < len(frames) and frames[at] - cut.frame <= gap):
             return
         self.cuts.insert(at, cut)
 
     # Dissolves -----------------------------------------------------------------------------
 
-    def _dissolve_step(self, m: int) -> None:
+    def _dissolve_step(self, run: _DissolveRun, m: int) -> None:
         """Judge the window centred on position m (its end is the newest frame)."""
-        half = self._window // 2
+        half = run.window // 2
         if m - half < 0:
             return
         span = self._dissolve_span(m - half, m, m + half)
-        run = self._dissolve
         if span is None:
             if run.start is not None:
-                self._dissolve_close()
+                self._dissolve_close(run)
             run.blocked = False
             return
         if run.blocked:
@@ -248,16 +250,17 @@ class CutAnalyzer:
         if run.start is None:
             run.start = m
         run.end, run.best = m, max(run.best, span)
-        if run.end - run.start + 1 >= self._window:
+        if run.end - run.start + 1 >= run.window:
             # A long dissolve: report it once, in the middle of what has been seen.
-            self._dissolve_close()
+            self._dissolve_close(run)
             run.blocked = True
 
-    def _dissolve_close(self) -> None:
-        run = self._dissolve
+    def _dissolve_close(self, run: _DissolveRun) -> None:
         if run.start is not None:
             middle = (run.start + run.end + 1) // 2
-            self._add(Cut(self._first_index + middle, self._times[middle], "fade", run.best))
+            cut = Cut(self._first_index + middle, self._times[middle], "fade", run.best)
+            # Both windows may see one dissolve: the first report of it stands.
+            self._add(cut, gap=run.window // 2)
         run.start, run.end, run.best = None, -1, 0.0
 
     def _dissolve_span(self, s: int, m: int, e: int) -> float | None:
@@ -301,6 +304,9 @@ class CutAnalyzer:
 
 @dataclass
 class _DissolveRun:
+    """The run of dissolve-like windows of one length seen so far."""
+
+    window: int
     start: int | None = None
     end: int = -1
     best: float = 0.0

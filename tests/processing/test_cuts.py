@@ -23,6 +23,7 @@ CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {
     ),
     "dip to black": ([S("still", 20, 1), S("fadeout", 10, 1), S("fadein", 10, 2), S("still", 20, 2)], [(30, "fade")]),
     "cross-dissolve": ([S("still", 20, 1), S("dissolve", 15, 1), S("still", 20, 2)], [(27, "fade")]),
+    "long dissolve": ([S("still", 20, 1), S("dissolve", 40, 1), S("still", 20, 2)], [(40, "fade")]),
     "short dissolve": ([S("still", 20, 1), S("dissolve", 6, 1), S("still", 20, 2)], [(23, "fade")]),
     "moving box": ([S("box", 40)], []),
     "large fast object": ([S("bigbox", 8), S("still", 10, 4)], [(8, "hard")]),
