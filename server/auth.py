@@ -53,7 +53,11 @@ class AuthMiddleware:
         if key is None or not key_is_valid(key, self.api_keys):
             detail = "An API key is required." if key is None else "The API key is not valid."
             if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 4401, "reason": detail})
+                # Accept, then close with 4401: a refusal before the handshake reaches a browser
+                # only as code 1006, which it cannot tell from a network failure.
+                if (await receive())["type"] == "websocket.connect":
+                    await send({"type": "websocket.accept"})
+                    await send({"type": "websocket.close", "code": 4401, "reason": detail})
                 return
             response = problem_response(401, detail, "unauthorized",
                                         headers={"WWW-Authenticate": 'Bearer realm="vidpulse"'})

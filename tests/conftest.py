@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from servers import (
-    ROOT,
     RedisServer,
     Server,
     dispose,
@@ -23,15 +21,7 @@ from servers import (
     spawn_redis,
 )
 
-from videogen import Segment, Truth, standard_clip, write_video
-
-__all__ = ["ROOT", "Clip", "Server", "need"]
-
-
-@dataclass
-class Clip:
-    path: Path
-    truth: Truth
+from videogen import Clip, Segment, standard_clip, write_video
 
 
 @pytest.fixture(scope="session")

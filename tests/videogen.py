@@ -144,6 +144,14 @@ _EXTRA_KINDS: dict[str, Callable[[Segment, int, int], Iterator[np.ndarray]]] = {
 }
 
 
+@dataclass(frozen=True)
+class Clip:
+    """A generated video and what is known to be in it."""
+
+    path: Path
+    truth: Truth
+
+
 def truth_of(segments: Sequence[Segment], fps: int) -> Truth:
     cuts: list[int] = []
     black: list[tuple[int, int]] = []

@@ -6,41 +6,16 @@ fixture checks that none left the server's origin and that no script error was t
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
-
-
-def _tests_conftest() -> ModuleType:
-    """tests/conftest.py. Every conftest.py outside a package is imported under the one name
-    `conftest` (this one is `browser.conftest`), so after another folder's, as in
-    `pytest tests/processing tests/browser`, that name is not it: then load a copy."""
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    module = sys.modules.get("conftest")
-    if module is None or Path(module.__file__ or "").resolve() != path:
-        spec = importlib.util.spec_from_file_location("tests_conftest", path)
-        assert spec is not None and spec.loader is not None
-        module = sys.modules["tests_conftest"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
-
-
-_shared = _tests_conftest()
-ROOT: Path = _shared.ROOT
-Clip = _shared.Clip
-Server = _shared.Server
-need = _shared.need
-new_server = _shared.new_server
-dispose = _shared.dispose
+from servers import Server, dispose, need, new_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

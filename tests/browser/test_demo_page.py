@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
+from servers import ROOT, Server
 
 from client import upload_ok, wait_state
+from videogen import Clip
 
-from .conftest import ROOT, Clip, Demo, Server
+from .conftest import Demo
 
 pytestmark = pytest.mark.browser
 
