@@ -29,7 +29,7 @@ TERMINAL = ("succeeded", "failed", "cancelled", "expired")
 
 
 def _raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -83,10 +83,11 @@ def _client_process(port: int, sessions: list[str], count: int, offset: int, con
             tasks.append(asyncio.create_task(kind(port, session_id, latencies, connected)))
             if i % 50 == 49:
                 await asyncio.sleep(0.05)  # open gradually, as real tabs would
-        while connected[0] < count and not all(t.done() for t in tasks):
-            await asyncio.sleep(0.05)
+        done = asyncio.ensure_future(asyncio.gather(*tasks, return_exceptions=True))
+        while connected[0] < count and not done.done():
+            await asyncio.wait([done], timeout=0.05)  # until every subscriber is in, or all gave up
         conn.send(("connected", connected[0]))
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        results = await done
         errors = sum(1 for r in results if isinstance(r, BaseException))
         conn.send(("done", latencies, errors))
 
@@ -160,7 +161,8 @@ def main() -> None:
                 server.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("\n| sessions | subscribers held | p50 ms | p99 ms | server KB / subscriber | analysis fps watched / unwatched |")
+    print("\n| sessions | subscribers held | p50 ms | p99 ms | server KB / subscriber "
+          "| analysis fps watched / unwatched |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['sessions']} | {r['connected']}/{r['subscribers']} (errors {r['errors']}) | {r['p50_ms']:.0f} | "

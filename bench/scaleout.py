@@ -29,8 +29,8 @@ from typing import Any
 
 import httpx
 import redis
-from common import ROOT, BenchServer, free_port
 
+from common import ROOT, BenchServer, free_port
 from videogen import Segment, write_video
 
 FPS = 25

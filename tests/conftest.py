@@ -20,7 +20,6 @@ from servers import (
     new_server,
     spawn_redis,
 )
-
 from videogen import Clip, Segment, standard_clip, write_video
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
-from servers import ROOT, Server
 
 from client import upload_ok, wait_state
+from servers import ROOT, Server
 from videogen import Clip
 
 from .conftest import Demo

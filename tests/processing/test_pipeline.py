@@ -10,6 +10,7 @@ from conftest import analyse, cut_frames, make_clip
 from processing import AnalysisOptions, Cancelled, OptionsError, Progress, UndecodableVideo, analyze
 from videogen import Segment as S
 from videogen import Truth, write_audio, write_frames
+from videogen import _all_frames as all_frames
 
 
 def test_standard_clip_end_to_end(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
@@ -124,3 +125,23 @@ def test_start_past_the_end_names_the_option(std_clip: tuple[Path, Truth], tmp_p
         analyse(std_clip[0], tmp_path, start_s=100.0)
     assert caught.value.field == "start_s"
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "pix_fmt"),
+    [
+        ("mpeg4.avi", "mpeg4", "yuv420p"),
+        ("palette.gif", "gif", "rgb8"),
+        ("ten-bit.mkv", "libx264", "yuv420p10le"),
+        ("full-range.mov", "libx264", "yuvj420p"),
+        ("vp9.webm", "libvpx-vp9", "yuv420p"),
+    ],
+)
+def test_other_codecs_and_pixel_formats(tmp_path: Path, name: str, codec: str, pix_fmt: str) -> None:
+    path = tmp_path / name
+    write_frames(path, all_frames([S("scene", 20, 1), S("black", 6), S("scene", 20, 2)]), codec=codec, pix_fmt=pix_fmt)
+    report = analyze(path, tmp_path / "out")
+    assert report["analysed"]["frames"] == 46
+    assert cut_frames(report) == [20, 26]
+    assert report["quality"]["brightness"]["min"] == pytest.approx(0.0, abs=0.02)
+    assert report["quality"]["brightness"]["max"] == pytest.approx(0.5, abs=0.05)

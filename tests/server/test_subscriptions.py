@@ -57,7 +57,7 @@ def _stuck_ws_client(server, session_id: str) -> socket.socket:
 async def test_stuck_clients_delay_nobody(start_server, long_clip):
     server = start_server(WORKERS=1, PROGRESS_HZ=50)
     client = server.client()
-    session_id = upload_ok(client, long_clip.path)["id"]
+    session_id = upload_ok(client, long_clip.path, {"render": True})["id"]  # long enough to watch
     stuck = [_stuck_sse_client(server, session_id) for _ in range(3)]
     stuck += [_stuck_ws_client(server, session_id) for _ in range(3)]
     try:

@@ -7,9 +7,9 @@ import socket
 import time
 
 import httpx
-from servers import free_port, spawn_redis
 
 from client import assert_problem, follow, order, upload, upload_ok, wait_state
+from servers import free_port, spawn_redis
 
 
 def _cluster(start_server, redis_url: str, **worker_settings: object):
