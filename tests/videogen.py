@@ -182,6 +182,11 @@ def write_video(
     return truth_of(segments, fps)
 
 
+def segment_frames(segments: Sequence[Segment], size: tuple[int, int] = (320, 240)) -> Iterator[np.ndarray]:
+    """The RGB frames of `segments`, for `write_frames` with another codec or container."""
+    return _all_frames(segments, *size)
+
+
 def _all_frames(segments: Sequence[Segment], width: int, height: int) -> Iterator[np.ndarray]:
     previous: np.ndarray | None = None
     for seg in segments:

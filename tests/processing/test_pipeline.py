@@ -9,8 +9,7 @@ from conftest import analyse, cut_frames, make_clip
 
 from processing import AnalysisOptions, Cancelled, OptionsError, Progress, UndecodableVideo, analyze
 from videogen import Segment as S
-from videogen import Truth, write_audio, write_frames
-from videogen import _all_frames as all_frames
+from videogen import Truth, segment_frames, write_audio, write_frames
 
 
 def test_standard_clip_end_to_end(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
@@ -139,7 +138,8 @@ def test_start_past_the_end_names_the_option(std_clip: tuple[Path, Truth], tmp_p
 )
 def test_other_codecs_and_pixel_formats(tmp_path: Path, name: str, codec: str, pix_fmt: str) -> None:
     path = tmp_path / name
-    write_frames(path, all_frames([S("scene", 20, 1), S("black", 6), S("scene", 20, 2)]), codec=codec, pix_fmt=pix_fmt)
+    frames = segment_frames([S("scene", 20, 1), S("black", 6), S("scene", 20, 2)])
+    write_frames(path, frames, codec=codec, pix_fmt=pix_fmt)
     report = analyze(path, tmp_path / "out")
     assert report["analysed"]["frames"] == 46
     assert cut_frames(report) == [20, 26]
