@@ -103,6 +103,7 @@ class _Run:
             self.renderer.close()
             progress.update(len(self.series))
         progress.start("finalize")
+        progress.update(0)
         report = self._finalize(info, fps)
         progress.finish()
         return report

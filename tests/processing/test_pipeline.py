@@ -32,6 +32,7 @@ def test_progress_is_overall_monotonic_and_ends_at_one(std_clip: tuple[Path, Tru
     assert [p.fraction for p in seen].count(1.0) == 1
     stages = list(dict.fromkeys(p.stage for p in seen))
     assert stages == ["probe", "analyze", "render", "finalize"]
+    assert [p.stage for p in seen].count("finalize") == 2  # when it starts, and the final 1.0
     analysing = [p for p in seen if p.stage == "analyze"]
     assert analysing[0].frame == 1 and analysing[-1].frame == std_clip[1].frames
     assert analysing[-1].total_frames == std_clip[1].frames and analysing[-1].fps > 0
