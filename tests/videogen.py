@@ -54,6 +54,16 @@ def _texture(seed: int, width: int, height: int) -> np.ndarray:
     return canvas
 
 
+def _drifting(tex: np.ndarray, frames: int, width: int, height: int) -> Iterator[np.ndarray]:
+    """A steady diagonal drift of 1 px a frame over the texture tiled as far as needed: never a
+    jump back, so a long scene holds no false cut."""
+    reps_y = -(-(height + frames) // tex.shape[0])
+    reps_x = -(-(width + frames) // tex.shape[1])
+    tiled = np.tile(tex, (reps_y, reps_x, 1)) if reps_y > 1 or reps_x > 1 else tex
+    for i in range(frames):
+        yield np.ascontiguousarray(tiled[i : i + height, i : i + width])
+
+
 def _segment_frames(seg: Segment, width: int, height: int, previous: np.ndarray | None) -> Iterator[np.ndarray]:
     if seg.kind == "frozen" and previous is not None:
         for _ in range(seg.frames):
@@ -62,11 +72,12 @@ def _segment_frames(seg: Segment, width: int, height: int, previous: np.ndarray 
         frame = np.zeros((height, width, 3), dtype=np.uint8)
         for _ in range(seg.frames):
             yield frame
-    elif seg.kind in ("scene", "frozen"):
-        tex = _texture(seg.seed, width, height)
-        for i in range(seg.frames):
-            shift = 0 if seg.kind == "frozen" else i % 32
-            yield np.ascontiguousarray(tex[shift : shift + height, shift : shift + width])
+    elif seg.kind == "frozen":
+        still = np.ascontiguousarray(_texture(seg.seed, width, height)[:height, :width])
+        for _ in range(seg.frames):
+            yield still
+    elif seg.kind == "scene":
+        yield from _drifting(_texture(seg.seed, width, height), seg.frames, width, height)
     elif seg.kind == "box":
         size = max(8, height // 6)
         for i in range(seg.frames):
@@ -126,10 +137,7 @@ def _bigbox(seg: Segment, width: int, height: int) -> Iterator[np.ndarray]:
 
 
 def _blur(seg: Segment, width: int, height: int) -> Iterator[np.ndarray]:
-    tex = cv2.GaussianBlur(_texture(seg.seed, width, height), (0, 0), 8)
-    for i in range(seg.frames):
-        shift = i % 32
-        yield np.ascontiguousarray(tex[shift : shift + height, shift : shift + width])
+    yield from _drifting(cv2.GaussianBlur(_texture(seg.seed, width, height), (0, 0), 8), seg.frames, width, height)
 
 
 _EXTRA_KINDS: dict[str, Callable[[Segment, int, int], Iterator[np.ndarray]]] = {

@@ -114,9 +114,9 @@ def test_finished_sessions_expire(start_server, clip):
 
 
 def test_job_time_limit(start_server, long_clip, clip):
-    server = start_server(WORKERS=1, JOB_TIMEOUT_S=3)
+    server = start_server(WORKERS=1, JOB_TIMEOUT_S=2)
     client = server.client()
-    slow = upload_ok(client, long_clip.path, {"render": True})
+    slow = upload_ok(client, long_clip.path, {"render": True, "width": 640})  # about 5 s of work
     quick = upload_ok(client, clip.path, {"max_frames": 10})
     failed = wait_state(client, slow["id"], {"failed", "succeeded"}, timeout=30)
     assert failed["state"] == "failed" and failed["error"]["code"] == "timeout"
