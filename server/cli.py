@@ -58,10 +58,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     uvicorn.run(
         create_app(settings), host=settings.host, port=settings.port, log_config=None,
         log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=20,
-        # The `websockets` protocol applies back-pressure on send (the sans-I/O one buffers
-        # without bound for a client that stops reading); compression costs more CPU per
-        # subscriber than it saves on ~250-byte events.
-        ws="websockets", ws_per_message_deflate=False, ws_max_size=1 << 20,
+        # Compression cost more CPU per subscriber than it saved on ~250-byte events
+        # (docs/benchmarks.md); uvicorn's WebSocket send waits while the socket is paused, so a
+        # client that stops reading blocks only its own subscription.
+        ws_per_message_deflate=False, ws_max_size=1 << 20,
     )
     return 0
 

@@ -127,8 +127,8 @@ class Connection:
             self.close(CLOSE_TOO_SLOW, "send failed")
 
     async def send(self, text: str) -> None:
-        # uvicorn's `websockets` protocol waits for the socket to drain, so a client that stops
-        # reading blocks here, and its hub queue (bounded, progress merged) absorbs the rest.
+        # uvicorn waits here while the socket is paused, so a client that stops reading blocks
+        # only this connection, and its hub queue (bounded, progress merged) absorbs the rest.
         async with self._send_lock:
             await self.websocket.send_text(text)
 
