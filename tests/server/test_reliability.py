@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from client import assert_problem, follow, upload, upload_ok, wait_state
+from servers import need
 from videogen import Segment, write_audio
 
 
@@ -141,3 +143,24 @@ def test_session_lines_in_the_log_name_the_session(shared_server, clip):
     lines = [json.loads(line) for line in shared_server.log().splitlines() if line.startswith("{")]
     mine = [line for line in lines if line.get("session") == session["id"]]
     assert any("created" in line["message"] for line in mine)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB filesystem of its own (tmpfs; needs root, which CI has)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
+                             capture_output=True).returncode == 0
+    need("a tmpfs mount (root)", mounted)
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_fails_the_upload_with_507(start_server, small_disk, tmp_path):
+    server = start_server(data_dir=small_disk / "data")
+    path = tmp_path / "four-mb.mp4"
+    path.write_bytes(b"\0" * (4 * 1024 * 1024))
+    assert_problem(upload(server.client(), path), 507)
+    assert server.session_dirs() == set(), "the partial upload is removed"
+    assert server.client().get("/readyz").status_code == 200
