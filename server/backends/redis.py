@@ -31,7 +31,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis import asyncio as aioredis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from ..config import Settings
 from ..errors import ServiceUnavailable
@@ -75,11 +79,9 @@ class RedisBackend:
         self._storage = storage
         self._hub = hub
         # Typed Any: redis-py declares each reply as the union of every shape a command can return.
-        self._redis: Any = aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                                   health_check_interval=10, socket_connect_timeout=2)
+        self._redis: Any = _client(settings.redis_url)
         # Blocking reads get connections of their own so they never hold up ordinary commands.
-        self._blocking: Any = aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                                      socket_connect_timeout=2)
+        self._blocking: Any = _client(settings.redis_url)
         self._instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._inflight: dict[str, str] = {}  # session id -> job stream entry id
         self._last_heartbeat: dict[str, float] = {}
@@ -367,6 +369,14 @@ class RedisBackend:
             return sum(int(v) for v in values if v)
 
         return await self._call(count)
+
+
+def _client(url: str) -> aioredis.Redis:
+    # After Redis comes back, pooled connections are stale: retry once on a fresh one, so the
+    # first request after an outage succeeds instead of answering 503.
+    return aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, health_check_interval=10,
+                                   retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+                                   retry_on_error=[RedisConnectionError, RedisTimeoutError])
 
 
 def _event(session_id: str, entry_id: str, fields: dict[str, str]) -> Event:
