@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common import BenchServer, percentile
+from common import BenchServer, cpu_s, percentile
 from videogen import Segment, write_video
 
 CLIENT_PROCESSES = 2
@@ -89,7 +89,8 @@ def _client_process(port: int, sessions: list[str], count: int, offset: int, con
         conn.send(("connected", connected[0]))
         results = await done
         errors = sum(1 for r in results if isinstance(r, BaseException))
-        conn.send(("done", latencies, errors))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send(("done", latencies, errors, usage.ru_utime + usage.ru_stime))
 
     asyncio.run(main())
 
@@ -97,9 +98,11 @@ def _client_process(port: int, sessions: list[str], count: int, offset: int, con
 def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int, frames: int) -> dict[str, Any]:
     # Gate jobs hold every worker while the watched sessions wait in the queue and the subscribers
     # connect; cancelling the gates starts the watched jobs with everyone already watching.
-    gates = [server.upload(video) for _ in range(sessions_n)]
+    # (Rendering at 640 px makes the gates slow enough to outlast the connecting; a gate that still
+    # ends early only lets one watched job start a little before everyone watches.)
+    gates = [server.upload(video, {"render": True, "width": 640}) for _ in range(sessions_n)]
     for gate in gates:
-        server.wait_state(gate, {"running"})
+        server.wait_state(gate, {"running", "succeeded", "failed", "cancelled"}, timeout=120)
     rss_before = server.rss_mb()
     sessions = [server.upload(video, {"max_frames": frames}) for _ in range(sessions_n)]
     ctx = multiprocessing.get_context("spawn")
@@ -114,14 +117,19 @@ def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int
         procs.append(proc)
     connected = sum(p.recv()[1] for p in pipes)
     rss_connected = server.rss_mb()
+    server_cpu_before, started = cpu_s(server.process.pid), time.monotonic()
     for gate in gates:
         server.cancel(gate)
     latencies: list[float] = []
     errors = 0
+    client_cpu = 0.0
     for pipe in pipes:
-        _, got, failed = pipe.recv()
+        _, got, failed, cpu = pipe.recv()
         latencies.extend(got)
         errors += failed
+        client_cpu += cpu
+    wall = time.monotonic() - started
+    server_cores = (cpu_s(server.process.pid) - server_cpu_before) / wall
     for proc in procs:
         proc.join()
     fps = [server.report(s)["timing"]["fps"] for s in sessions if server.wait(s)["state"] == "succeeded"]
@@ -130,6 +138,8 @@ def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int
         "events": len(latencies), "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
         "rss_kb_per_sub": (rss_connected - rss_before) * 1024 / subscribers if subscribers else 0.0,
         "analysis_fps": sum(fps) / len(fps) if fps else float("nan"),
+        "server_cores": server_cores, "client_cores": client_cpu / wall,
+        "server_us_per_event": server_cores * wall / len(latencies) * 1e6 if latencies else 0.0,
     }
 
 
@@ -162,12 +172,13 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\n| sessions | subscribers held | p50 ms | p99 ms | server KB / subscriber "
-          "| analysis fps watched / unwatched |")
-    print("|---|---|---|---|---|---|")
+          "| analysis fps watched / unwatched | server cores (us / event) | client cores |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['sessions']} | {r['connected']}/{r['subscribers']} (errors {r['errors']}) | {r['p50_ms']:.0f} | "
               f"{r['p99_ms']:.0f} | {r['rss_kb_per_sub']:.0f} | {r['slowdown']:.2f} "
-              f"({r['analysis_fps']:.0f} / {r['baseline_fps']:.0f}) |")
+              f"({r['analysis_fps']:.0f} / {r['baseline_fps']:.0f}) | {r['server_cores']:.2f} "
+              f"({r['server_us_per_event']:.0f}) | {r['client_cores']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class Settings:
     job_timeout_s: float = 3600.0
     probe_timeout_s: float = 15.0
     job_visibility_s: float = 30.0
+    worker_nice: int = 10
     subscriber_queue: int = 64
     sse_ping_s: float = 15.0
     static_dir: Path | None = field(default=None)

@@ -38,8 +38,9 @@ class Outcome:
 
 
 class WorkerProcess:
-    def __init__(self, index: int, progress_hz: float, pending_cancels: set[str]) -> None:
+    def __init__(self, index: int, progress_hz: float, pending_cancels: set[str], nice: int = 0) -> None:
         self.index = index
+        self._nice = nice
         self._pending_cancels = pending_cancels
         self._progress_hz = progress_hz
         self._ctx = multiprocessing.get_context("spawn")
@@ -63,7 +64,7 @@ class WorkerProcess:
         self._cancel_flag = self._ctx.Value("b", 0, lock=False)
         self._process = self._ctx.Process(
             target=protocol.worker_main,
-            args=(child_conn, self._cancel_flag, self._progress_hz),
+            args=(child_conn, self._cancel_flag, self._progress_hz, self._nice),
             name=f"vidpulse-worker-{self.index}",
             daemon=True,
         )
@@ -202,9 +203,9 @@ class Prober:
 
 
 class WorkerPool:
-    def __init__(self, size: int, progress_hz: float) -> None:
+    def __init__(self, size: int, progress_hz: float, nice: int = 0) -> None:
         self._pending_cancels: set[str] = set()
-        self.workers = [WorkerProcess(i, progress_hz, self._pending_cancels) for i in range(size)]
+        self.workers = [WorkerProcess(i, progress_hz, self._pending_cancels, nice) for i in range(size)]
 
     async def start(self) -> None:
         for worker in self.workers:

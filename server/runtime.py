@@ -42,7 +42,7 @@ class Runtime:
         storage = Storage(settings.data_dir)
         hub = Hub(settings.subscriber_queue)
         backend = create_backend(settings, storage, hub)
-        pool = WorkerPool(settings.workers, settings.progress_hz)
+        pool = WorkerPool(settings.workers, settings.progress_hz, settings.worker_nice)
         backend.on_cancel(pool.cancel)
         prober = Prober(settings.probe_timeout_s)
         service = SessionService(settings, backend, storage, hub, metrics, prober)

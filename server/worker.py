@@ -115,8 +115,12 @@ def _die_with_parent() -> None:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def worker_main(conn: Connection, cancel_flag: Synchronized, progress_hz: float) -> None:
+def worker_main(conn: Connection, cancel_flag: Synchronized, progress_hz: float, nice: int = 0) -> None:
     _die_with_parent()
+    # Analysis yields the CPU to the event loop: with more busy workers than cores, an un-niced
+    # pool starved the server and delayed live events by seconds (docs/benchmarks.md).
+    with contextlib.suppress(OSError):
+        os.nice(nice)
     # The server owns Ctrl-C and SIGTERM; it stops workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
