@@ -18,7 +18,7 @@ from .auth import AuthMiddleware
 from .config import Settings
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestContextMiddleware
-from .metrics import Metrics, RequestMetricsMiddleware
+from .metrics import Metrics
 from .routes import legacy, ops, sessions, stream, ws
 from .runtime import Runtime
 
@@ -54,8 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *ops.routes,
         Mount("/static", app=StaticFiles(directory=static, check_dir=False), name="static"),
     ]
-    middleware = [Middleware(RequestContextMiddleware),
-                  Middleware(RequestMetricsMiddleware, metrics=metrics),
+    middleware = [Middleware(RequestContextMiddleware, observe=metrics.observe_request),
                   Middleware(AuthMiddleware, api_keys=settings.api_keys)]
     if settings.cors_origins:
         middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),

@@ -9,6 +9,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -65,12 +66,18 @@ class ContextFilter(logging.Filter):
         return True
 
 
+RequestObserver = Callable[[Scope, int, float], None]
+
+
 class RequestContextMiddleware:
     """A request id per request (the caller's X-Request-ID when it is sane), echoed in the
-    response, on every log line of the request, and in one access line when it ends."""
+    response, on every log line of the request, and in one access line when it ends; `observe`
+    gets the status and duration too (metrics). One wrapper around `send` serves both, since
+    every SSE event passes through it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, observe: RequestObserver) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -94,5 +101,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            self.observe(scope, status, seconds)
             access_log.info("%s %s %s", scope.get("method", "WS"), scope["path"], status or "-",
-                            extra={"status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+                            extra={"status": status, "duration_ms": round(seconds * 1000, 1)})

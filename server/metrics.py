@@ -7,7 +7,6 @@ own that state, so they can never drift from it.
 
 from __future__ import annotations
 
-import time
 from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from .models import SessionState
 
@@ -40,6 +39,12 @@ class Metrics:
 
         self._state = _StateCollector()
         self.registry.register(self._state)
+
+    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+        """Latency by route template (not raw path, so session ids do not explode the label set)."""
+        if scope["type"] == "http":
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.request_seconds.labels(scope["method"], route, str(status or 500)).observe(seconds)
 
     async def render(self, runtime: Runtime) -> bytes:
         # The backend is async (Redis); read it here, then let the sync collector report it.
@@ -79,31 +84,3 @@ class _StateCollector(Collector):
             ("vidpulse_subscribers_overflowed", stats.overflowed, "Subscribers disconnected for falling behind"),
         ):
             yield CounterMetricFamily(name, help_text, value=value)
-
-
-class RequestMetricsMiddleware:
-    """Latency by route template (not raw path, so session ids do not explode the label set)."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.request_seconds.labels(scope["method"], route, str(status)).observe(
-                time.perf_counter() - started)

@@ -91,6 +91,14 @@ def wait_state(client: httpx.Client, session_id: str, states: set[str], timeout:
         time.sleep(0.05)
 
 
+def wait_progress(client: httpx.Client, session_id: str, frames: int, timeout: float = 30) -> None:
+    """Until the running job has analysed at least `frames` frames (so it is really mid-job)."""
+    deadline = time.monotonic() + timeout
+    while (client.get(f"/api/sessions/{session_id}").json().get("progress") or {}).get("frame", 0) < frames:
+        assert time.monotonic() < deadline, f"session {session_id} made no progress"
+        time.sleep(0.05)
+
+
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from client import follow, upload_ok, wait_state
+from client import follow, upload_ok, wait_progress, wait_state
 
 
 def _parse(ts: str) -> float:
@@ -48,10 +48,7 @@ def test_cancel_running_job_stops_within_a_second(start_server, long_clip):
     server = start_server(WORKERS=1)
     client = server.client()
     session = upload_ok(client, long_clip.path)
-    deadline = time.monotonic() + 30
-    while (client.get(f"/api/sessions/{session['id']}").json().get("progress") or {}).get("frame", 0) < 10:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_progress(client, session["id"], 10)
 
     asked = time.monotonic()
     response = client.post(f"/api/sessions/{session['id']}/cancel")

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from client import assert_problem, follow, order, upload, upload_ok, wait_state
+from client import assert_problem, follow, order, upload, upload_ok, wait_progress, wait_state
 from servers import free_port, spawn_redis
 
 
@@ -55,10 +55,7 @@ def test_cancel_through_b_stops_a_job_running_beside_a(start_server, redis_serve
     a = start_server(WORKERS=1, **common)
     b = start_server(data_dir=a.data_dir, WORKERS=0, **common)
     session = upload_ok(a.client(), long_clip.path)
-    deadline = time.monotonic() + 30
-    while (a.client().get(f"/api/sessions/{session['id']}").json().get("progress") or {}).get("frame", 0) < 5:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_progress(a.client(), session["id"], 5)
     asked = time.monotonic()
     assert b.client().post(f"/api/sessions/{session['id']}/cancel").status_code == 202
     wait_state(b.client(), session["id"], {"cancelled"}, timeout=5)
