@@ -19,7 +19,7 @@ from processing import AnalysisOptions, OptionsError
 
 from .backends import Backend
 from .config import Settings
-from .errors import Conflict, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
+from .errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from .hub import Hub, SubscriberClosed, SubscriberOverflow
 from .jobs import TIMED_OUT, Prober
 from .logs import bind_session
@@ -33,7 +33,7 @@ from .worker import DONE, ERROR
 log = logging.getLogger("vidpulse.sessions")
 
 _WAIT_FOR_STOP_S = 10.0
-# 8K UHD: a header that claims more is refused before any frame is decoded (a "video bomb").
+# 8K UHD: larger frames are refused after the probe, before any analysis (a "video bomb").
 MAX_PIXELS = 7680 * 4320
 
 
@@ -303,10 +303,6 @@ class SessionService:
             await self.backend.append(session, EventType.EXPIRED, {})
             await self._remove(session)
         return len(expired)
-
-    async def check_ready(self) -> None:
-        if not await self.backend.ping():
-            raise ServiceUnavailable("The backend does not answer.")
 
 
 def _parse_options(raw: dict[str, Any]) -> AnalysisOptions:
