@@ -65,8 +65,7 @@ class Connection:
         try:
             message = json.loads(raw)
         except ValueError:
-            await self.send(error_message("bad_message", "Messages must be JSON objects."))
-            return
+            message = None
         if not isinstance(message, dict):
             await self.send(error_message("bad_message", "Messages must be JSON objects."))
             return
