@@ -29,10 +29,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check server processing tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python bench/analysis.py
+# PySceneDetect (the accuracy and speed baseline) lives in a venv of its own: its default package
+# pulls opencv-python, which would replace the headless OpenCV that vidpulse uses.
+.bench-venv/bin/python:
+	$(PYTHON) -m venv .bench-venv
+	.bench-venv/bin/python -m pip install --quiet scenedetect-headless
+
+bench: $(STAMP) .bench-venv/bin/python
+	$(BIN)/python bench/analysis.py --scenedetect-python .bench-venv/bin/python
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/scaleout.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
