@@ -56,6 +56,11 @@ class Dispatcher:
                 await self._take(worker, session_id)
             except asyncio.CancelledError:
                 raise
+            except ServiceUnavailable:
+                # Not the job's fault: leave it unacknowledged; it is delivered again (claimed
+                # after JOB_VISIBILITY_S) once the backend is back.
+                log.warning("backend lost while dispatching %s; it will run again", session_id)
+                await asyncio.sleep(1.0)
             except Exception:
                 log.exception("dispatching %s failed", session_id)
                 await self._fail_quietly(session_id)

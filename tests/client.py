@@ -87,7 +87,7 @@ def wait_state(client: httpx.Client, session_id: str, states: set[str], timeout:
         if doc["state"] in states:
             return doc  # type: ignore[no-any-return]
         if time.monotonic() > deadline:
-            raise AssertionError(f"session {session_id} stayed {doc['state']}, wanted {states}")
+            raise AssertionError(f"session {session_id} stayed {doc['state']} ({doc.get('error')}), wanted {states}")
         time.sleep(0.05)
 
 

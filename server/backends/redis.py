@@ -125,10 +125,19 @@ class RedisBackend:
             return False
 
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await operation()
-        except RedisError as exc:
-            raise BackendUnavailable("Redis is not answering; try again in a moment.") from exc
+        for attempt in (1, 2):
+            try:
+                return await operation()
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # After an outage every pooled connection is stale (a transaction on one fails
+                # even with redis-py's retry): drop them all and try once more on fresh ones.
+                for client in (self._redis, self._blocking):
+                    await client.connection_pool.disconnect()
+                if attempt == 2:
+                    raise BackendUnavailable("Redis is not answering; try again in a moment.") from exc
+            except RedisError as exc:
+                raise BackendUnavailable("Redis is not answering; try again in a moment.") from exc
+        raise AssertionError("unreachable")
 
     # Sessions --------------------------------------------------------------------------------
 
