@@ -28,10 +28,6 @@ class Subscription:
     _subscriber: Subscriber
     _hub: Hub
 
-    @property
-    def finished(self) -> bool:
-        return bool(self.replay) and self.replay[-1].type.terminal
-
     async def events(self) -> AsyncIterator[Event]:
         """Yields until a terminal event; raises SubscriberOverflow when the client fell behind."""
         async for batch in self.batches():
@@ -43,21 +39,14 @@ class Subscription:
         catches up in one write instead of one per event."""
         try:
             yield [self.snapshot]
-            for index, event in enumerate(self.replay):
-                if event.type.terminal:
-                    yield self.replay[: index + 1]
-                    return
-            if self.replay:
-                yield self.replay
+            replay, ended = _through_terminal(self.replay)
+            if replay:
+                yield replay
             seen = event_order(self.covered) if self.covered else (-1, -1)
-            while True:
+            while not ended:
                 first = await self._subscriber.get()
-                batch = [e for e in (first, *self._subscriber.drain())
-                         if e.id is None or event_order(e.id) > seen]
-                for index, event in enumerate(batch):
-                    if event.type.terminal:
-                        yield batch[: index + 1]
-                        return
+                batch, ended = _through_terminal([e for e in (first, *self._subscriber.drain())
+                                                  if e.id is None or event_order(e.id) > seen])
                 if batch:
                     seen = event_order(batch[-1].id or "0")
                     yield batch
@@ -66,6 +55,14 @@ class Subscription:
 
     def close(self) -> None:
         self._hub.unsubscribe(self._subscriber)
+
+
+def _through_terminal(batch: list[Event]) -> tuple[list[Event], bool]:
+    """The batch up to and including its terminal event, and whether it had one."""
+    for index, event in enumerate(batch):
+        if event.type.terminal:
+            return batch[: index + 1], True
+    return batch, False
 
 
 SnapshotLoader = Callable[[], Awaitable[tuple[Session, dict[str, Any]]]]
