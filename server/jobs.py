@@ -55,10 +55,6 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self._ready.is_set() and self._process is not None and self._process.is_alive()
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
     def spawn(self) -> None:
         parent_conn, child_conn = self._ctx.Pipe()
         self._cancel_flag = self._ctx.Value("b", 0, lock=False)
@@ -233,6 +229,3 @@ class WorkerPool:
                 self._pending_cancels.clear()  # stale notices for jobs that ran elsewhere
             self._pending_cancels.add(session_id)
         return False
-
-    def running(self) -> dict[str, int | None]:
-        return {w.session_id: w.pid for w in self.workers if w.session_id is not None}
