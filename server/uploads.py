@@ -60,8 +60,8 @@ class _Receiver:
         self.dest = dest
         self.max_bytes = max_bytes
         self.upload = Upload()
-        self._header_field = b""
-        self._header_value = b""
+        self._header_field = bytearray()
+        self._header_value = bytearray()
         self._headers: dict[bytes, bytes] = {}
         self._name: str | None = None
         self._value = bytearray()
@@ -70,23 +70,21 @@ class _Receiver:
     def callbacks(self) -> dict[str, Any]:
         return {
             "on_part_begin": self._part_begin,
-            "on_header_field": lambda d, s, e: self._append("_header_field", d[s:e]),
-            "on_header_value": lambda d, s, e: self._append("_header_value", d[s:e]),
+            "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._part_data,
             "on_part_end": self._part_end,
         }
 
-    def _append(self, attr: str, data: bytes) -> None:
-        setattr(self, attr, getattr(self, attr) + data)
-
     def _part_begin(self) -> None:
         self._headers, self._name, self._value = {}, None, bytearray()
 
     def _header_end(self) -> None:
-        self._headers[self._header_field.lower()] = self._header_value
-        self._header_field, self._header_value = b"", b""
+        self._headers[bytes(self._header_field).lower()] = bytes(self._header_value)
+        self._header_field.clear()
+        self._header_value.clear()
 
     def _headers_finished(self) -> None:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
