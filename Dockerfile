@@ -13,6 +13,7 @@ RUN useradd --create-home --uid 10001 vidpulse \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY vidpulse ./vidpulse
 COPY server ./server
 COPY processing ./processing
 COPY static ./static

@@ -26,7 +26,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser and not redis"
 
 lint: $(STAMP)
-	$(BIN)/ruff check server processing tests bench
+	$(BIN)/ruff check vidpulse server processing tests bench
 	$(BIN)/mypy
 
 # PySceneDetect (the accuracy and speed baseline) lives in a venv of its own: its default package

@@ -37,13 +37,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from processing import (  # noqa: E402
+from vidpulse.processing import (  # noqa: E402
     AnalysisOptions,
     Progress,
     analyze,
     decode,
 )
-from processing.decode import Decoder, decoded_frames, open_video  # noqa: E402
+from vidpulse.processing.decode import Decoder, decoded_frames, open_video  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 FPS = 30
@@ -323,7 +323,7 @@ _RSS = textwrap.dedent(
     import json, resource, sys, tempfile, time
     sys.path.insert(0, sys.argv[1])
     from pathlib import Path
-    from processing import AnalysisOptions, analyze
+    from vidpulse.processing import AnalysisOptions, analyze
     out = Path(tempfile.mkdtemp())
     started = time.perf_counter()
     report = analyze(Path(sys.argv[2]), out, AnalysisOptions(render=sys.argv[3] == "1"))

@@ -29,7 +29,7 @@ class BenchServer:
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port), DATA_DIR=str(data_dir), LOG_LEVEL="warning")
         env.update({k.upper(): str(v) for k, v in settings.items()})
-        self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env=env,
+        self.process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", "serve"], cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

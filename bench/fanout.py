@@ -21,8 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common import BenchServer, cpu_s, percentile
 from videogen import Segment, write_video
+
+from common import BenchServer, cpu_s, percentile
 
 CLIENT_PROCESSES = 2
 TERMINAL = ("succeeded", "failed", "cancelled", "expired")

@@ -29,9 +29,9 @@ from typing import Any
 
 import httpx
 import redis
+from videogen import Segment, write_video
 
 from common import ROOT, BenchServer, free_port
-from videogen import Segment, write_video
 
 FPS = 25
 SCENE_FRAMES = 50  # a cut every 2 s, so every clip has a few scenes and thumbnails
@@ -92,7 +92,7 @@ def worker_process(data_dir: Path, redis_url: str, workers: int) -> Iterator[sub
     """`vidpulse worker` with WORKERS=W: the same environment the API instance gets."""
     env = dict(os.environ, BACKEND="redis", REDIS_URL=redis_url, DATA_DIR=str(data_dir), WORKERS=str(workers),
                LOG_LEVEL="warning")
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", "worker"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield process

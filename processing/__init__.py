@@ -6,12 +6,12 @@ it only through `on_progress` and `is_cancelled`.
 
 from __future__ import annotations
 
-from processing.errors import AnalysisError, Cancelled, OptionsError, UndecodableVideo
-from processing.options import AnalysisOptions
-from processing.pipeline import analyze
-from processing.probe import VideoInfo, probe
-from processing.progress import Progress
-from processing.report import REPORT_SCHEMA_VERSION
+from vidpulse.processing.errors import AnalysisError, Cancelled, OptionsError, UndecodableVideo
+from vidpulse.processing.options import AnalysisOptions
+from vidpulse.processing.pipeline import analyze
+from vidpulse.processing.probe import VideoInfo, probe
+from vidpulse.processing.progress import Progress
+from vidpulse.processing.report import REPORT_SCHEMA_VERSION
 
 __all__ = [
     "REPORT_SCHEMA_VERSION",

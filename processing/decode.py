@@ -22,8 +22,8 @@ from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
-from processing.errors import UndecodableVideo
-from processing.readahead import ReadAhead
+from vidpulse.processing.errors import UndecodableVideo
+from vidpulse.processing.readahead import ReadAhead
 
 # Seconds to wait on a read before giving up: hostile or stalled input must not hang a worker.
 OPEN_TIMEOUT_S = 10.0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processing.decode import Frame
+from vidpulse.processing.decode import Frame
 
 # A pixel "changed" when its luma moved by more than this many levels: above compression noise.
 NOISE_LEVEL = 10

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from processing.errors import OptionsError
+from vidpulse.processing.errors import OptionsError
 
 _NO_LIMIT = math.inf
 

@@ -11,21 +11,21 @@ from typing import Any
 
 import cv2
 
-from processing.analyzers.cuts import CutAnalyzer
-from processing.analyzers.keyframes import KeyframeAnalyzer
-from processing.analyzers.motion import MotionAnalyzer
-from processing.analyzers.quality import QualityAnalyzer
-from processing.artifacts import Artifacts
-from processing.decode import Decoder, Span
-from processing.errors import Cancelled, OptionsError, UndecodableVideo
-from processing.features import Measured, Meter
-from processing.options import AnalysisOptions
-from processing.probe import VideoInfo, probe
-from processing.progress import Progress, ProgressTracker, never_cancelled, no_progress
-from processing.render import Renderer
-from processing.report import CSV_NAME, REPORT_SCHEMA_VERSION, frames_csv, scenes_of, write_report
-from processing.series import FrameSeries
-from processing.timeline import timeline_png
+from vidpulse.processing.analyzers.cuts import CutAnalyzer
+from vidpulse.processing.analyzers.keyframes import KeyframeAnalyzer
+from vidpulse.processing.analyzers.motion import MotionAnalyzer
+from vidpulse.processing.analyzers.quality import QualityAnalyzer
+from vidpulse.processing.artifacts import Artifacts
+from vidpulse.processing.decode import Decoder, Span
+from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
+from vidpulse.processing.features import Measured, Meter
+from vidpulse.processing.options import AnalysisOptions
+from vidpulse.processing.probe import VideoInfo, probe
+from vidpulse.processing.progress import Progress, ProgressTracker, never_cancelled, no_progress
+from vidpulse.processing.render import Renderer
+from vidpulse.processing.report import CSV_NAME, REPORT_SCHEMA_VERSION, frames_csv, scenes_of, write_report
+from vidpulse.processing.series import FrameSeries
+from vidpulse.processing.timeline import timeline_png
 
 
 def analyze(

@@ -11,14 +11,14 @@ from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
-from processing.decode import (
+from vidpulse.processing.decode import (
     MAX_PACKETS_TO_FIRST_FRAME,
     display_size,
     frame_rate,
     open_video,
     rotation_of,
 )
-from processing.errors import UndecodableVideo
+from vidpulse.processing.errors import UndecodableVideo
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ import av
 import cv2
 import numpy as np
 
-from processing.analyzers.motion import Box
-from processing.errors import RenderFailed
-from processing.features import Measured
-from processing.overlay import draw_label, timecode
+from vidpulse.processing.analyzers.motion import Box
+from vidpulse.processing.errors import RenderFailed
+from vidpulse.processing.features import Measured
+from vidpulse.processing.overlay import draw_label, timecode
 
 _BOX_COLOUR = (0, 255, 0)
 # A browser-safe H.264 encode that keeps up with the analysis (see docs/benchmarks.md).

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from processing.analyzers.cuts import Cut
-from processing.artifacts import Artifacts
-from processing.series import FrameSeries
+from vidpulse.processing.analyzers.cuts import Cut
+from vidpulse.processing.artifacts import Artifacts
+from vidpulse.processing.series import FrameSeries
 
 REPORT_SCHEMA_VERSION = 1
 REPORT_NAME = "report.json"

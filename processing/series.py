@@ -5,7 +5,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
-from processing.features import Measured
+from vidpulse.processing.features import Measured
 
 
 @dataclass

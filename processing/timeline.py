@@ -6,10 +6,10 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from processing.analyzers.cuts import Cut
-from processing.analyzers.quality import QualityResult
-from processing.series import FrameSeries
-from processing.spans import Segment
+from vidpulse.processing.analyzers.cuts import Cut
+from vidpulse.processing.analyzers.quality import QualityResult
+from vidpulse.processing.series import FrameSeries
+from vidpulse.processing.spans import Segment
 
 # More points than pixels only costs time: long videos are reduced to this many buckets.
 MAX_POINTS = 3000

@@ -1,5 +1,1 @@
-"""Vidpulse: video uploads analysed in the background, with live progress."""
-
-from __future__ import annotations
-
-__version__ = "0.1.0"
+"""The HTTP service: Starlette app, sessions, streams, jobs and backends."""

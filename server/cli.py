@@ -101,7 +101,7 @@ class _ProgressPrinter:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from processing import AnalysisError, AnalysisOptions, analyze
+    from vidpulse.processing import AnalysisError, AnalysisOptions, analyze
 
     out = args.out or args.file.with_name(args.file.name + ".vidpulse")
     raw: dict[str, Any] = {"render": args.render}

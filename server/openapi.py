@@ -16,10 +16,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from processing.options import AnalysisOptions
-from processing.progress import STAGES
+from vidpulse import __version__
+from vidpulse.processing.options import AnalysisOptions
+from vidpulse.processing.progress import STAGES
 
-from . import __version__
 from .config import Settings
 from .errors import PROBLEM_TYPE_BASE, VidpulseError
 from .models import EventType, SessionState

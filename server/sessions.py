@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from processing import AnalysisOptions, OptionsError
+from vidpulse.processing import AnalysisOptions, OptionsError
 
 from .backends import Backend
 from .config import Settings

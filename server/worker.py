@@ -46,7 +46,7 @@ class _ProgressSender:
 
 
 def _analyze(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> Any:
-    from processing import AnalysisOptions, analyze
+    from vidpulse.processing import AnalysisOptions, analyze
 
     report = analyze(
         Path(job["source"]),
@@ -59,7 +59,7 @@ def _analyze(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], p
 
 
 def _probe(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> Any:
-    from processing import probe
+    from vidpulse.processing import probe
 
     return probe(Path(job["source"])).to_dict()
 
@@ -69,7 +69,7 @@ KINDS = {"analyze": _analyze, "probe": _probe}
 
 def run_job(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> None:
     """Runs one job (`kind` analyze or probe) and sends exactly one final message."""
-    from processing import AnalysisError
+    from vidpulse.processing import AnalysisError
 
     try:
         result = KINDS[job.get("kind", "analyze")](conn, cancel_flag, job, progress_hz)
@@ -124,7 +124,7 @@ def worker_main(conn: Connection, cancel_flag: Synchronized, progress_hz: float,
     # The server owns Ctrl-C and SIGTERM; it stops workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    import processing  # noqa: F401  (import the heavy libraries before saying ready)
+    import vidpulse.processing  # noqa: F401  (import the heavy libraries before saying ready)
 
     try:
         conn.send((READY, os.getpid()))

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from servers import (
+from tests.servers import (
     RedisServer,
     Server,
     dispose,
@@ -20,7 +17,7 @@ from servers import (
     new_server,
     spawn_redis,
 )
-from videogen import Clip, Segment, standard_clip, write_video
+from tests.videogen import Clip, Segment, standard_clip, write_video
 
 
 @pytest.fixture(scope="session")

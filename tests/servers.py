@@ -54,7 +54,7 @@ class Server:
     def start(self) -> None:
         assert self.log_path is not None
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "server.cli", self.command], cwd=ROOT,
+        self.process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", self.command], cwd=ROOT,
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from processing.features import Measured
+from vidpulse.processing.features import Measured
 
 
 class Analyzer(Protocol):

@@ -32,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from processing.features import Measured
+from vidpulse.processing.features import Measured
 
 # A flash is a picture that lasts at most this many frames before the old one is back.
 FLASH_FRAMES = 3

@@ -11,9 +11,9 @@ import math
 import cv2
 import numpy as np
 
-from processing.artifacts import Artifacts
-from processing.features import Measured
-from processing.overlay import draw_label
+from vidpulse.processing.artifacts import Artifacts
+from vidpulse.processing.features import Measured
+from vidpulse.processing.overlay import draw_label
 
 JPEG_QUALITY = 85
 # Transition frames at a scene's start make poor thumbnails: skip these when the scene is longer.

@@ -11,8 +11,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from processing.features import Measured
-from processing.spans import RunTracker, Segment
+from vidpulse.processing.features import Measured
+from vidpulse.processing.spans import RunTracker, Segment
 
 # Regions smaller than this share of the frame are noise, not moving things.
 MIN_BOX_AREA = 0.002

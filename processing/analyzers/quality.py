@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from processing.features import Measured
-from processing.spans import RunTracker, Segment
+from vidpulse.processing.features import Measured
+from vidpulse.processing.spans import RunTracker, Segment
 
 
 @dataclass(frozen=True)

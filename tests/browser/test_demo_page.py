@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
-from client import upload_ok, wait_state
-from servers import ROOT, Server
-from videogen import Clip
+from tests.client import upload_ok, wait_state
+from tests.servers import ROOT, Server
+from tests.videogen import Clip
 
 from .conftest import Demo
 

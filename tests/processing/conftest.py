@@ -1,21 +1,12 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-# tests/ goes on sys.path for videogen, and there `processing` would name this folder: put the
-# repository first so it names the package under test.
-_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(_ROOT / "tests"))
-sys.path.insert(0, str(_ROOT))
-if "processing" in sys.modules and getattr(sys.modules["processing"], "__file__", None) is None:
-    del sys.modules["processing"]
-
-from processing import AnalysisOptions, analyze  # noqa: E402
-from videogen import Segment, Truth, standard_clip, write_video  # noqa: E402
+from tests.videogen import Segment, Truth, standard_clip, write_video
+from vidpulse.processing import AnalysisOptions, analyze
 
 
 @pytest.fixture(scope="session")

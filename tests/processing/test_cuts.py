@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import analyse, cut_frames, make_clip
 
-from videogen import Segment as S
+from tests.processing.conftest import analyse, cut_frames, make_clip
+from tests.videogen import Segment as S
 
 # Scenes stay at most 32 frames: the generator's drifting texture jumps back after that.
 CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {

@@ -7,8 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from processing.decode import Decoder, Span, analysis_size
-from videogen import Truth, write_frames
+from tests.videogen import Truth, write_frames
+from vidpulse.processing.decode import Decoder, Span, analysis_size
 
 
 def _marked(width: int, height: int) -> np.ndarray:

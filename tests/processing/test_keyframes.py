@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-from conftest import analyse
 
-from videogen import Truth
+from tests.processing.conftest import analyse
+from tests.videogen import Truth
 
 
 def test_one_thumbnail_per_scene_and_a_contact_sheet(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import analyse, make_clip
 
-from processing.analyzers.motion import moving_boxes
-from videogen import Segment as S
+from tests.processing.conftest import analyse, make_clip
+from tests.videogen import Segment as S
+from vidpulse.processing.analyzers.motion import moving_boxes
 
 
 def test_moving_box_makes_one_segment_with_a_box(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:

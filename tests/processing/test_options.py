@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from processing import AnalysisError, AnalysisOptions, OptionsError
+from vidpulse.processing import AnalysisError, AnalysisOptions, OptionsError
 
 
 def test_defaults() -> None:

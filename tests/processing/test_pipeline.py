@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import analyse, cut_frames, make_clip
 
-from processing import AnalysisOptions, Cancelled, OptionsError, Progress, UndecodableVideo, analyze
-from videogen import Segment as S
-from videogen import Truth, segment_frames, write_audio, write_frames
+from tests.processing.conftest import analyse, cut_frames, make_clip
+from tests.videogen import Segment as S
+from tests.videogen import Truth, segment_frames, write_audio, write_frames
+from vidpulse.processing import AnalysisOptions, Cancelled, OptionsError, Progress, UndecodableVideo, analyze
 
 
 def test_standard_clip_end_to_end(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from processing import UndecodableVideo, VideoInfo, probe
-from videogen import Truth, write_audio, write_frames
+from tests.videogen import Truth, write_audio, write_frames
+from vidpulse.processing import UndecodableVideo, VideoInfo, probe
 
 
 def test_probe_standard_clip(std_clip: tuple[Path, Truth]) -> None:

@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import analyse, frames_of, make_clip
 
-from videogen import Segment as S
-from videogen import Truth
+from tests.processing.conftest import analyse, frames_of, make_clip
+from tests.videogen import Segment as S
+from tests.videogen import Truth
 
 
 def test_black_and_frozen_within_one_frame(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from processing.decode import Decoder
-from processing.readahead import ReadAhead
-from videogen import Truth
+from tests.videogen import Truth
+from vidpulse.processing.decode import Decoder
+from vidpulse.processing.readahead import ReadAhead
 
 
 def test_items_arrive_in_order() -> None:

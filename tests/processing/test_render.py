@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
-from conftest import analyse
 
-from videogen import Truth
+from tests.processing.conftest import analyse
+from tests.videogen import Truth
 
 
 def test_annotated_video_is_browser_h264_with_every_frame(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

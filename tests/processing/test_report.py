@@ -8,11 +8,11 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import analyse, make_clip
 
-from processing import REPORT_SCHEMA_VERSION
-from videogen import Segment as S
-from videogen import Truth
+from tests.processing.conftest import analyse, make_clip
+from tests.videogen import Segment as S
+from tests.videogen import Truth
+from vidpulse.processing import REPORT_SCHEMA_VERSION
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report.schema.json").read_text())
 

@@ -9,12 +9,12 @@ import httpx
 import pytest
 import websockets
 
-from client import assert_problem, follow, upload, upload_ok, wait_state
+from tests.client import assert_problem, follow, upload, upload_ok, wait_state
 
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
-    from servers import dispose, new_server
+    from tests.servers import dispose, new_server
 
     server = new_server(tmp_path_factory.mktemp("keyed"), API_KEYS="key-one,key-two",
                         CORS_ORIGINS="http://app.example")

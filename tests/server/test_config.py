@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, Settings
+from vidpulse.server.config import ConfigError, Settings
 
 
 def test_defaults_work_on_a_laptop():

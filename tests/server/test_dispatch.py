@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from client import follow, upload_ok, wait_progress, wait_state
+from tests.client import follow, upload_ok, wait_progress, wait_state
 
 
 def _parse(ts: str) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from client import follow, upload_ok, wait_state
+from tests.client import follow, upload_ok, wait_state
 
 
 def worker_pids(server) -> list[int]:

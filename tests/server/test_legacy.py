@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from client import assert_problem, upload
+from tests.client import assert_problem, upload
 
 
 def test_synchronous_analysis_returns_the_report(shared_server, clip):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from server.models import Event, EventType, Session, SessionState, event_order, new_session_id
+from vidpulse.server.models import Event, EventType, Session, SessionState, event_order, new_session_id
 
 
 def test_event_encodes_once_for_sse_and_websocket():

@@ -17,12 +17,12 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from client import follow, upload, wait_state
-from processing import AnalysisOptions, OptionsError
-from server import __version__
-from server.app import create_app
-from server.config import Settings
-from server.openapi import openapi_document
+from tests.client import follow, upload, wait_state
+from vidpulse import __version__
+from vidpulse.processing import AnalysisOptions, OptionsError
+from vidpulse.server.app import create_app
+from vidpulse.server.config import Settings
+from vidpulse.server.openapi import openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from client import assert_problem, follow, upload, upload_ok, wait_state
-from servers import need
-from videogen import Segment, write_audio
+from tests.client import assert_problem, follow, upload, upload_ok, wait_state
+from tests.servers import need
+from tests.videogen import Segment, write_audio
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 
-from client import assert_problem, upload_ok, wait_state
+from tests.client import assert_problem, upload_ok, wait_state
 
 
 def test_upload_answers_202_with_location(shared_server, clip):

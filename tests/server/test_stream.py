@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from client import afollow, follow, order, upload_ok, wait_state
+from tests.client import afollow, follow, order, upload_ok, wait_state
 
 
 def _ids(events):

@@ -11,7 +11,7 @@ from datetime import datetime
 import httpx
 import websockets
 
-from client import afollow, order, upload_ok, wait_state
+from tests.client import afollow, order, upload_ok, wait_state
 
 NON_PROGRESS = {"queued", "started", "stage", "succeeded", "failed", "cancelled"}
 

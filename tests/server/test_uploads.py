@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from client import assert_problem, upload
+from tests.client import assert_problem, upload
 
 UNKNOWN = "s_00000000000000000000000000000000"
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import websockets
 
-from client import follow, order, upload_ok, wait_state
+from tests.client import follow, order, upload_ok, wait_state
 
 
 def _ws_url(server) -> str:
