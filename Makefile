@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench clean schemas
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not browser and not redis"
+
+# docs/report.schema.json is generated from processing/schema.py (a test fails when it is stale).
+schemas: $(STAMP)
+	$(BIN)/python -c 'from vidpulse.processing.schema import main; main()' > docs/report.schema.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check vidpulse server processing tests bench

@@ -11,7 +11,7 @@ from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.pipeline import analyze
 from vidpulse.processing.probe import VideoInfo, probe
 from vidpulse.processing.progress import Progress
-from vidpulse.processing.report import REPORT_SCHEMA_VERSION
+from vidpulse.processing.schema import REPORT_SCHEMA_VERSION
 
 __all__ = [
     "REPORT_SCHEMA_VERSION",

@@ -23,7 +23,8 @@ from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.probe import VideoInfo, probe
 from vidpulse.processing.progress import Progress, ProgressTracker, never_cancelled, no_progress
 from vidpulse.processing.render import Renderer
-from vidpulse.processing.report import CSV_NAME, REPORT_SCHEMA_VERSION, frames_csv, scenes_of, write_report
+from vidpulse.processing.report import CSV_NAME, frames_csv, scenes_of, write_report
+from vidpulse.processing.schema import REPORT_SCHEMA_VERSION
 from vidpulse.processing.series import FrameSeries
 from vidpulse.processing.timeline import timeline_png
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from vidpulse.processing.analyzers.cuts import Cut
 from vidpulse.processing.artifacts import Artifacts
+from vidpulse.processing.schema import Report
 from vidpulse.processing.series import FrameSeries
 
-REPORT_SCHEMA_VERSION = 1
 REPORT_NAME = "report.json"
 CSV_NAME = "frames.csv"
 CSV_HEADER = ("frame", "time_s", "motion", "brightness", "sharpness", "cut_score")
@@ -72,7 +72,8 @@ def write_report(report: dict[str, Any], artifacts: Artifacts) -> dict[str, Any]
     for _ in range(8):
         listed = [a.to_dict() for a in artifacts.listing() if a.name != REPORT_NAME]
         listed.append({"name": REPORT_NAME, "type": "application/json", "bytes": size})
-        data = _encode({**report, "artifacts": listed})
+        # Through the model: a report that drifts from docs/report.schema.json fails here, not in a client.
+        data = _encode(Report.model_validate({**report, "artifacts": listed}).model_dump(mode="json", by_alias=True))
         if len(data) == size:
             break
         size = len(data)

@@ -11,6 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .schemas import Problem
+
 log = logging.getLogger("vidpulse.errors")
 
 PROBLEM_TYPE_BASE = "https://vidpulse.dev/problems/"
@@ -102,14 +104,8 @@ class InsufficientStorage(VidpulseError):
 
 def problem(status: int, detail: str, slug: str | None = None, **extra: Any) -> dict[str, Any]:
     title = HTTPStatus(status).phrase
-    doc: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + (slug or title.lower().replace(" ", "-")),
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    doc.update(extra)
-    return doc
+    return Problem(type=PROBLEM_TYPE_BASE + (slug or title.lower().replace(" ", "-")), title=title, status=status,
+                   detail=detail, **extra).model_dump(mode="json", exclude_unset=True)
 
 
 def problem_response(status: int, detail: str, slug: str | None = None,

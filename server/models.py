@@ -118,29 +118,6 @@ class Session:
     last_event_id: str | None = None
     attempts: int = 0
 
-    def document(self, queue_position: int | None = None) -> dict[str, Any]:
-        base = f"/api/sessions/{self.id}"
-        return {
-            "id": self.id,
-            "state": self.state.value,
-            "created_at": isoformat(self.created_at),
-            "started_at": isoformat(self.started_at),
-            "finished_at": isoformat(self.finished_at),
-            "filename": self.filename,
-            "video": self.video,
-            "progress": self.progress,
-            "queue_position": queue_position,
-            "error": self.error,
-            "last_event_id": self.last_event_id,
-            "links": {
-                "self": base,
-                "events": f"{base}/events",
-                "results": f"{base}/results",
-                "cancel": f"{base}/cancel",
-                "files": f"{base}/files/",
-            },
-        }
-
     def to_manifest(self) -> dict[str, Any]:
         raw = asdict(self)
         raw["state"] = self.state.value

@@ -15,6 +15,7 @@ from .errors import ServiceUnavailable
 from .hub import Hub
 from .jobs import Prober, WorkerPool
 from .metrics import Metrics
+from .schemas import BackendHealth, Readiness, WorkerHealth
 from .sessions import SessionService
 from .storage import Storage
 
@@ -91,15 +92,14 @@ class Runtime:
         if not self.accepting:
             raise ServiceUnavailable("The server is shutting down; try again in a moment.")
 
-    async def readiness(self) -> dict[str, object]:
+    async def readiness(self) -> Readiness:
         backend_ok = await self.backend.ping()
         alive = await self.backend.workers_alive(self.pool.alive) if backend_ok else self.pool.alive
-        return {
-            "backend": {"name": self.backend.name, "ok": backend_ok},
-            "workers": {"alive": alive, "configured": self.pool.size},
-            "queued": len(await self.backend.queued()) if backend_ok else None,
-            "ready": backend_ok and self.accepting and (self.pool.size == 0 or self.pool.alive > 0),
-        }
+        return Readiness(
+            backend=BackendHealth(name=self.backend.name, ok=backend_ok),  # type: ignore[arg-type]
+            workers=WorkerHealth(alive=alive, configured=self.pool.size),
+            queued=len(await self.backend.queued()) if backend_ok else None,
+            ready=backend_ok and self.accepting and (self.pool.size == 0 or self.pool.alive > 0))
 
 
 def _tame_the_collector() -> None:

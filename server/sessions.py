@@ -13,10 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 
 from vidpulse.processing import AnalysisOptions, OptionsError
 
+from . import schemas
 from .backends import Backend
 from .config import Settings
 from .errors import Conflict, NotFound, TooManyRequests, Unprocessable
@@ -63,8 +65,8 @@ class SessionService:
         bind_session(session.id)
         return session
 
-    async def document(self, session: Session) -> dict[str, Any]:
-        return session.document(await self.queue_position(session))
+    async def document(self, session: Session) -> schemas.Session:
+        return schemas.Session.of(session, await self.queue_position(session))
 
     async def queue_position(self, session: Session) -> int | None:
         if session.state is not SessionState.QUEUED:
@@ -72,7 +74,7 @@ class SessionService:
         queued = await self.backend.queued()
         return queued.index(session.id) + 1 if session.id in queued else None
 
-    async def list_page(self, owner: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+    async def list_page(self, owner: str | None, cursor: str | None, limit: int) -> schemas.SessionList:
         sessions = [s for s in await self.backend.sessions()
                     if not self.settings.api_keys or s.owner == owner]
         sessions.sort(key=_sort_key, reverse=True)
@@ -82,10 +84,9 @@ class SessionService:
         page = sessions[:limit]
         next_cursor = _encode_cursor(_sort_key(page[-1])) if len(sessions) > limit else None
         queued = await self.backend.queued()
-        return {
-            "items": [s.document(queued.index(s.id) + 1 if s.id in queued else None) for s in page],
-            "next_cursor": next_cursor,
-        }
+        return schemas.SessionList(
+            items=[schemas.Session.of(s, queued.index(s.id) + 1 if s.id in queued else None) for s in page],
+            next_cursor=next_cursor)
 
     async def results(self, session_id: str, owner: str | None) -> Path:
         session = await self.visible(session_id, owner)
@@ -153,13 +154,13 @@ class SessionService:
 
     async def _enqueue(self, session: Session) -> None:
         position = await self.backend.enqueue(session.id)
-        await self.backend.append(session, EventType.QUEUED, {"position": position})
+        await self._log(session, EventType.QUEUED, schemas.QueuedData(position=position))
 
     async def announce_positions(self) -> None:
         for position, session_id in enumerate(await self.backend.queued(), start=1):
             session = await self.backend.get(session_id)
             if session is not None:
-                await self.backend.append(session, EventType.QUEUED, {"position": position})
+                await self._log(session, EventType.QUEUED, schemas.QueuedData(position=position))
 
     # Running ---------------------------------------------------------------------------------
 
@@ -168,14 +169,14 @@ class SessionService:
         session.started_at = utcnow()
         session.attempts += 1
         await self.backend.save(session)
-        await self.backend.append(session, EventType.STARTED, {"attempt": session.attempts})
+        await self._log(session, EventType.STARTED, schemas.StartedData(attempt=session.attempts))
 
     async def record_stage(self, session: Session, stage: str) -> None:
         if session.state is SessionState.RUNNING:
             total = (session.video or {}).get("frames", 0)
             blank = {"fraction": 0.0, "frame": 0, "total_frames": total, "fps": 0.0, "eta_s": None}
             session.progress = {**blank, **(session.progress or {}), "stage": stage}
-            await self.backend.append(session, EventType.STAGE, {"stage": stage})
+            await self._log(session, EventType.STAGE, schemas.StageData.model_validate({"stage": stage}))
 
     async def record_progress(self, session: Session, progress: dict[str, Any]) -> None:
         if session.state is not SessionState.RUNNING:
@@ -183,42 +184,44 @@ class SessionService:
         previous = (session.progress or {}).get("fraction", 0.0)
         fraction = round(max(previous, min(1.0, float(progress["fraction"]))), 4)
         eta = progress.get("eta_s")
-        session.progress = {
-            "fraction": fraction,
-            "stage": progress["stage"],
-            "frame": progress["frame"],
-            "total_frames": progress["total_frames"],
-            "fps": round(float(progress["fps"]), 1),
-            "eta_s": None if eta is None else round(float(eta), 1),
-        }
-        await self.backend.append(session, EventType.PROGRESS, session.progress)
+        data = schemas.Progress(fraction=fraction, stage=progress["stage"], frame=progress["frame"],
+                                total_frames=progress["total_frames"], fps=round(float(progress["fps"]), 1),
+                                eta_s=None if eta is None else round(float(eta), 1))
+        session.progress = await self._log(session, EventType.PROGRESS, data)
 
     async def succeed(self, session: Session, summary: dict[str, Any]) -> None:
         session.summary = summary
         if session.progress is not None:
             session.progress = {**session.progress, "fraction": 1.0, "eta_s": 0.0}
-        links = session.document()["links"]
-        files = {name: f"{links['files']}{name}" for name in summary.get("artifacts", [])}
-        await self._finish(session, SessionState.SUCCEEDED, EventType.SUCCEEDED,
-                           {"summary": summary, "results": links["results"], "files": files})
+        links = schemas.SessionLinks.of(session.id)
+        files = {name: f"{links.files}{name}" for name in summary.get("artifacts", [])}
+        await self._finish(session, SessionState.SUCCEEDED, EventType.SUCCEEDED, schemas.SucceededData(
+            summary=schemas.Summary.model_validate(summary), results=links.results, files=files))
 
     async def fail(self, session: Session, code: str, message: str) -> None:
-        session.error = {"code": code, "message": message}
+        error = schemas.SessionError(code=code, message=message)
+        session.error = error.model_dump()
         self.storage.clear_artifacts(session.id)
-        await self._finish(session, SessionState.FAILED, EventType.FAILED, dict(session.error))
+        await self._finish(session, SessionState.FAILED, EventType.FAILED, error)
 
     async def mark_cancelled(self, session: Session) -> None:
         self.storage.clear_artifacts(session.id)
-        await self._finish(session, SessionState.CANCELLED, EventType.CANCELLED, {})
+        await self._finish(session, SessionState.CANCELLED, EventType.CANCELLED, schemas.Empty())
 
-    async def _finish(self, session: Session, state: SessionState, event: EventType,
-                      data: dict[str, Any]) -> None:
+    async def _log(self, session: Session, event: EventType, data: BaseModel) -> dict[str, Any]:
+        """Append one event; its data is the model of its type (server/schemas.py's EVENT_DATA)."""
+        assert isinstance(data, schemas.EVENT_DATA[event]), (event, type(data))
+        raw = data.model_dump(mode="json")
+        await self.backend.append(session, event, raw)
+        return raw
+
+    async def _finish(self, session: Session, state: SessionState, event: EventType, data: BaseModel) -> None:
         session.state = state
         session.finished_at = utcnow()
         if session.started_at is not None:
             self._recent_job_s.append((session.finished_at - session.started_at).total_seconds())
         await self.backend.save(session)
-        await self.backend.append(session, event, data)
+        await self._log(session, event, data)
         self.metrics.jobs_finished.labels(state.value).inc()
         log.info("session %s", state.value, extra={"error": session.error})
         fps = (session.summary or {}).get("timing", {}).get("fps") if state is SessionState.SUCCEEDED else None
@@ -231,7 +234,7 @@ class SessionService:
 
         async def load() -> tuple[Session, dict[str, Any]]:
             session = await self.visible(session_id, owner)
-            return session, await self.document(session)
+            return session, (await self.document(session)).model_dump(mode="json")
 
         return await open_subscription(self.backend, self.hub, session_id, load, after, transport)
 
@@ -300,7 +303,7 @@ class SessionService:
         expired = [s for s in await self.backend.sessions()
                    if s.state.finished and s.finished_at is not None and s.finished_at + ttl <= now]
         for session in expired:
-            await self.backend.append(session, EventType.EXPIRED, {})
+            await self._log(session, EventType.EXPIRED, schemas.Empty())
             await self._remove(session)
         return len(expired)
 

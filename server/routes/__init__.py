@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from pydantic import BaseModel
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from ..runtime import Runtime
 
@@ -13,3 +17,8 @@ def runtime(conn: HTTPConnection) -> Runtime:
 
 def owner(conn: HTTPConnection) -> str | None:
     return getattr(conn.state, "owner", None)
+
+
+def answer(model: BaseModel, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON body from one of server/schemas.py's models, encoded by pydantic (no dict in between)."""
+    return Response(model.model_dump_json(by_alias=True), status_code, headers, media_type="application/json")

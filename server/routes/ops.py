@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..metrics import CONTENT_TYPE
 from ..openapi import openapi_json
-from . import runtime
+from ..schemas import Health
+from . import answer, runtime
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return answer(Health(status="ok"))
 
 
 async def readyz(request: Request) -> Response:
     report = await runtime(request).readiness()
-    return JSONResponse(report, status_code=200 if report["ready"] else 503)
+    return answer(report, 200 if report.ready else 503)
 
 
 async def metrics(request: Request) -> Response:

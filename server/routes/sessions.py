@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from ..errors import BadRequest, RangeNotSatisfiable, Unprocessable
-from . import owner, runtime
+from . import answer, owner, runtime
 
 MAX_PAGE = 200
+DEFAULT_PAGE = 50
 
 
 async def create_session(request: Request) -> Response:
@@ -17,19 +18,19 @@ async def create_session(request: Request) -> Response:
     rt.check_accepting()
     session = await rt.service.create(request, owner(request))
     document = await rt.service.document(session)
-    return JSONResponse(document, status_code=202, headers={"Location": document["links"]["self"]})
+    return answer(document, 202, {"Location": document.links.self})
 
 
 async def list_sessions(request: Request) -> Response:
-    limit = _int_param(request, "limit", default=50, low=1, high=MAX_PAGE)
+    limit = _int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE)
     page = await runtime(request).service.list_page(owner(request), request.query_params.get("cursor"), limit)
-    return JSONResponse(page)
+    return answer(page)
 
 
 async def get_session(request: Request) -> Response:
     service = runtime(request).service
     session = await service.visible(request.path_params["id"], owner(request))
-    return JSONResponse(await service.document(session))
+    return answer(await service.document(session))
 
 
 async def get_results(request: Request) -> Response:
@@ -47,7 +48,7 @@ async def get_file(request: Request) -> Response:
 async def cancel_session(request: Request) -> Response:
     service = runtime(request).service
     session = await service.cancel(request.path_params["id"], owner(request))
-    return JSONResponse(await service.document(session), status_code=202)
+    return answer(await service.document(session), 202)
 
 
 async def delete_session(request: Request) -> Response:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -20,6 +20,7 @@ from ..errors import VidpulseError
 from ..hub import SubscriberClosed, SubscriberOverflow
 from ..models import isoformat, utcnow
 from ..runtime import Runtime
+from ..schemas import WS_OPS, WsCancel, WsClientMessage, WsError, WsErrorData, WsSubscribe, WsUnsubscribe
 from ..subscriptions import Subscription
 from . import owner, runtime
 
@@ -30,8 +31,17 @@ CLOSE_TRY_AGAIN = 1012
 
 
 def error_message(code: str, message: str, session: str | None = None, op: str | None = None) -> str:
-    return json.dumps({"id": None, "session": session, "type": "error", "ts": isoformat(utcnow()),
-                       "data": {"code": code, "message": message, "op": op}}, separators=(",", ":"))
+    return WsError(id=None, session=session, type="error", ts=isoformat(utcnow()) or "",
+                   data=WsErrorData(code=code, message=message, op=op)).model_dump_json()
+
+
+_CLIENT_MESSAGE = TypeAdapter(WsClientMessage)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"][1:]) or "message"
+    return f"'{where}': {error['msg']}."
 
 
 class Connection:
@@ -70,24 +80,23 @@ class Connection:
             await self.send(error_message("bad_message", "Messages must be JSON objects."))
             return
         op, session_id = message.get("op"), message.get("session")
-        if op not in ("subscribe", "unsubscribe", "cancel"):
-            await self.send(error_message("unknown_op", f"Unknown op {op!r}: use subscribe, unsubscribe or cancel.",
+        if op not in WS_OPS:
+            await self.send(error_message("unknown_op", f"Unknown op {op!r}: use {', '.join(WS_OPS)}.",
                                           session_id if isinstance(session_id, str) else None, str(op)))
             return
-        if not isinstance(session_id, str) or not session_id:
-            await self.send(error_message("bad_message", "'session' must be a session id.", op=op))
+        try:
+            parsed = _CLIENT_MESSAGE.validate_python(message).root
+        except ValidationError as exc:
+            await self.send(error_message("bad_message", _first_problem(exc), session_id
+                                          if isinstance(session_id, str) else None, op))
             return
         try:
-            await getattr(self, f"op_{op}")(session_id, message)
+            await getattr(self, f"op_{op}")(parsed)
         except VidpulseError as exc:
-            await self.send(error_message(exc.slug, exc.detail, session_id, op))
+            await self.send(error_message(exc.slug, exc.detail, parsed.session, op))
 
-    async def op_subscribe(self, session_id: str, message: dict[str, Any]) -> None:
-        after = message.get("after")
-        if after is not None and not isinstance(after, str):
-            await self.send(error_message("bad_message", "'after' must be an event id string.",
-                                          session_id, "subscribe"))
-            return
+    async def op_subscribe(self, message: WsSubscribe) -> None:
+        session_id, after = message.session, message.after
         if session_id not in self.subscriptions and len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             await self.send(error_message("too_many", f"At most {MAX_SUBSCRIPTIONS} subscriptions per socket.",
                                           session_id, "subscribe"))
@@ -98,11 +107,11 @@ class Connection:
         self.subscriptions[session_id] = task
         task.add_done_callback(lambda t: self._forget(session_id, t))
 
-    async def op_unsubscribe(self, session_id: str, message: dict[str, Any]) -> None:
-        self._stop(session_id)
+    async def op_unsubscribe(self, message: WsUnsubscribe) -> None:
+        self._stop(message.session)
 
-    async def op_cancel(self, session_id: str, message: dict[str, Any]) -> None:
-        await self.runtime.service.cancel(session_id, self.owner)
+    async def op_cancel(self, message: WsCancel) -> None:
+        await self.runtime.service.cancel(message.session, self.owner)
 
     def _stop(self, session_id: str) -> None:
         task = self.subscriptions.pop(session_id, None)

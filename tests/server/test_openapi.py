@@ -22,6 +22,7 @@ from vidpulse import __version__
 from vidpulse.processing import AnalysisOptions, OptionsError
 from vidpulse.server.app import create_app
 from vidpulse.server.config import Settings
+from vidpulse.server.models import EventType
 from vidpulse.server.openapi import openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,7 +167,7 @@ def test_websocket_extension_names_its_message_schemas(doc):
     assert ws["clientMessages"] == {"$ref": "#/components/schemas/WsClientMessage"}
     assert ws["serverMessages"] == {"$ref": "#/components/schemas/WsServerMessage"}
     media = doc["paths"]["/api/sessions/{id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
-    assert media["x-event-schema"] == {"$ref": "#/components/schemas/Event"}
+    assert media["schema"]["properties"]["data"]["contentSchema"] == {"$ref": "#/components/schemas/Event"}
 
 
 # Options: the schema and AnalysisOptions.from_mapping agree ------------------------------------
@@ -221,7 +222,7 @@ def test_every_sse_event_matches(doc, finished):
         check_schema(doc, "Event", event.body)
         check_schema(doc, event.type.capitalize() + "Event", event.body)
     mapping = doc["components"]["schemas"]["Event"]["discriminator"]["mapping"]
-    assert set(mapping) == set(doc["components"]["schemas"]["EventEnvelope"]["properties"]["type"]["enum"])
+    assert set(mapping) == {t.value for t in EventType}
 
 
 def test_sse_responses_match(doc, shared_server, finished):

@@ -1,0 +1,283 @@
+"""The wire formats of the API as pydantic models: the one source of /openapi.json's schemas.
+
+Imports pydantic and vidpulse.processing.schema only (never starlette), so a client can import it
+cheaply. Every model here is a component of /openapi.json under its class name.
+
+How to add...
+- a field to a document: add it to the model (with a `description`; a default if older producers
+  or stored manifests lack it). The server builds these models, so it must then produce it.
+- an event type: add it to `EventType` (server/models.py) and its data model to `EVENT_DATA` below;
+  the `XxxEvent` component and the `Event` union follow.
+- a WebSocket op: a model with `op: Literal[...]` added to `WsClientMessage`, and `op_<name>` in
+  server/routes/ws.py.
+- a problem extension member: a field of `Problem`.
+- an operation: a row in server/openapi.py's `OPERATIONS`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, create_model
+
+from vidpulse.processing.errors import AnalysisError
+from vidpulse.processing.progress import STAGES
+from vidpulse.processing.schema import Artifact, Closed, Options, Report, Timing, VideoInfo
+
+from . import models
+from .models import EventType, SessionState, isoformat
+
+__all__ = ["EVENT_DATA", "Artifact", "Event", "Options", "Report", "Session", "Timing", "VideoInfo"]
+
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+Link = Annotated[str, WithJsonSchema({"type": "string", "format": "uri-reference"})]
+
+Stage = StrEnum("Stage", {name.upper(): name for name in STAGES})  # type: ignore[misc]
+Stage.__doc__ = "The stages of an analysis, in order."
+
+
+def _failure_codes() -> tuple[str, ...]:
+    """Every code a failed session can carry: the analysis errors' own, then the server's."""
+    codes: list[str] = []
+    pending: list[type[AnalysisError]] = [AnalysisError]
+    while pending:
+        cls = pending.pop(0)
+        if cls.code not in codes and cls.code != "cancelled":
+            codes.append(cls.code)
+        pending += cls.__subclasses__()
+    return (*codes, "worker_crashed", "timeout", "out_of_memory", "internal")
+
+
+FAILURE_CODES = _failure_codes()
+
+
+# Sessions ---------------------------------------------------------------------------------------
+
+class Progress(Closed):
+    fraction: float = Field(ge=0, le=1, description="across all stages; never decreases; 1.0 at the end")
+    stage: Stage
+    frame: int = Field(ge=0, description="frames done in the current stage")
+    total_frames: int = Field(ge=0)
+    fps: float = Field(ge=0, description="speed of the current stage")
+    eta_s: float | None = Field(ge=0, description="null while unknown")
+
+
+class SessionError(Closed):
+    code: str = Field(examples=list(FAILURE_CODES), description=(
+        "stable and machine-readable: " + ", ".join(FAILURE_CODES) + " (and more may come)"))
+    message: str = Field(description="one readable sentence")
+
+
+class Summary(Closed):
+    cuts: int = Field(ge=0)
+    scenes: int = Field(ge=0)
+    black_segments: int = Field(ge=0)
+    frozen_segments: int = Field(ge=0)
+    blurry_segments: int = Field(ge=0)
+    artifacts: list[str]
+    timing: Timing
+
+
+class SessionLinks(Closed):
+    self: Link
+    events: Link
+    results: Link
+    cancel: Link
+    files: Link = Field(description="append an artifact name")
+
+    @classmethod
+    def of(cls, session_id: str) -> SessionLinks:
+        base = f"/api/sessions/{session_id}"
+        return cls(self=base, events=f"{base}/events", results=f"{base}/results", cancel=f"{base}/cancel",
+                   files=f"{base}/files/")
+
+
+class Session(Closed):
+    """A session: one uploaded video and its processing."""
+
+    id: str = Field(pattern=r"^s_[0-9a-f]{32}$", description="unguessable (128 random bits)")
+    state: SessionState
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    filename: str = Field(description="the uploaded file's name, made safe")
+    video: VideoInfo | None
+    progress: Progress | None = Field(description="the latest progress (1.0 at the end of a succeeded run)")
+    queue_position: int | None = Field(ge=1, description="1 is next; null unless the session is queued")
+    error: SessionError | None
+    last_event_id: str | None = Field(description="the newest event of the log that this document reflects")
+    links: SessionLinks
+
+    @classmethod
+    def of(cls, session: models.Session, queue_position: int | None = None) -> Session:
+        return cls.model_validate({
+            "id": session.id, "state": session.state, "created_at": isoformat(session.created_at),
+            "started_at": isoformat(session.started_at), "finished_at": isoformat(session.finished_at),
+            "filename": session.filename, "video": session.video, "progress": session.progress,
+            "queue_position": queue_position, "error": session.error, "last_event_id": session.last_event_id,
+            "links": SessionLinks.of(session.id)})
+
+
+class SessionList(Closed):
+    items: list[Session] = Field(description="newest first; at most `limit`")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+# Events -----------------------------------------------------------------------------------------
+
+class QueuedData(Closed):
+    position: int | None = Field(ge=1, description="1 is next")
+
+
+class StartedData(Closed):
+    attempt: int = Field(ge=1, description="above 1 after a worker died")
+
+
+class StageData(Closed):
+    stage: Stage
+
+
+class SucceededData(Closed):
+    summary: Summary
+    results: Link
+    files: dict[str, Link] = Field(description="artifact name to its URL")
+
+
+class Empty(Closed):
+    pass
+
+
+# One row per event type: its `data`. Adding an event type is a row here (and the EventType member).
+EVENT_DATA: dict[EventType, type[BaseModel]] = {
+    EventType.SNAPSHOT: Session,
+    EventType.QUEUED: QueuedData,
+    EventType.STARTED: StartedData,
+    EventType.STAGE: StageData,
+    EventType.PROGRESS: Progress,
+    EventType.SUCCEEDED: SucceededData,
+    EventType.FAILED: SessionError,
+    EventType.CANCELLED: Empty,
+    EventType.EXPIRED: Empty,
+}
+assert set(EVENT_DATA) == set(EventType), "every event type needs a data model"
+
+
+def _event_model(event_type: EventType, data: type[BaseModel]) -> type[BaseModel]:
+    id_type: Any = None if event_type is EventType.SNAPSHOT else str
+    doc = "terminal: the stream closes after it" if event_type.terminal else event_type.value
+    tag: Any = Literal[event_type.value]
+    return create_model(
+        event_type.value.capitalize() + "Event", __base__=Closed, __doc__=doc,
+        id=(id_type, Field(description="opaque, ordered within a session; null on the snapshot")),
+        session=(str, ...), type=(tag, ...), ts=(Timestamp, ...), data=(data, ...))
+
+
+EVENT_MODELS = {event_type: _event_model(event_type, data) for event_type, data in EVENT_DATA.items()}
+
+
+_EventUnion = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+class Event(RootModel[_EventUnion]):  # type: ignore[valid-type]
+    """One JSON shape on SSE (each `data:` line) and WebSocket; the terminal types end the stream."""
+
+
+# WebSocket --------------------------------------------------------------------------------------
+
+class WsOp(BaseModel):
+    # Unknown members are ignored, so a newer client's extra hints never break an older server.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    session: str = Field(min_length=1)
+
+
+class WsSubscribe(WsOp):
+    op: Literal["subscribe"]
+    after: str | None = Field(default=None,
+                              description="replay the log after this event id (as Last-Event-ID)")
+
+
+class WsUnsubscribe(WsOp):
+    op: Literal["unsubscribe"]
+
+
+class WsCancel(WsOp):
+    op: Literal["cancel"]
+
+
+WS_OPS = ("subscribe", "unsubscribe", "cancel")
+
+
+class WsClientMessage(RootModel[Annotated[WsSubscribe | WsUnsubscribe | WsCancel, Field(discriminator="op")]]):
+    """What a client sends on /api/ws."""
+
+
+# ws.py's own codes; the slugs of the problem types (server/errors.py) come on top.
+WS_ERROR_CODES = ("bad_message", "unknown_op", "too_large", "too_many")
+
+
+class WsErrorData(Closed):
+    code: str = Field(examples=list(WS_ERROR_CODES), description=(
+        ", ".join(WS_ERROR_CODES) + ", or the slug of a problem type (not-found, conflict, ...)"))
+    message: str
+    op: str | None
+
+
+class WsError(Closed):
+    """The answer to a bad message; the socket and its other subscriptions stay open."""
+
+    id: None
+    session: str | None
+    type: Literal["error"]
+    ts: Timestamp
+    data: WsErrorData
+
+
+class WsServerMessage(RootModel[Event | WsError]):
+    """What the server sends on /api/ws: events exactly as on SSE, or an error."""
+
+
+# Problems and operations ------------------------------------------------------------------------
+
+class Problem(Closed):
+    """RFC 9457 problem details."""
+
+    type: str = Field(json_schema_extra={"format": "uri"})
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str = Field(description="one readable sentence; never a stack trace")
+    field: str | None = Field(default=None, description=(
+        "the offending input, e.g. file, limit, cursor, options.width, range"))
+    code: str | None = Field(default=None, description="e.g. undecodable, probe_timeout, too_large")
+    state: SessionState | None = Field(default=None, description="on a 409: the session's state")
+    retry_after_s: int | None = Field(default=None, ge=1, description="on a 429, as Retry-After")
+
+
+class Health(Closed):
+    status: Literal["ok"]
+
+
+class BackendHealth(Closed):
+    name: Literal["memory", "redis"]
+    ok: bool
+
+
+class WorkerHealth(Closed):
+    alive: int = Field(ge=0)
+    configured: int = Field(ge=0)
+
+
+class Readiness(Closed):
+    backend: BackendHealth
+    workers: WorkerHealth
+    queued: int | None = Field(ge=0, description="null while the backend does not answer")
+    ready: bool
+
+
+# Every component of /openapi.json: adding a model to the document is adding it here.
+COMPONENTS: tuple[type[BaseModel], ...] = (
+    Session, SessionList, Event, *EVENT_MODELS.values(), Report, Options, Problem, Health, Readiness,
+    WsClientMessage, WsServerMessage,
+)
+
