@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from .auth import AuthMiddleware
@@ -19,7 +19,7 @@ from .config import Settings
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestContextMiddleware
 from .metrics import Metrics
-from .routes import legacy, ops, sessions, stream, ws
+from .routes import Resource, legacy, ops, sessions, stream, ws
 from .runtime import Runtime
 
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
 
     routes = [
-        Route("/", index, methods=["GET"]),
+        Resource("/", get=index),
         *sessions.routes,
         *stream.routes,
         *ws.routes,

@@ -78,6 +78,14 @@ class RangeNotSatisfiable(VidpulseError):
         return {"Content-Range": f"bytes */{self.size}"}
 
 
+class UpgradeRequired(VidpulseError):
+    status, slug = 426, "upgrade-required"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Upgrade": "websocket", "Connection": "Upgrade"}
+
+
 class TooManyRequests(VidpulseError):
     status, slug = 429, "queue-full"
 

@@ -140,9 +140,10 @@ def operations(settings: Settings) -> list[Op]:
             401: None, 404: None, 500: None,
         }, description=(
             "Each event is sent with `id:` (none for the snapshot), `event:` set to its type, and `data:` holding "
-            f"one Event as JSON (the schema is that of one parsed event, as OpenAPI 3.2's `itemSchema`). `retry: {RETRY_MS}` is sent once; a comment ping every "
-            f"{settings.sse_ping_s:g} s. The stream starts with a `snapshot`; without a starting id it then "
-            "sends live events after the snapshot's `last_event_id`; with one, every logged event after it, "
+            "one Event as JSON (the schema is that of one parsed event, as OpenAPI 3.2's `itemSchema`). "
+            f"`retry: {RETRY_MS}` is sent once; a comment ping every {settings.sse_ping_s:g} s. The stream starts "
+            "with a `snapshot`; without a starting id it then sends live events after the snapshot's "
+            "`last_event_id`; with one, every logged event after it, "
             "exactly as logged, then live events. On a finished session it ends with the terminal event and "
             f"closes. `progress` comes at most {settings.progress_hz:g} times a second. Closing the stream "
             "never cancels the job."), params=(
@@ -181,9 +182,7 @@ def operations(settings: Settings) -> list[Op]:
             f"subscriptions. Messages are limited to {MAX_MESSAGE_BYTES // 1024} KB and {MAX_SUBSCRIPTIONS} "
             f"subscriptions per socket. Close codes: {CLOSE_TOO_SLOW} when the client fell too far behind "
             "(resubscribe with `after`), 1012 when the server restarts, 4401 for a missing or wrong key "
-            "(pass it as `?access_token=`)."), params=(
-            {"name": "Upgrade", "in": "header", "required": True, "schema": {"type": "string", "const": "websocket"}},
-        )),
+            "(pass it as `?access_token=`). A GET without `Upgrade: websocket` is a 426.")),
         Op("post", "/analyze/video", "analyzeVideo", "legacy", "Synchronous analysis for older clients",
            {200: Reply("The report.", schemas.Report, {"X-Vidpulse-Session": {
                "description": "the id of the (already removed) session", "schema": {"type": "string"}}}),

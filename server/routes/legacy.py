@@ -6,11 +6,10 @@ import json
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from ..errors import Conflict, Unprocessable
 from ..models import SessionState
-from . import owner, runtime
+from . import Resource, owner, runtime
 
 
 async def analyze_video(request: Request) -> Response:
@@ -32,4 +31,4 @@ async def analyze_video(request: Request) -> Response:
     return JSONResponse(report, headers={"X-Vidpulse-Session": session.id})
 
 
-routes = [Route("/analyze/video", analyze_video, methods=["POST"])]
+routes = [Resource("/analyze/video", post=analyze_video)]

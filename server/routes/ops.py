@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from ..metrics import CONTENT_TYPE
 from ..openapi import openapi_json
 from ..schemas import Health
-from . import answer, runtime
+from . import Resource, answer, runtime
 
 
 async def healthz(request: Request) -> Response:
@@ -27,8 +26,8 @@ async def metrics(request: Request) -> Response:
 
 
 routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/openapi.json", openapi_json, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
+    Resource("/healthz", get=healthz),
+    Resource("/readyz", get=readyz),
+    Resource("/openapi.json", get=openapi_json),
+    Resource("/metrics", get=metrics),
 ]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Route
 
 from ..errors import BadRequest, RangeNotSatisfiable, Unprocessable
-from . import answer, owner, runtime
+from . import Resource, answer, owner, runtime
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -81,11 +80,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 
 
 routes = [
-    Route("/api/sessions", create_session, methods=["POST"]),
-    Route("/api/sessions", list_sessions, methods=["GET"]),
-    Route("/api/sessions/{id}", get_session, methods=["GET"]),
-    Route("/api/sessions/{id}", delete_session, methods=["DELETE"]),
-    Route("/api/sessions/{id}/results", get_results, methods=["GET"]),
-    Route("/api/sessions/{id}/files/{name:path}", get_file, methods=["GET"]),
-    Route("/api/sessions/{id}/cancel", cancel_session, methods=["POST"]),
+    Resource("/api/sessions", post=create_session, get=list_sessions),
+    Resource("/api/sessions/{id}", get=get_session, delete=delete_session),
+    Resource("/api/sessions/{id}/results", get=get_results),
+    Resource("/api/sessions/{id}/files/{name:path}", get=get_file),
+    Resource("/api/sessions/{id}/cancel", post=cancel_session),
 ]

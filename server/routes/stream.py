@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import Message, Send
 
 from ..hub import SubscriberClosed, SubscriberOverflow
 from ..subscriptions import Subscription
-from . import owner, runtime
+from . import Resource, owner, runtime
 
 RETRY_MS = 3000
 
@@ -45,4 +44,4 @@ async def _chunks(subscription: Subscription) -> AsyncIterator[bytes]:
         return  # the stream ends cleanly; the client resumes from its Last-Event-ID
 
 
-routes = [Route("/api/sessions/{id}/events", stream_events, methods=["GET"])]
+routes = [Resource("/api/sessions/{id}/events", get=stream_events)]

@@ -13,16 +13,18 @@ import contextlib
 import json
 
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..errors import VidpulseError
+from ..errors import UpgradeRequired, VidpulseError
 from ..hub import SubscriberClosed, SubscriberOverflow
 from ..models import isoformat, utcnow
 from ..runtime import Runtime
 from ..schemas import WS_OPS, WsCancel, WsClientMessage, WsError, WsErrorData, WsSubscribe, WsUnsubscribe
 from ..subscriptions import Subscription
-from . import owner, runtime
+from . import Resource, owner, runtime
 
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_SUBSCRIPTIONS = 256
@@ -155,4 +157,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     await Connection(websocket, runtime(websocket)).serve()
 
 
-routes = [WebSocketRoute("/api/ws", websocket_endpoint)]
+async def needs_upgrade(request: Request) -> Response:
+    raise UpgradeRequired("This path only answers a WebSocket upgrade (Upgrade: websocket).")
+
+
+# The plain-HTTP route of the same path: a GET without the upgrade is a 426, not a 404.
+routes = [WebSocketRoute("/api/ws", websocket_endpoint), Resource("/api/ws", get=needs_upgrade)]

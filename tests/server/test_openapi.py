@@ -143,7 +143,7 @@ def _app_routes() -> list[tuple[str, set[str]]]:
             routes.append((path, {"get"}))  # the upgrading GET
         else:
             assert isinstance(route, Route)
-            routes.append((path, {m.lower() for m in route.methods or ()} - {"head"}))
+            routes.append((path, {m.lower() for m in getattr(route, "allowed", route.methods or ())} - {"head"}))
     return routes
 
 
