@@ -53,7 +53,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers))
                  if v is not None}
-    settings = replace(settings, **overrides)
+    try:
+        settings = replace(settings, **overrides)
+        settings.validate()
+    except ConfigError as exc:
+        print(f"vidpulse: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings), host=settings.host, port=settings.port, log_config=None,

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
 
 class ConfigError(ValueError):
     pass
@@ -59,6 +61,8 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if self.backend not in ("memory", "redis"):
             raise ConfigError(f"BACKEND must be 'memory' or 'redis', not {self.backend!r}")
         if self.workers < 0:

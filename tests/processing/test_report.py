@@ -70,3 +70,10 @@ def test_frames_csv(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
     assert [int(r[0]) for r in rows[1:]] == list(range(truth.frames))
     cut = report["cuts"][0]
     assert float(rows[1 + cut["frame"]][5]) == pytest.approx(cut["score"], abs=0.01)
+
+
+def test_committed_report_schema_is_generated_from_the_model():
+    from vidpulse.processing.schema import report_json_schema
+
+    committed = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report.schema.json").read_text())
+    assert committed == report_json_schema(), "docs/report.schema.json is stale: run `make schemas`"

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,3 +31,14 @@ def test_environment_overrides():
 def test_bad_values_are_refused_with_the_name(env):
     with pytest.raises(ConfigError):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("env", [{"LOG_LEVEL": "loud"}, {"WORKERS": "-1"}, {"BACKEND": "mysql"},
+                                 {"PORT": "eighty"}])
+def test_serve_refuses_a_bad_setting_with_one_line(env, tmp_path):
+    vidpulse = Path(sys.executable).with_name("vidpulse")
+    done = subprocess.run([str(vidpulse), "serve"], env={**os.environ, "DATA_DIR": str(tmp_path), **env},
+                          capture_output=True, text=True, timeout=60)
+    name = next(iter(env))
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1 and name in done.stderr and "Traceback" not in done.stderr, done.stderr
