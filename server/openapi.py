@@ -42,7 +42,7 @@ class Media:
     """A non-JSON (or non-model) body."""
 
     type: str
-    schema: Schema = field(default_factory=lambda: {"type": "string"})
+    schema: Schema | None = field(default_factory=lambda: {"type": "string"})  # None: any bytes
     extra: Schema = field(default_factory=dict)
 
 
@@ -137,6 +137,7 @@ def operations(settings: Settings) -> list[Op]:
                            'id: 18\r\nevent: progress\r\ndata: {"id":"18","type":"progress",…}\r\n\r\n'}),
                        {"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}}),
             204: Reply("The session finished and the starting id is already its terminal event."),
+            400: "The starting id is not an event id of this stream (`field: last_event_id`).",
             401: None, 404: None, 500: None,
         }, description=(
             "Each event is sent with `id:` (none for the snapshot), `event:` set to its type, and `data:` holding "
@@ -156,9 +157,10 @@ def operations(settings: Settings) -> list[Op]:
            {200: Reply("report.json of a succeeded session.", schemas.Report), 401: None, 404: None, 500: None,
             409: "The session has not succeeded (`state` says what it is)."}, params=(SESSION_ID,)),
         Op("get", "/api/sessions/{id}/files/{name}", "getFile", "sessions", "An artifact; supports Range", {
-            200: Reply("The whole file, with its media type.", Media("*/*"),
+            # No schema: the bytes of the file, whatever its media type (a 206 of report.json is not JSON).
+            200: Reply("The whole file, with its media type.", Media("*/*", None),
                        {"Accept-Ranges": {"schema": {"type": "string", "const": "bytes"}}}),
-            206: Reply("The requested range (several ranges: multipart/byteranges).", Media("*/*"),
+            206: Reply("The requested range (several ranges: multipart/byteranges).", Media("*/*", None),
                        {"Content-Range": {"schema": {"type": "string"}, "example": "bytes 0-1023/52311"}}),
             400: "A malformed Range header (`field: range`).", 416: None, 401: None, 404: None, 500: None,
         }, description="Any file listed in the report's `artifacts`: report.json, frames.csv, timeline.png, "
@@ -219,7 +221,8 @@ def response(status: int, reply: Reply | str | None) -> Schema:
         reply = Reply(reply or PROBLEMS[status], schemas.Problem, PROBLEM_HEADERS.get(status, {}))
     out: Schema = {"description": reply.description}
     if isinstance(reply.body, Media):
-        out["content"] = {reply.body.type: {"schema": reply.body.schema, **reply.body.extra}}
+        schema = {} if reply.body.schema is None else {"schema": reply.body.schema}
+        out["content"] = {reply.body.type: {**schema, **reply.body.extra}}
     elif reply.body is not None:
         media = "application/problem+json" if reply.body is schemas.Problem else "application/json"
         out["content"] = {media: {"schema": ref(reply.body.__name__)}}

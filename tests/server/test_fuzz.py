@@ -4,24 +4,39 @@ seed and a time budget. Any failure fails the test with Schemathesis' report."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.client import upload, wait_state
+
 SEED = 20261129
 BUDGET_S = 40
+HOOKS = Path(__file__).with_name("fuzz_hooks.py")
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_nothing(start_server, tmp_path):
+def test_schemathesis_finds_nothing(start_server, clip, tmp_path):
     server = start_server(WORKERS=1)
+    client = server.client()
+    session_id = upload(client, clip.path, {"width": 96}).json()["id"]
+    wait_state(client, session_id, {"succeeded"})
+    files = [a["name"] for a in client.get(f"/api/sessions/{session_id}/results").json()["artifacts"]]
     st = Path(sys.executable).with_name("schemathesis")
     command = [str(st), "run", f"{server.url}/openapi.json", "--checks", "all",
                "--exclude-checks", "positive_data_acceptance", "--phases", "examples,coverage,fuzzing,stateful",
                "--seed", str(SEED), "--max-examples", "10", "--max-time", str(BUDGET_S), "--no-shrink",
                "--request-timeout", "30", "--report-dir", str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=BUDGET_S * 4, cwd=tmp_path)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "VIDPULSE_FUZZ_SESSION": session_id,
+           "VIDPULSE_FUZZ_FILES": ",".join(files)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=BUDGET_S * 4, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
-    assert "No issues found" in done.stdout or " passed" in done.stdout
+    # The hooks reached the real session (reports, files, events), not only 404s.
+    metrics = client.get("/metrics").text
+    for route, status in (("/api/sessions/{id}/results", 200), ("/api/sessions/{id}/events", 200),
+                          ("/api/sessions/{id}/files/{name:path}", 200), ("/api/sessions/{id}/cancel", 409)):
+        assert f'route="{route}",status="{status}"' in metrics, (route, status, [
+            line for line in metrics.splitlines() if "_count" in line and "/api/sessions/{id}" in line])
