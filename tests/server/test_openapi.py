@@ -20,6 +20,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from tests.client import follow, upload, wait_state
 from vidpulse import __version__
 from vidpulse.processing import AnalysisOptions, OptionsError
+from vidpulse.processing.schema import Report
+from vidpulse.server import schemas
 from vidpulse.server.app import create_app
 from vidpulse.server.config import Settings
 from vidpulse.server.models import EventType
@@ -228,17 +230,42 @@ def test_every_sse_event_matches(doc, finished):
 def test_sse_responses_match(doc, shared_server, finished):
     client = shared_server.client()
     url = f"/api/sessions/{finished['id']}/events"
-    with client.stream("GET", url) as response:
+    with client.stream("GET", url, params={"last_event_id": "0"}) as response:
         response.read()
         check_response(doc, "/api/sessions/{id}/events", "get", response)
+    # Each event of the stream, parsed as an SSE client (and Schemathesis) parses it, against the
+    # documented per-event schema; its `data` against Event and the model the server builds from.
+    item = doc["paths"]["/api/sessions/{id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    validator = schema_validator(doc, item["schema"])
+    parsed = _parse_sse(response.text)
+    assert [e["event"] for e in parsed][-1] == "succeeded" and len(parsed) == len(finished["events"])
+    for event in parsed:
+        assert validator.is_valid(event), list(validator.iter_errors(event))
+        body = json.loads(event["data"])
+        check_schema(doc, "Event", body)
+        assert schemas.Event.model_validate(body).model_dump(mode="json") == body
     last = finished["events"][-1].id
     check_response(doc, "/api/sessions/{id}/events", "get", client.get(url, headers={"Last-Event-ID": last}))
+
+
+def _parse_sse(text: str) -> list[dict[str, Any]]:
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields: dict[str, Any] = {}
+        for line in block.splitlines():
+            name, _, value = line.partition(": ")
+            if name in ("event", "id", "data"):
+                fields[name] = value
+        if "data" in fields:
+            events.append(fields)
+    return events
 
 
 def test_report_matches(doc, shared_server, finished):
     check_response(doc, "/api/sessions/{id}/results", "get", finished["results"])
     report = finished["results"].json()
     check_schema(doc, "Report", report)
+    assert Report.model_validate(report).model_dump(mode="json", by_alias=True) == report
     client = shared_server.client()
     name = report["artifacts"][0]["name"]
     url = f"/api/sessions/{finished['id']}/files/{name}"
@@ -306,6 +333,7 @@ async def test_websocket_messages_match(doc, shared_server, finished):
     for message in received:
         check_schema(doc, "WsServerMessage", message)
         check_schema(doc, "WsError" if message["type"] == "error" else "Event", message)
+        schemas.WsServerMessage.model_validate(message)
 
 
 # report.schema.json, when the project ships one -----------------------------------------------
@@ -345,3 +373,25 @@ def test_report_schema_agrees_with_report_schema_json(doc, finished):
     shipped = json.loads(found[0].read_text())
     Draft202012Validator(shipped).validate(finished["results"].json())
     assert not _shape_mismatches({"$ref": "#/components/schemas/Report"}, shipped, doc, shipped)
+
+
+def test_unsupported_methods_are_405_with_the_documented_allow(doc, shared_server, finished):
+    client = shared_server.client()
+    for path, item in doc["paths"].items():
+        url = path.replace("{id}", finished["id"]).replace("{name}", "report.json")
+        documented = {m.upper() for m in item if m in ("get", "post", "delete", "put", "patch")}
+        if path == "/api/ws":
+            documented = {"GET"}
+        expected = documented | ({"HEAD"} if "GET" in documented else set())
+        for method in ("OPTIONS", "TRACE", "PUT", "PATCH"):
+            response = client.request(method, url)
+            assert response.status_code == 405, (method, path, response.status_code)
+            assert set(response.headers["allow"].split(", ")) == expected, (method, path)
+            assert response.headers["content-type"] == "application/problem+json"
+            check_schema(doc, "Problem", response.json())
+
+
+def test_plain_get_on_the_websocket_path_is_a_documented_426(doc, shared_server):
+    response = shared_server.client().get("/api/ws")
+    assert response.status_code == 426 and response.headers["upgrade"] == "websocket"
+    check_response(doc, "/api/ws", "get", response)
