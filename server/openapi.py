@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,8 +93,13 @@ PROBLEM_HEADERS: dict[int, dict[str, Schema]] = {
     503: RETRY_AFTER,
 }
 
-SESSION_ID = {"name": "id", "in": "path", "required": True, "description": "the session id",
-              "schema": {"type": "string"}}
+# Path parameters by name, added to every operation whose path has them.
+PATH_PARAMS: dict[str, Schema] = {
+    "id": {"name": "id", "in": "path", "required": True, "description": "the session id",
+           "schema": {"type": "string"}},
+    "name": {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}, "description": (
+        "an artifact name; a name with `/` or `..`, or not an artifact of the session, is a 404")},
+}
 UPLOAD_REFUSALS: dict[int, Reply | str | None] = {s: None for s in (400, 401, 413, 415, 422, 429, 503, 507, 500)}
 SESSION = Reply("The session document.", schemas.Session)
 LOCATION = {"Location": {"description": "the session's URL", "schema": {"type": "string"}}}
@@ -124,11 +130,11 @@ def operations(settings: Settings) -> list[Op]:
                    {"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page",
                     "schema": {"type": "string"}})),
         Op("get", "/api/sessions/{id}", "getSession", "sessions", "Status (the polling fallback)",
-           {200: SESSION, 401: None, 404: None, 500: None}, params=(SESSION_ID,)),
+           {200: SESSION, 401: None, 404: None, 500: None}),
         Op("delete", "/api/sessions/{id}", "deleteSession", "sessions",
            "Cancel if needed, then remove every file and all state",
            {204: Reply("Removed; the id is a 404 from now on."), 401: None, 404: None, 500: None},
-           access="key", params=(SESSION_ID,)),
+           access="key"),
         Op("get", "/api/sessions/{id}/events", "streamEvents", "events", "Server-Sent Events of the session", {
             # OpenAPI 3.1 has no `itemSchema` (3.2 does, and 3.1 validators refuse it): on text/event-stream
             # the `schema` describes one parsed event, which is how Schemathesis reads it on 3.0 and 3.1.
@@ -148,14 +154,13 @@ def operations(settings: Settings) -> list[Op]:
             "exactly as logged, then live events. On a finished session it ends with the terminal event and "
             f"closes. `progress` comes at most {settings.progress_hz:g} times a second. Closing the stream "
             "never cancels the job."), params=(
-            SESSION_ID,
             {"name": "Last-Event-ID", "in": "header", "description": "resume after this event id",
              "schema": {"type": "string"}},
             {"name": "last_event_id", "in": "query", "description": "the same, for clients that cannot set "
              "headers (the header wins)", "schema": {"type": "string"}})),
         Op("get", "/api/sessions/{id}/results", "getResults", "sessions", "The analysis report",
            {200: Reply("report.json of a succeeded session.", schemas.Report), 401: None, 404: None, 500: None,
-            409: "The session has not succeeded (`state` says what it is)."}, params=(SESSION_ID,)),
+            409: "The session has not succeeded (`state` says what it is)."}),
         Op("get", "/api/sessions/{id}/files/{name}", "getFile", "sessions", "An artifact; supports Range", {
             # No schema: the bytes of the file, whatever its media type (a 206 of report.json is not JSON).
             200: Reply("The whole file, with its media type.", Media("*/*", None),
@@ -165,16 +170,13 @@ def operations(settings: Settings) -> list[Op]:
             400: "A malformed Range header (`field: range`).", 416: None, 401: None, 404: None, 500: None,
         }, description="Any file listed in the report's `artifacts`: report.json, frames.csv, timeline.png, "
                        "contact-sheet.jpg, scene-NNN.jpg, annotated.mp4.", params=(
-            SESSION_ID,
-            {"name": "name", "in": "path", "required": True, "description": "an artifact name; a name with "
-             "`/` or `..`, or not an artifact of the session, is a 404", "schema": {"type": "string"}},
-            {"name": "Range", "in": "header", "schema": {"type": "string"}, "example": "bytes=0-1023"})),
+            {"name": "Range", "in": "header", "schema": {"type": "string"}, "example": "bytes=0-1023"},)),
         Op("post", "/api/sessions/{id}/cancel", "cancelSession", "sessions", "Cancel queued or running work",
            {202: Reply("Cancelled, or cancelling.", schemas.Session), 401: None, 404: None, 500: None,
             409: "The session already finished (`state` says how)."},
            description="Idempotent: `cancelled` at once for a queued job, `cancelling` for a running one until "
                        "its worker stops (then a `cancelled` event). A cancelled run leaves no artifacts.",
-           access="key", params=(SESSION_ID,)),
+           access="key"),
         Op("get", "/api/ws", "websocket", "events", "WebSocket: one socket, many sessions", {
             101: Reply("Switching Protocols: the WebSocket is open."), 426: None, 401: None,
         }, description=(
@@ -235,8 +237,9 @@ def operation(op: Op, settings: Settings) -> Schema:
     out: Schema = {"operationId": op.id, "tags": [op.tag], "summary": op.summary}
     if op.description:
         out["description"] = op.description
-    if op.params:
-        out["parameters"] = list(op.params)
+    params = [PATH_PARAMS[name] for name in re.findall(r"{(\w+)}", op.path)] + list(op.params)
+    if params:
+        out["parameters"] = params
     if op.access == "open":
         out["security"] = []
     elif op.access == "key":

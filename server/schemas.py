@@ -111,12 +111,12 @@ class Session(Closed):
 
     @classmethod
     def of(cls, session: models.Session, queue_position: int | None = None) -> Session:
-        return cls.model_validate({
-            "id": session.id, "state": session.state, "created_at": isoformat(session.created_at),
-            "started_at": isoformat(session.started_at), "finished_at": isoformat(session.finished_at),
-            "filename": session.filename, "video": session.video, "progress": session.progress,
-            "queue_position": queue_position, "error": session.error, "last_event_id": session.last_event_id,
-            "links": SessionLinks.of(session.id)})
+        """The document of a stored session: every field of this model that the stored session also
+        has is copied, so a new field is added here and to models.Session, nowhere else."""
+        stored = {name: getattr(session, name) for name in cls.model_fields if hasattr(session, name)}
+        for name in ("created_at", "started_at", "finished_at"):
+            stored[name] = isoformat(stored[name])
+        return cls.model_validate({**stored, "queue_position": queue_position, "links": SessionLinks.of(session.id)})
 
 
 class SessionList(Closed):
