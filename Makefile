@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not browser and not redis"
+	$(BIN)/python -m pytest -m "not slow and not browser and not redis and not s3"
 
 # docs/report.schema.json is generated from processing/schema.py (a test fails when it is stale).
 schemas: $(STAMP)

@@ -34,6 +34,12 @@ class Settings:
     api_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     log_level: str = "info"
+    # Where session files live: `local` (DATA_DIR) or `s3` (DATA_DIR is then private scratch).
+    # Credentials and region come from the standard AWS_* variables (docs/deployment.md).
+    storage: str = "local"
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_prefix: str = "vidpulse/"
     # Not in the DESIGN.md list, but operators need them: see docs/api.md.
     job_timeout_s: float = 3600.0
     probe_timeout_s: float = 15.0
@@ -65,6 +71,12 @@ class Settings:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         if self.backend not in ("memory", "redis"):
             raise ConfigError(f"BACKEND must be 'memory' or 'redis', not {self.backend!r}")
+        if self.storage not in ("local", "s3"):
+            raise ConfigError(f"STORAGE must be 'local' or 's3', not {self.storage!r}")
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ConfigError("STORAGE=s3 needs S3_BUCKET")
+        if self.storage == "s3" and self.backend != "redis":
+            raise ConfigError("STORAGE=s3 needs BACKEND=redis: the memory backend keeps its state on local disk")
         if self.workers < 0:
             raise ConfigError("WORKERS must be 0 or more")
         if self.progress_hz <= 0:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from . import worker as protocol
 from .errors import ServiceUnavailable
@@ -14,11 +17,13 @@ from .jobs import CRASHED, TIMED_OUT, Outcome, WorkerPool, WorkerProcess
 from .logs import bind_session
 from .models import Session, SessionState
 from .sessions import SessionService
+from .storage import ARTIFACTS, SOURCE, StorageUnavailable
 
 log = logging.getLogger("vidpulse.dispatch")
 
 # A job whose worker keeps dying is failed after this many tries instead of looping forever.
 MAX_ATTEMPTS = 3
+T = TypeVar("T")
 
 _FAILURES = {
     CRASHED: ("worker_crashed", "The worker process analysing this video stopped unexpectedly."),
@@ -90,22 +95,80 @@ class Dispatcher:
             await self.service.backend.job_done(session_id)
 
     async def _run(self, worker: WorkerProcess, session: Session) -> None:
+        """Fetch the source into this host's folder, analyse it there, store the artifacts, and
+        drop the local copy: a host that dies mid-job leaves the job whole in storage."""
+        service, storage = self.service, self.service.storage
+        try:
+            async with self._heartbeat(session.id):
+                source = await self._until_stored(lambda: storage.fetch(session.id, SOURCE))
+                current = await service.backend.get(session.id)  # cancelled or deleted during the download?
+                if current is None or current.state.finished:
+                    return
+                if current.state is SessionState.CANCELLING:
+                    await service.mark_cancelled(current)
+                    return
+                await self._analyse(worker, session, source)
+        finally:
+            await storage.release(session.id)
+
+    async def _analyse(self, worker: WorkerProcess, session: Session, source: Path) -> None:
         service = self.service
         await service.mark_started(session)
         await service.announce_positions()
-        service.storage.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
-        paths = service.storage.paths(session.id)
-        job = {"source": str(paths.source), "out_dir": str(paths.artifacts), "options": session.options}
+        await service.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
+        out_dir = service.storage.paths(session.id).artifacts
+        await asyncio.to_thread(_empty_folder, out_dir)
+        job = {"source": str(source), "out_dir": str(out_dir), "options": session.options}
 
         async def on_message(kind: str, payload: Any) -> None:
             if kind == protocol.STAGE:
                 await service.record_stage(session, payload)
             else:
                 await service.record_progress(session, payload)
-            await service.backend.job_heartbeat(session.id)
 
         outcome = await worker.run(session.id, job, on_message, service.settings.job_timeout_s)
+        if outcome.kind == protocol.DONE:
+            await self._store_artifacts(session.id, out_dir)
         await self._settle(session, outcome)
+
+    async def _store_artifacts(self, session_id: str, out_dir: Path) -> None:
+        storage, backend = self.service.storage, self.service.backend
+        if await backend.get(session_id) is None:
+            return  # deleted while it ran
+        await self._until_stored(lambda: storage.publish(session_id, out_dir, ARTIFACTS))
+        if await backend.get(session_id) is None:  # deleted while the files went up
+            await self._until_stored(lambda: storage.remove(session_id))
+
+    async def _until_stored(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Storage work waits out an outage of the store (the job keeps its place meanwhile)."""
+        delay = 0.5
+        while True:
+            try:
+                return await operation()
+            except StorageUnavailable:
+                log.warning("storage unavailable; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, session_id: str) -> AsyncIterator[None]:
+        """Keeps the job claimed while this host works on it, progress or not (a long download or
+        upload, a slow start on a busy machine): only a host that stops claims it back."""
+        backend = self.service.backend
+
+        async def beat() -> None:
+            while True:
+                with contextlib.suppress(ServiceUnavailable):
+                    await backend.job_heartbeat(session_id)
+                await asyncio.sleep(1.0)
+
+        task = asyncio.create_task(beat(), name=f"heartbeat-{session_id}")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _settle(self, session: Session, outcome: Outcome) -> None:
         service = self.service
@@ -124,3 +187,8 @@ class Dispatcher:
         else:
             code, message = _FAILURES.get(outcome.kind, _FAILURES[CRASHED])
             await service.fail(session, code, message)
+
+
+def _empty_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)

@@ -80,7 +80,7 @@ PROBLEMS: dict[int, str] = {
     426: "A plain GET: this path only answers a WebSocket upgrade.",
     429: "The queue is full; retry after `Retry-After` seconds.",
     500: "An unexpected error; it is logged, and no stack trace is sent.",
-    503: "The server is shutting down or its backend does not answer.",
+    503: "The server is shutting down, or its backend or its storage does not answer.",
     507: "The disk filled up during the upload.",
 }
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
@@ -160,14 +160,16 @@ def operations(settings: Settings) -> list[Op]:
              "headers (the header wins)", "schema": {"type": "string"}})),
         Op("get", "/api/sessions/{id}/results", "getResults", "sessions", "The analysis report",
            {200: Reply("report.json of a succeeded session.", schemas.Report), 401: None, 404: None, 500: None,
-            409: "The session has not succeeded (`state` says what it is)."}),
+            409: "The session has not succeeded (`state` says what it is).", 503: None}),
         Op("get", "/api/sessions/{id}/files/{name}", "getFile", "sessions", "An artifact; supports Range", {
             # No schema: the bytes of the file, whatever its media type (a 206 of report.json is not JSON).
             200: Reply("The whole file, with its media type.", Media("*/*", None),
                        {"Accept-Ranges": {"schema": {"type": "string", "const": "bytes"}}}),
-            206: Reply("The requested range (several ranges: multipart/byteranges).", Media("*/*", None),
+            206: Reply("The requested range (several ranges: multipart/byteranges with STORAGE=local; from S3 "
+                       "the whole file with 200).", Media("*/*", None),
                        {"Content-Range": {"schema": {"type": "string"}, "example": "bytes 0-1023/52311"}}),
             400: "A malformed Range header (`field: range`).", 416: None, 401: None, 404: None, 500: None,
+            503: None,
         }, description="Any file listed in the report's `artifacts`: report.json, frames.csv, timeline.png, "
                        "contact-sheet.jpg, scene-NNN.jpg, annotated.mp4.", params=(
             {"name": "Range", "in": "header", "schema": {"type": "string"}, "example": "bytes=0-1023"},)),
@@ -196,7 +198,7 @@ def operations(settings: Settings) -> list[Op]:
         Op("get", "/healthz", "healthz", "ops", "Liveness", {200: Reply("The process serves.", schemas.Health)},
            access="open"),
         Op("get", "/readyz", "readyz", "ops", "Readiness", {
-            200: Reply("The backend answers and workers are alive.", schemas.Readiness),
+            200: Reply("The backend and the storage answer and workers are alive.", schemas.Readiness),
             503: Reply("Not ready (same body, `ready: false`).", schemas.Readiness)}, access="open"),
         Op("get", "/metrics", "metrics", "ops", "Prometheus metrics",
            {200: Reply("Prometheus text exposition format.", Media("text/plain")), 401: None, 500: None},

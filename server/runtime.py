@@ -15,9 +15,9 @@ from .errors import ServiceUnavailable
 from .hub import Hub
 from .jobs import Prober, WorkerPool
 from .metrics import Metrics
-from .schemas import BackendHealth, Readiness, WorkerHealth
+from .schemas import BackendHealth, Readiness, StorageHealth, WorkerHealth
 from .sessions import SessionService
-from .storage import Storage
+from .storage import Storage, create_storage
 
 log = logging.getLogger("vidpulse")
 
@@ -40,7 +40,7 @@ class Runtime:
 
     @classmethod
     async def start(cls, settings: Settings, metrics: Metrics) -> Runtime:
-        storage = Storage(settings.data_dir)
+        storage = create_storage(settings)
         hub = Hub(settings.subscriber_queue)
         backend = create_backend(settings, storage, hub)
         pool = WorkerPool(settings.workers, settings.progress_hz, settings.worker_nice)
@@ -48,6 +48,7 @@ class Runtime:
         prober = Prober(settings.probe_timeout_s)
         service = SessionService(settings, backend, storage, hub, metrics, prober)
         runtime = cls(settings, storage, hub, backend, pool, prober, service, Dispatcher(service, pool), metrics)
+        await storage.start()
         unfinished = await backend.start()
         await asyncio.gather(pool.start(), prober.start())
         await service.resume(unfinished)
@@ -55,8 +56,8 @@ class Runtime:
         runtime._tasks.append(asyncio.create_task(runtime._expire_forever(), name="expiry"))
         runtime._tasks.append(asyncio.create_task(runtime._heartbeat_forever(), name="heartbeat"))
         _tame_the_collector()
-        log.info("vidpulse ready: backend=%s workers=%d data_dir=%s", backend.name, pool.size,
-                 settings.data_dir)
+        log.info("vidpulse ready: backend=%s storage=%s workers=%d data_dir=%s", backend.name, storage.name,
+                 pool.size, settings.data_dir)
         return runtime
 
     async def stop(self) -> None:
@@ -70,6 +71,7 @@ class Runtime:
         await self.dispatcher.stop()
         await asyncio.gather(self.pool.stop(), self.prober.stop())
         await self.backend.close()
+        await self.storage.close()
 
     async def _expire_forever(self) -> None:
         interval = max(0.5, min(5.0, self.settings.session_ttl_s / 4))
@@ -93,13 +95,14 @@ class Runtime:
             raise ServiceUnavailable("The server is shutting down; try again in a moment.")
 
     async def readiness(self) -> Readiness:
-        backend_ok = await self.backend.ping()
+        backend_ok, storage_ok = await asyncio.gather(self.backend.ping(), self.storage.ping())
         alive = await self.backend.workers_alive(self.pool.alive) if backend_ok else self.pool.alive
         return Readiness(
             backend=BackendHealth(name=self.backend.name, ok=backend_ok),  # type: ignore[arg-type]
+            storage=StorageHealth(name=self.storage.name, ok=storage_ok),  # type: ignore[arg-type]
             workers=WorkerHealth(alive=alive, configured=self.pool.size),
             queued=len(await self.backend.queued()) if backend_ok else None,
-            ready=backend_ok and self.accepting and (self.pool.size == 0 or self.pool.alive > 0))
+            ready=backend_ok and storage_ok and self.accepting and (self.pool.size == 0 or self.pool.alive > 0))
 
 
 def _tame_the_collector() -> None:

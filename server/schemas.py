@@ -263,6 +263,11 @@ class BackendHealth(Closed):
     ok: bool
 
 
+class StorageHealth(Closed):
+    name: Literal["local", "s3"]
+    ok: bool
+
+
 class WorkerHealth(Closed):
     alive: int = Field(ge=0)
     configured: int = Field(ge=0)
@@ -270,6 +275,7 @@ class WorkerHealth(Closed):
 
 class Readiness(Closed):
     backend: BackendHealth
+    storage: StorageHealth
     workers: WorkerHealth
     queued: int | None = Field(ge=0, description="null while the backend does not answer")
     ready: bool

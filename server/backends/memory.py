@@ -15,7 +15,7 @@ from typing import Any
 from ..config import Settings
 from ..hub import Hub
 from ..models import Event, EventType, Session, event_order
-from ..storage import Storage, write_json_atomic
+from ..storage import LocalStorage, write_json_atomic
 from .base import CancelHandler
 
 log = logging.getLogger("vidpulse.backend")
@@ -25,7 +25,7 @@ class MemoryBackend:
     name = "memory"
     retries_crashed_jobs = False
 
-    def __init__(self, settings: Settings, storage: Storage, hub: Hub) -> None:
+    def __init__(self, settings: Settings, storage: LocalStorage, hub: Hub) -> None:
         self._storage = storage
         self._hub = hub
         self._sessions: dict[str, Session] = {}
@@ -76,6 +76,7 @@ class MemoryBackend:
         return True
 
     async def add(self, session: Session) -> None:
+        self._storage.paths(session.id).root.mkdir(parents=True, exist_ok=True)
         self._sessions[session.id] = session
         self._logs[session.id] = []
         await self.save(session)

@@ -94,7 +94,6 @@ class RedisBackend:
     # Lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> list[Session]:
-        self._storage.prepare()
         with contextlib.suppress(RedisError):
             await self._ensure_group()
         self._tasks = [asyncio.create_task(self._follow_events(), name="redis-events"),

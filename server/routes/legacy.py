@@ -24,7 +24,7 @@ async def analyze_video(request: Request) -> Response:
             raise Unprocessable(error.get("message", "The video could not be analysed."), code=error.get("code"))
         if session.state is not SessionState.SUCCEEDED:
             raise Conflict("The analysis was cancelled before it finished.", state=session.state.value)
-        report = json.loads(service.storage.paths(session.id).report.read_text())
+        report = json.loads(await service.report(session.id))
     finally:
         # The synchronous endpoint keeps nothing: its caller has no session id to clean up with.
         await service.delete(session.id, owner(request))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
-from ..errors import BadRequest, RangeNotSatisfiable, Unprocessable
+from ..errors import Unprocessable
+from ..files import object_response
+from ..storage import ARTIFACTS
 from . import Resource, answer, owner, runtime
 
 MAX_PAGE = 200
@@ -33,15 +35,14 @@ async def get_session(request: Request) -> Response:
 
 
 async def get_results(request: Request) -> Response:
-    path = await runtime(request).service.results(request.path_params["id"], owner(request))
-    return FileResponse(path, media_type="application/json")
+    report = await runtime(request).service.results(request.path_params["id"], owner(request))
+    return Response(report, media_type="application/json")
 
 
 async def get_file(request: Request) -> Response:
-    path = await runtime(request).service.artifact(request.path_params["id"], request.path_params["name"],
-                                                   owner(request))
-    check_range(request.headers.get("range"), path.stat().st_size)
-    return FileResponse(path)
+    rt, name = runtime(request), request.path_params["name"]
+    session_id = await rt.service.artifact(request.path_params["id"], name, owner(request))
+    return await object_response(rt.storage, session_id, ARTIFACTS + name, request.headers.get("range"))
 
 
 async def cancel_session(request: Request) -> Response:
@@ -53,21 +54,6 @@ async def cancel_session(request: Request) -> Response:
 async def delete_session(request: Request) -> Response:
     await runtime(request).service.delete(request.path_params["id"], owner(request))
     return Response(status_code=204)
-
-
-def check_range(header: str | None, size: int) -> None:
-    """Refuse a bad Range with a problem document; Starlette's own refusal is plain text."""
-    if header is None:
-        return
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or not spec.strip():
-        raise BadRequest("The Range header must look like 'bytes=START-END'.", field="range")
-    for part in spec.split(","):
-        start, dash, end = part.strip().partition("-")
-        if not dash or not (start.isdigit() or end.isdigit()) or any(v and not v.isdigit() for v in (start, end)):
-            raise BadRequest("The Range header must look like 'bytes=START-END'.", field="range")
-        if start.isdigit() and (int(start) >= size or (end.isdigit() and int(end) < int(start))):
-            raise RangeNotSatisfiable(f"The file has {size} bytes; the range {part.strip()} is outside it.", size)
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -42,3 +42,17 @@ def test_serve_refuses_a_bad_setting_with_one_line(env, tmp_path):
     name = next(iter(env))
     assert done.returncode != 0
     assert done.stderr.count("\n") == 1 and name in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_storage_is_local_by_default_and_s3_needs_redis_and_a_bucket():
+    settings = Settings.from_env({})
+    assert settings.storage == "local" and settings.s3_prefix == "vidpulse/"
+    with pytest.raises(ConfigError, match="BACKEND=redis"):
+        Settings.from_env({"STORAGE": "s3", "S3_BUCKET": "b"})
+    with pytest.raises(ConfigError, match="S3_BUCKET"):
+        Settings.from_env({"STORAGE": "s3", "BACKEND": "redis"})
+    with pytest.raises(ConfigError, match="STORAGE"):
+        Settings.from_env({"STORAGE": "nfs"})
+    s3 = Settings.from_env({"STORAGE": "s3", "BACKEND": "redis", "S3_BUCKET": "media",
+                            "S3_ENDPOINT_URL": "http://127.0.0.1:8333", "S3_PREFIX": "prod/"})
+    assert (s3.s3_bucket, s3.s3_endpoint_url, s3.s3_prefix) == ("media", "http://127.0.0.1:8333", "prod/")

@@ -14,18 +14,19 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.client import assert_problem, follow, upload, upload_ok, wait_state
+from tests.conftest import backend_settings
 from tests.servers import need
 from tests.videogen import Segment, write_audio
 
 
 @pytest.fixture
 def nothing_left(shared_server):
-    before = shared_server.session_dirs()
+    before = shared_server.footprint()
     yield
     deadline = time.monotonic() + 15
-    while shared_server.session_dirs() != before and time.monotonic() < deadline:
+    while shared_server.footprint() != before and time.monotonic() < deadline:
         time.sleep(0.1)  # a cut-off upload is cleaned up once the server reads up to the disconnect
-    assert shared_server.session_dirs() == before, "refused input leaves nothing in DATA_DIR"
+    assert shared_server.footprint() == before, "refused input leaves nothing in DATA_DIR"
 
 
 def test_two_files(shared_server, nothing_left, clip):
@@ -73,7 +74,7 @@ def test_hostile_file_names_are_sanitised(shared_server, clip, name):
     assert response.status_code == 202, response.text
     doc = response.json()
     assert "/" not in doc["filename"] and "\\" not in doc["filename"] and not doc["filename"].startswith(".")
-    assert (shared_server.data_dir / doc["id"] / "source").is_file()
+    assert shared_server.has_source(doc["id"])
     wait_state(client, doc["id"], {"succeeded"})
     assert client.delete(f"/api/sessions/{doc['id']}").status_code == 204
 
@@ -102,8 +103,9 @@ def test_fifty_uploads_with_a_queue_of_ten(start_server, clip):
     assert server.session_dirs() == set(accepted), "refused uploads left nothing behind"
 
 
-def test_finished_sessions_expire(start_server, clip):
-    server = start_server(SESSION_TTL_S=1)
+@pytest.mark.parametrize("backend", ["memory", pytest.param("redis-s3", marks=pytest.mark.s3)])
+def test_finished_sessions_expire(start_server, clip, request, backend):
+    server = start_server(SESSION_TTL_S=1, **backend_settings(request, backend))
     client = server.client()
     session = upload_ok(client, clip.path)
     wait_state(client, session["id"], {"succeeded"})
@@ -111,7 +113,7 @@ def test_finished_sessions_expire(start_server, clip):
     while client.get(f"/api/sessions/{session['id']}").status_code != 404:
         assert time.monotonic() < deadline, "a finished session is removed SESSION_TTL_S after it finished"
         time.sleep(0.2)
-    assert server.session_dirs() == set()
+    assert server.footprint() == set(), "no file left on disk or in the bucket"
     assert "vidpulse_sessions{state=\"succeeded\"} 0.0" in client.get("/metrics").text
 
 

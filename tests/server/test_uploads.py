@@ -11,9 +11,9 @@ UNKNOWN = "s_00000000000000000000000000000000"
 
 @pytest.fixture
 def nothing_left(shared_server):
-    before = shared_server.session_dirs()
+    before = shared_server.footprint()
     yield
-    assert shared_server.session_dirs() == before, "a refused upload leaves nothing in DATA_DIR"
+    assert shared_server.footprint() == before, "a refused upload leaves nothing in DATA_DIR"
 
 
 def test_missing_file_field(shared_server, nothing_left):

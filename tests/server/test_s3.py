@@ -1,0 +1,124 @@
+"""STORAGE=s3: API instances and worker hosts that share nothing but Redis and a bucket (a real
+SeaweedFS), each with a DATA_DIR of its own that holds nothing once a job is over."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.client import assert_problem, follow, upload, upload_ok, wait_progress, wait_state
+from tests.servers import S3Server, Server, spawn_s3
+
+pytestmark = [pytest.mark.s3, pytest.mark.redis]
+
+
+def _settings(redis_server, s3: S3Server, **extra: object) -> dict[str, object]:
+    return {"BACKEND": "redis", "REDIS_URL": redis_server.url(), "JOB_VISIBILITY_S": 3, **s3.settings(), **extra}
+
+
+def _no_scratch_left(*servers: Server, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while any(s.session_dirs() for s in servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for server in servers:
+        assert server.session_dirs() == set(), f"{server.url} ({server.command}) kept {server.session_dirs()}"
+
+
+def test_upload_on_a_stream_and_download_on_b_by_range(start_server, redis_server, s3_server, clip):
+    common = _settings(redis_server, s3_server)
+    a, b = start_server(WORKERS=0, **common), start_server(WORKERS=0, **common)
+    hosts = [start_server(command="worker", WORKERS=1, **common) for _ in range(2)]
+    assert len({s.data_dir for s in (a, b, *hosts)}) == 4, "every instance has a DATA_DIR of its own"
+
+    session = upload_ok(a.client(), clip.path, {"render": True})
+    sid = session["id"]
+    assert follow(b.client(), sid, last_event_id="0")[-1].type == "succeeded"
+    report = b.client().get(f"/api/sessions/{sid}/results").json()
+    names = sorted(artifact["name"] for artifact in report["artifacts"])
+    assert "annotated.mp4" in names and a.artifact_names(sid) == names
+    assert a.has_source(sid)
+
+    url = f"/api/sessions/{sid}/files/annotated.mp4"
+    whole = b.client().get(url)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    assert int(whole.headers["content-length"]) == len(whole.content) == next(
+        x["bytes"] for x in report["artifacts"] if x["name"] == "annotated.mp4")
+    assert whole.headers["content-type"] == "video/mp4"
+    part = b.client().get(url, headers={"Range": "bytes=100-1099"})
+    assert part.status_code == 206 and part.content == whole.content[100:1100]
+    assert part.headers["content-range"] == f"bytes 100-1099/{len(whole.content)}"
+    tail = a.client().get(url, headers={"Range": "bytes=-100"})
+    assert tail.status_code == 206 and tail.content == whole.content[-100:]
+    assert_problem(b.client().get(url, headers={"Range": f"bytes={len(whole.content)}-"}), 416)
+    assert_problem(b.client().get(f"/api/sessions/{sid}/files/nope.jpg"), 404)
+    _no_scratch_left(a, b, *hosts)
+
+    assert b.client().delete(f"/api/sessions/{sid}").status_code == 204
+    assert a.bucket_keys() == [], "DELETE removes every object of the session"
+    assert_problem(a.client().get(f"/api/sessions/{sid}"), 404)
+
+
+@pytest.mark.slow
+def test_both_worker_hosts_killed_mid_job_a_fresh_host_finishes(start_server, redis_server, s3_server, long_clip):
+    common = _settings(redis_server, s3_server)
+    api = start_server(WORKERS=0, **common)
+    hosts = [start_server(command="worker", WORKERS=1, **common) for _ in range(2)]
+    session = upload_ok(api.client(), long_clip.path, {"render": True})
+    wait_progress(api.client(), session["id"], 10)
+    assert any(host.session_dirs() == {session["id"]} for host in hosts), "the job runs in a host's scratch"
+    for host in hosts:
+        host.stop(signal.SIGKILL)
+
+    fresh = start_server(command="worker", WORKERS=1, **common)
+    assert fresh.session_dirs() == set()
+    done = wait_state(api.client(), session["id"], {"succeeded", "failed"}, timeout=180)
+    assert done["state"] == "succeeded", done["error"]
+    events = follow(api.client(), session["id"], last_event_id="0")
+    assert [e.data["attempt"] for e in events if e.type == "started"] == [1, 2]
+    assert "annotated.mp4" in api.artifact_names(session["id"])
+    assert len(api.client().get(f"/api/sessions/{session['id']}/files/annotated.mp4").content) > 0
+    _no_scratch_left(api, fresh)
+
+
+@pytest.mark.slow
+def test_the_store_stopped_and_started(start_server, redis_server, tmp_path, clip, long_clip):
+    s3 = spawn_s3(tmp_path / "seaweedfs")
+    try:
+        common = _settings(redis_server, s3)
+        api = start_server(WORKERS=0, **common)
+        host = start_server(command="worker", WORKERS=1, **common)
+        client = api.client()
+        done = upload_ok(client, clip.path)
+        wait_state(client, done["id"], {"succeeded"})
+        running = upload_ok(client, long_clip.path, {"render": True})
+        waiting = upload_ok(client, clip.path)
+        wait_progress(client, running["id"], 10)
+
+        s3.stop()
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["storage"] == {"name": "s3", "ok": False}
+        assert_problem(upload(client, clip.path), 503)
+        assert_problem(client.get(f"/api/sessions/{done['id']}/files/report.json"), 503)
+        assert client.get(f"/api/sessions/{done['id']}").json()["state"] == "succeeded"
+        time.sleep(8)  # the running job finishes its analysis and waits to store the artifacts
+        assert client.get(f"/api/sessions/{running['id']}").json()["state"] == "running"
+
+        s3.start()
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the service recovers by itself"
+            time.sleep(0.2)
+        for session in (running, waiting):
+            finished = wait_state(client, session["id"], {"succeeded", "failed"}, timeout=120)
+            assert finished["state"] == "succeeded", finished["error"]
+        events = follow(client, running["id"], last_event_id="0")
+        assert [e.data["attempt"] for e in events if e.type == "started"] == [1], "nothing ran twice"
+        assert client.get(f"/api/sessions/{running['id']}/files/annotated.mp4").status_code == 200
+        assert client.get(f"/api/sessions/{done['id']}/files/report.json").status_code == 200
+        assert upload(client, clip.path).status_code == 202
+        _no_scratch_left(api, host, timeout=60)
+    finally:
+        s3.stop()
+
