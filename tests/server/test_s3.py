@@ -71,8 +71,8 @@ def test_both_worker_hosts_killed_mid_job_a_fresh_host_finishes(start_server, re
     for host in hosts:
         host.stop(signal.SIGKILL)
 
-    fresh = start_server(command="worker", WORKERS=1, **common)
-    assert fresh.session_dirs() == set()
+    fresh = start_server(command="worker", WORKERS=1, **common)  # a new, empty DATA_DIR
+    assert fresh.data_dir not in {host.data_dir for host in hosts}
     done = wait_state(api.client(), session["id"], {"succeeded", "failed"}, timeout=180)
     assert done["state"] == "succeeded", done["error"]
     events = follow(api.client(), session["id"], last_event_id="0")
