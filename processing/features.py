@@ -28,6 +28,7 @@ class Stats:
     motion: float  # fraction of pixels that changed by more than NOISE_LEVEL
     sharpness: float  # variance of the Laplacian at half the analysis size
     black: bool
+    white: bool = False  # the mirror of black: at least 98 % of the pixels light
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class Meter:
         self._black_level = 0.0 if full_range else 16.0
         self._span = 255.0 if full_range else 219.0
         self._dark_level = self._black_level + black_threshold * self._span
+        self._light_level = self._black_level + (1.0 - black_threshold) * self._span
         self._previous: np.ndarray | None = None
 
     def measure(self, frame: Frame) -> Measured:
@@ -56,6 +58,10 @@ class Meter:
         brightness = min(1.0, max(0.0, (float(cv2.mean(luma)[0]) - self._black_level) / self._span))
         _, bright = cv2.threshold(luma, self._dark_level, 255, cv2.THRESH_BINARY)
         black = cv2.countNonZero(bright) <= BLACK_PIXEL_RATIO * pixels
+        white = False
+        if brightness > 0.5:  # only a light frame can be white: skip the count on most frames
+            _, dark = cv2.threshold(luma, self._light_level, 255, cv2.THRESH_BINARY_INV)
+            white = cv2.countNonZero(dark) <= BLACK_PIXEL_RATIO * pixels
         height, width = luma.shape
         half = cv2.resize(luma, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
         # At half size: a quarter of the cost, and blur still shows.
@@ -68,4 +74,4 @@ class Meter:
             _, changed = cv2.threshold(diff, NOISE_LEVEL, 255, cv2.THRESH_BINARY)
             motion = cv2.countNonZero(changed) / pixels
         self._previous = luma
-        return Measured(frame, Stats(brightness, difference, motion, sharpness, black), changed, half)
+        return Measured(frame, Stats(brightness, difference, motion, sharpness, black, white), changed, half)

@@ -17,14 +17,19 @@ CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {
         [S("scene", 25, 1), S("black", 12), S("scene", 25, 2)],
         [(25, "hard"), (37, "hard")],
     ),
+    # One transition: the cut where the new picture comes out of the black.
     "fade out, black, fade in": (
         [S("still", 20, 1), S("fadeout", 25, 1), S("black", 10), S("fadein", 25, 2), S("still", 20, 2)],
-        [(45, "fade"), (55, "fade")],
+        [(55, "fade")],
+    ),
+    "opening fade-in and closing fade-out": (
+        [S("fadein", 20, 1), S("still", 20, 1), S("fadeout", 20, 1), S("black", 10)],
+        [],
     ),
     "dip to black": ([S("still", 20, 1), S("fadeout", 10, 1), S("fadein", 10, 2), S("still", 20, 2)], [(30, "fade")]),
-    "cross-dissolve": ([S("still", 20, 1), S("dissolve", 15, 1), S("still", 20, 2)], [(27, "fade")]),
-    "long dissolve": ([S("still", 20, 1), S("dissolve", 40, 1), S("still", 20, 2)], [(40, "fade")]),
-    "short dissolve": ([S("still", 20, 1), S("dissolve", 6, 1), S("still", 20, 2)], [(23, "fade")]),
+    "cross-dissolve": ([S("still", 20, 1), S("dissolve", 15, 1), S("still", 20, 2)], [(27, "dissolve")]),
+    "long dissolve": ([S("still", 20, 1), S("dissolve", 40, 1), S("still", 20, 2)], [(40, "dissolve")]),
+    "short dissolve": ([S("still", 20, 1), S("dissolve", 6, 1), S("still", 20, 2)], [(23, "dissolve")]),
     "moving box": ([S("box", 40)], []),
     "large fast object": ([S("bigbox", 8), S("still", 10, 4)], [(8, "hard")]),
     "fast pan": ([S("pan", 40, 3)], []),
@@ -34,7 +39,7 @@ CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {
     "blurred drift": ([S("blur", 30, 1)], []),
 }
 # Fades and dissolves have no single exact frame: near-black frames read as black.
-TOLERANCE = {"hard": 1, "fade": 3}
+TOLERANCE = {"hard": 1, "fade": 3, "dissolve": 3}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -53,6 +58,19 @@ def test_cuts_have_times_and_scores(tmp_path_factory: pytest.TempPathFactory, tm
     (cut,) = report["cuts"]
     assert cut["frame"] == 25 and cut["time_s"] == pytest.approx(1.0)
     assert cut["score"] > 20
+    assert 0.5 <= cut["confidence"] <= 1
+    assert "start_frame" not in cut  # a hard cut has no span
+
+
+def test_gradual_transitions_have_spans(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    segments = [S("still", 20, 1), S("dissolve", 15, 1), S("still", 20, 2)]
+    (cut,) = analyse(make_clip(tmp_path_factory, "span", segments), tmp_path)["cuts"]
+    assert cut["start_frame"] <= cut["frame"] <= cut["end_frame"]
+    assert abs(cut["start_frame"] - 20) <= 2 and abs(cut["end_frame"] - 34) <= 2
+    assert cut["start_s"] == pytest.approx(cut["start_frame"] / 25) and cut["end_s"] == pytest.approx(
+        cut["end_frame"] / 25
+    )
+    assert 0 < cut["confidence"] <= 1
 
 
 def test_higher_threshold_finds_fewer_cuts(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:

@@ -1,0 +1,41 @@
+"""The accuracy suite: clips with one known fade or dissolve each (tests/transitions.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.processing.conftest import analyse
+from tests.transitions import DURATIONS_S, SHAPES, make_known_clip, score
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("known")
+
+
+@pytest.mark.parametrize("seconds", DURATIONS_S)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_transition_found_once_with_its_span(shape: str, seconds: float, clip_folder: Path, tmp_path: Path) -> None:
+    clip = make_known_clip(clip_folder, shape, seconds)
+    cuts = analyse(clip.path, tmp_path)["cuts"]
+    result = score(clip, cuts)
+    summary = [(c["frame"], c["kind"], c.get("start_frame"), c.get("end_frame")) for c in cuts]
+    assert result.found and result.kind_ok, (clip.transition, summary)
+    assert result.span_error is not None and result.span_error <= result.span_tolerance, (clip.transition, summary)
+    # The opening fade-in and the closing fade-out are no transitions; the hard cut is exact.
+    assert result.hard_exact and result.false_cuts == 0, (clip.hard_cut, summary)
+    assert all(0 <= c["confidence"] <= 1 for c in cuts)
+
+
+def test_scorer_counts_a_transition_reported_twice_as_a_false_cut(clip_folder: Path) -> None:
+    clip = make_known_clip(clip_folder, "fade-black", 0.5)
+    t = clip.transition
+    hard = {"frame": clip.hard_cut, "kind": "hard"}
+    into = {"frame": t.start_frame + 5, "kind": "fade"}
+    out = {"frame": t.end_frame - 5, "kind": "fade"}
+    assert score(clip, [into, out, hard]).false_cuts == 1
+    assert not score(clip, [into, hard]).ok  # no span
+    whole = {**out, "start_frame": t.start_frame, "end_frame": t.end_frame}
+    assert score(clip, [whole, hard]).ok
