@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Any, cast
 
 import av
 import cv2
 import numpy as np
 from av.container import InputContainer
+from av.packet import Packet
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
+from vidpulse.processing.audio import AudioMeter
 from vidpulse.processing.errors import UndecodableVideo
 from vidpulse.processing.readahead import ReadAhead
 
@@ -128,13 +131,18 @@ def stream_offset_s(stream: VideoStream) -> float:
     return float(stream.start_time * stream.time_base)
 
 
-def decoded_frames(container: InputContainer, stream: VideoStream) -> Iterator[VideoFrame]:
+def decoded_frames(
+    container: InputContainer, stream: VideoStream, audio: AudioMeter | None = None
+) -> Iterator[VideoFrame]:
     """Every frame that decodes; corrupt packets are skipped, a broken container ends the stream.
 
     A truncated file thus yields what decodes up to the damage, and the caller decides whether
-    that is enough (zero frames is not).
+    that is enough (zero frames is not). With `audio`, the packets of its stream go to it on the
+    way: one read of the file for both.
     """
-    packets = container.demux(stream)
+    packets: Iterator[Packet[Any]] = (
+        container.demux(stream) if audio is None else container.demux(stream, audio.stream)
+    )
     while True:
         try:
             packet = next(packets)
@@ -143,8 +151,11 @@ def decoded_frames(container: InputContainer, stream: VideoStream) -> Iterator[V
         except (av.FFmpegError, OSError, ValueError):
             # The demuxer cannot go on (truncated or damaged container): keep what we have.
             return
+        if audio is not None and packet.stream_index != stream.index:
+            audio.feed(packet)
+            continue
         try:
-            frames = packet.decode()
+            frames = cast(list[VideoFrame], packet.decode())
         except (av.FFmpegError, ValueError):
             continue
         yield from frames
@@ -249,15 +260,21 @@ class Decoder:
         colour_every: int = 0,
         span: Span = Span(),
         read_ahead: int | None = None,
+        audio: bool = False,
     ) -> None:
         """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always).
         `read_ahead`: frames a background thread may decode ahead (0: decode in the caller;
-        None: the module's READ_AHEAD)."""
+        None: the module's READ_AHEAD). `audio`: measure the first audio stream, if there is
+        one, in the same pass (`self.audio`, read once the frames are done)."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
         self.span = span
         self.fps = frame_rate(self.stream)
         self.full_range = False
+        self.audio: AudioMeter | None = None
+        if audio and self.container.streams.audio:
+            offset = stream_offset_s(self.stream)
+            self.audio = AudioMeter(self.container.streams.audio[0], offset, span.start_s, span.end_s)
         self._width = width
         self._colour_every = colour_every
         self._read_ahead = READ_AHEAD if read_ahead is None else read_ahead
@@ -299,7 +316,7 @@ class Decoder:
         count = 0
         index: int | None = None
         half_frame = 0.5 / self.fps
-        for av_frame in decoded_frames(self.container, self.stream):
+        for av_frame in decoded_frames(self.container, self.stream, self.audio):
             time_s = self._time_of(av_frame, index)
             if time_s < span.start_s - half_frame:
                 continue

@@ -16,6 +16,7 @@ from vidpulse.processing.analyzers.keyframes import KeyframeAnalyzer
 from vidpulse.processing.analyzers.motion import MotionAnalyzer
 from vidpulse.processing.analyzers.quality import QualityAnalyzer
 from vidpulse.processing.artifacts import Artifacts
+from vidpulse.processing.audio import AudioResult
 from vidpulse.processing.decode import Decoder, Span
 from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
 from vidpulse.processing.features import Measured, Meter
@@ -82,6 +83,7 @@ class _Run:
         self.scene = 0
         self.renderer: Renderer | None = None
         self.fps = 25.0
+        self.audio: AudioResult | None = None
 
     def run(self) -> dict[str, Any]:
         opts = self.options
@@ -92,11 +94,12 @@ class _Run:
         progress.set_total(_expected_frames(info, opts))
         span = Span(opts.start_s, opts.end_s, opts.max_frames)
         colour_every = 1 if opts.render else THUMBNAIL_CANDIDATE_EVERY
-        with Decoder(self.source, opts.width, colour_every=colour_every, span=span) as decoder:
+        with Decoder(self.source, opts.width, colour_every=colour_every, span=span, audio=True) as decoder:
             fps = self.fps = decoder.fps
             self._make_analyzers(fps)
             progress.start("analyze")
             self._frame_loop(decoder, progress)
+            self.audio = decoder.audio.result() if decoder.audio is not None else None
         progress.set_total(len(self.series))
         if self.renderer is not None:
             progress.start("render")
@@ -177,7 +180,8 @@ class _Run:
         self._check_cancel()
         motion = self.motion.result([c.frame for c in cut_result.cuts])
         quality = self.quality.result()
-        self.artifacts.write_bytes(CSV_NAME, "text/csv", frames_csv(self.series))
+        loudness = None if self.audio is None else self.audio.short_term_at(self.series.time_s)
+        self.artifacts.write_bytes(CSV_NAME, "text/csv", frames_csv(self.series, loudness))
         self._check_cancel()
         end_s = self.series.end_s(fps)
         png = timeline_png(self.series, motion.scores, cut_result.cuts, quality, end_s)
@@ -203,6 +207,7 @@ class _Run:
             "scenes": [s.to_dict() for s in scenes_of(cut_result.cuts, self.series, fps, thumbnails)],
             "motion": motion.to_dict(),
             "quality": quality.to_dict(),
+            "audio": None if self.audio is None else self.audio.to_dict(),
             "artifacts": [],
             "timing": {"wall_s": round(wall, 3), "fps": round(frames / wall, 1) if wall > 0 else 0.0},
         }

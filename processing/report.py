@@ -14,7 +14,7 @@ from vidpulse.processing.series import FrameSeries
 
 REPORT_NAME = "report.json"
 CSV_NAME = "frames.csv"
-CSV_HEADER = ("frame", "time_s", "motion", "brightness", "sharpness", "cut_score")
+CSV_HEADER = ("frame", "time_s", "motion", "brightness", "sharpness", "cut_score", "loudness_lufs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +51,17 @@ def scenes_of(cuts: list[Cut], series: FrameSeries, fps: float, thumbnails: list
     ]
 
 
-def frames_csv(series: FrameSeries) -> bytes:
+def frames_csv(series: FrameSeries, loudness: list[float | None] | None = None) -> bytes:
+    """One row per frame; `loudness_lufs` is the short-term loudness at the frame's time (empty
+    without sound or before the first 3 s window)."""
     out = io.StringIO()
     out.write(",".join(CSV_HEADER) + "\n")
     for i in range(len(series)):
+        lufs = loudness[i] if loudness is not None else None
         out.write(
             f"{series.index[i]},{series.time_s[i]:.6f},{series.motion[i]:.6f},"
-            f"{series.brightness[i]:.6f},{series.sharpness[i]:.3f},{series.difference[i]:.3f}\n"
+            f"{series.brightness[i]:.6f},{series.sharpness[i]:.3f},{series.difference[i]:.3f},"
+            f"{'' if lufs is None else f'{lufs:.2f}'}\n"
         )
     return out.getvalue().encode()
 

@@ -265,3 +265,62 @@ def standard_clip(path: Path, *, seconds_per_scene: float = 1.0, fps: int = 25) 
         ],
         fps=fps,
     )
+
+
+def tone(dbfs: float, seconds: float, *, rate: int = 48000, channels: int = 2, hz: float = 1000.0) -> np.ndarray:
+    """A sine of peak level `dbfs` on every channel, float32 (channels, samples). A stereo 1 kHz
+    sine at -23 dBFS measures -23 LUFS (EBU Tech 3341, case 1)."""
+    t = np.arange(round(seconds * rate)) / rate
+    wave = (10 ** (dbfs / 20) * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    return np.tile(wave, (channels, 1))
+
+
+def silence(seconds: float, *, rate: int = 48000, channels: int = 2) -> np.ndarray:
+    return np.zeros((channels, round(seconds * rate)), np.float32)
+
+
+def write_video_with_audio(
+    path: Path,
+    segments: Sequence[Segment],
+    sound: np.ndarray,
+    *,
+    rate: int = 48000,
+    fps: int = 25,
+    size: tuple[int, int] = (320, 240),
+    codec: str = "aac",
+) -> Truth:
+    """`segments` as `write_video` does, with `sound` (float32, channels x samples, as `tone`)
+    as an audio track, interleaved the way a camera writes them."""
+    width, height = size
+    channels = sound.shape[0]
+    layout = "mono" if channels == 1 else "stereo"
+    chunk = 1024
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "ultrafast", "crf": "18"}
+        audio = container.add_stream(codec, rate=rate, layout=layout)
+        audio.options = {"b": "256k"} if codec == "aac" else {}
+        fmt = "fltp" if codec == "aac" else audio.codec_context.format.name
+        sent = 0
+
+        def send_audio(until: int) -> None:
+            nonlocal sent
+            while sent < min(until, sound.shape[1]):
+                part = np.ascontiguousarray(sound[:, sent : sent + chunk])
+                data = part if fmt == "fltp" else (part.T.reshape(1, -1) * 32767).astype(np.int16)
+                frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+                frame.sample_rate, frame.pts = rate, sent
+                for packet in audio.encode(frame):
+                    container.mux(packet)
+                sent += part.shape[1]
+
+        for i, rgb in enumerate(_all_frames(segments, width, height)):
+            send_audio(round((i + 1) * rate / fps))
+            for packet in video.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        send_audio(sound.shape[1])
+        for stream in (video, audio):
+            for packet in stream.encode():
+                container.mux(packet)
+    return truth_of(segments, fps)

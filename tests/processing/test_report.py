@@ -65,7 +65,7 @@ def test_frames_csv(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
     report = analyse(path, tmp_path)
     with (tmp_path / "frames.csv").open(newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["frame", "time_s", "motion", "brightness", "sharpness", "cut_score"]
+    assert rows[0] == ["frame", "time_s", "motion", "brightness", "sharpness", "cut_score", "loudness_lufs"]
     assert len(rows) == truth.frames + 1
     assert [int(r[0]) for r in rows[1:]] == list(range(truth.frames))
     cut = report["cuts"][0]
