@@ -19,6 +19,7 @@ from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.audio import AudioResult
 from vidpulse.processing.decode import Decoder, Span
 from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
+from vidpulse.processing.exports import CHAPTERS_NAME, EDL_NAME, chapters_vtt, scenes_edl
 from vidpulse.processing.features import Measured, Meter
 from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.probe import VideoInfo, probe
@@ -187,6 +188,10 @@ class _Run:
         png = timeline_png(self.series, motion.scores, cut_result.cuts, quality, end_s)
         self.artifacts.write_bytes(TIMELINE_NAME, "image/png", png)
         self._check_cancel()
+        scenes = scenes_of(cut_result.cuts, self.series, fps, thumbnails)
+        self.artifacts.write_bytes(CHAPTERS_NAME, "text/vtt", chapters_vtt(scenes))
+        edl = scenes_edl(scenes, cut_result.cuts, fps, self.source.name)
+        self.artifacts.write_bytes(EDL_NAME, "text/plain", edl)
         frames = len(self.series)
         video = info.to_dict()
         if self._whole_video():
@@ -204,7 +209,7 @@ class _Run:
             },
             "options": self.options.to_dict(),
             "cuts": [c.to_dict() for c in cut_result.cuts],
-            "scenes": [s.to_dict() for s in scenes_of(cut_result.cuts, self.series, fps, thumbnails)],
+            "scenes": [s.to_dict() for s in scenes],
             "motion": motion.to_dict(),
             "quality": quality.to_dict(),
             "audio": None if self.audio is None else self.audio.to_dict(),
