@@ -11,6 +11,7 @@ from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.pipeline import analyze
 from vidpulse.processing.probe import VideoInfo, probe
 from vidpulse.processing.progress import Progress
+from vidpulse.processing.report import Scene
 from vidpulse.processing.schema import REPORT_SCHEMA_VERSION
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Cancelled",
     "OptionsError",
     "Progress",
+    "Scene",
     "UndecodableVideo",
     "VideoInfo",
     "analyze",

@@ -23,9 +23,9 @@ from vidpulse.processing.exports import CHAPTERS_NAME, EDL_NAME, chapters_vtt, s
 from vidpulse.processing.features import Measured, Meter
 from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.probe import VideoInfo, probe
-from vidpulse.processing.progress import Progress, ProgressTracker, never_cancelled, no_progress
+from vidpulse.processing.progress import Progress, ProgressTracker, never_cancelled, no_progress, no_scene
 from vidpulse.processing.render import Renderer
-from vidpulse.processing.report import CSV_NAME, frames_csv, scenes_of, write_report
+from vidpulse.processing.report import CSV_NAME, Scene, frames_csv, scenes_of, write_report
 from vidpulse.processing.schema import REPORT_SCHEMA_VERSION
 from vidpulse.processing.series import FrameSeries
 from vidpulse.processing.timeline import timeline_png
@@ -37,8 +37,12 @@ def analyze(
     options: AnalysisOptions = AnalysisOptions(),  # noqa: B008 - frozen, so sharing one is safe
     on_progress: Callable[[Progress], None] = no_progress,
     is_cancelled: Callable[[], bool] = never_cancelled,
+    on_scene: Callable[[Scene], None] = no_scene,
 ) -> dict[str, Any]:
     """Analyse `source`, write report.json and the artifacts into `out_dir`, return the report.
+
+    `on_scene` is called with each scene as it closes (its thumbnail written), in order, while
+    the analysis runs: the same scenes the report lists, the last one just before the report.
 
     Raises UndecodableVideo when no frame decodes, Cancelled when `is_cancelled()` turns true
     (checked on every frame), OptionsError when `start_s` lies past the end. Whatever the error,
@@ -48,7 +52,7 @@ def analyze(
     concurrent analyses in processes, as the server's workers do, not in threads.
     """
     artifacts = Artifacts(Path(out_dir))
-    run = _Run(Path(source), artifacts, options, on_progress, is_cancelled)
+    run = _Run(Path(source), artifacts, options, on_progress, is_cancelled, on_scene)
     # FFmpeg's decoder threads already keep every core busy; OpenCV's own thread pool on the
     # small frames only adds CPU for synchronisation (docs/benchmarks.md).
     opencv_threads = cv2.getNumThreads()
@@ -72,8 +76,11 @@ class _Run:
         options: AnalysisOptions,
         on_progress: Callable[[Progress], None],
         is_cancelled: Callable[[], bool],
+        on_scene: Callable[[Scene], None],
     ) -> None:
         self.source = source
+        self.on_scene = on_scene
+        self.scene_start: tuple[int, float] | None = None  # first frame and time of the open scene
         self.artifacts = artifacts
         self.options = options
         self.is_cancelled = is_cancelled
@@ -162,11 +169,25 @@ class _Run:
         cuts = self.cuts.cuts
         while self.pending and self.pending[0].frame.index <= decided_index:
             measured = self.pending.popleft()
-            while self.scene < len(cuts) and cuts[self.scene].frame <= measured.frame.index:
+            frame = measured.frame
+            if self.scene_start is None:
+                self.scene_start = (frame.index, frame.time_s)
+            closing = self.scene
+            while self.scene < len(cuts) and cuts[self.scene].frame <= frame.index:
                 self.scene += 1
             self.keyframes.update(measured, self.scene)
+            if self.scene != closing:  # the keyframe picker has just written the closed scene's thumbnail
+                self._scene_closed(closing, frame.index - 1, cuts[closing].time_s)
+                self.scene_start = (frame.index, frame.time_s)
             if self.options.render:
                 self._render(measured)
+
+    def _scene_closed(self, index: int, end_frame: int, end_s: float) -> None:
+        assert self.scene_start is not None
+        thumbnails = self.keyframes.thumbnails
+        thumbnail = thumbnails[index] if index < len(thumbnails) else None
+        start_frame, start_s = self.scene_start
+        self.on_scene(Scene(index, start_frame, end_frame, start_s, end_s, thumbnail))
 
     def _render(self, measured: Measured) -> None:
         if self.renderer is None:
@@ -179,6 +200,8 @@ class _Run:
         cut_result = self.cuts.result()
         thumbnails = self.keyframes.result()
         self._check_cancel()
+        if self.scene_start is not None:
+            self._scene_closed(self.scene, self.series.index[-1], self.series.end_s(fps))
         motion = self.motion.result([c.frame for c in cut_result.cuts])
         quality = self.quality.result()
         loudness = None if self.audio is None else self.audio.short_term_at(self.series.time_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 STAGES = ("probe", "analyze", "render", "finalize")
 
@@ -23,6 +24,10 @@ class Progress:
 
 def no_progress(_: Progress) -> None:
     """The default `on_progress`: ignore reports."""
+
+
+def no_scene(_: Any) -> None:
+    """The default `on_scene`: ignore closed scenes."""
 
 
 def never_cancelled() -> bool:

@@ -123,6 +123,8 @@ class Dispatcher:
         async def on_message(kind: str, payload: Any) -> None:
             if kind == protocol.STAGE:
                 await service.record_stage(session, payload)
+            elif kind == protocol.SCENE:
+                await service.record_scene(session, payload)
             else:
                 await service.record_progress(session, payload)
 

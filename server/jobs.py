@@ -120,7 +120,7 @@ class WorkerProcess:
     async def _follow(self, on_message: OnMessage) -> Outcome:
         while True:
             kind, payload = await self._inbox.get()
-            if kind in (protocol.STAGE, protocol.PROGRESS):
+            if kind in protocol.RUNNING:
                 await on_message(kind, payload)
             else:
                 return Outcome(kind, payload)

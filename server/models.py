@@ -33,6 +33,7 @@ class EventType(StrEnum):
     STARTED = "started"
     STAGE = "stage"
     PROGRESS = "progress"
+    SCENE = "scene"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, cr
 
 from vidpulse.processing.errors import AnalysisError
 from vidpulse.processing.progress import STAGES
-from vidpulse.processing.schema import Artifact, Closed, Options, Report, Timing, VideoInfo
+from vidpulse.processing.schema import Artifact, Closed, Options, Report, Scene, Timing, VideoInfo
 
 from . import models
 from .models import EventType, SessionState, isoformat
@@ -155,6 +155,7 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.STARTED: StartedData,
     EventType.STAGE: StageData,
     EventType.PROGRESS: Progress,
+    EventType.SCENE: Scene,  # as the report will list it, sent as soon as the scene closes
     EventType.SUCCEEDED: SucceededData,
     EventType.FAILED: SessionError,
     EventType.CANCELLED: Empty,

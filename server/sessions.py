@@ -197,6 +197,11 @@ class SessionService:
             session.progress = {**blank, **(session.progress or {}), "stage": stage}
             await self._log(session, EventType.STAGE, schemas.StageData.model_validate({"stage": stage}))
 
+    async def record_scene(self, session: Session, scene: dict[str, Any]) -> None:
+        """A scene the running analysis has closed: logged, never merged or dropped."""
+        if session.state is SessionState.RUNNING:
+            await self.backend.append(session, EventType.SCENE, scene)
+
     async def record_progress(self, session: Session, progress: dict[str, Any]) -> None:
         if session.state is not SessionState.RUNNING:
             return

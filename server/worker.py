@@ -25,6 +25,9 @@ from typing import Any
 _PR_SET_PDEATHSIG = 1
 
 STAGE, PROGRESS, DONE, ERROR, CANCELLED, READY = "stage", "progress", "done", "error", "cancelled", "ready"
+SCENE = "scene"
+# Kinds a job sends while it runs, before its one final message.
+RUNNING = (STAGE, PROGRESS, SCENE)
 
 
 class _ProgressSender:
@@ -54,6 +57,7 @@ def _analyze(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], p
         AnalysisOptions.from_mapping(job["options"]),
         on_progress=_ProgressSender(conn, progress_hz),
         is_cancelled=lambda: bool(cancel_flag.value),
+        on_scene=lambda scene: conn.send((SCENE, scene.to_dict())),
     )
     return summarize(report)
 

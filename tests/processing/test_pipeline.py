@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -9,7 +10,15 @@ import pytest
 from tests.processing.conftest import analyse, cut_frames, make_clip
 from tests.videogen import Segment as S
 from tests.videogen import Truth, segment_frames, write_audio, write_frames
-from vidpulse.processing import AnalysisOptions, Cancelled, OptionsError, Progress, UndecodableVideo, analyze
+from vidpulse.processing import (
+    AnalysisOptions,
+    Cancelled,
+    OptionsError,
+    Progress,
+    Scene,
+    UndecodableVideo,
+    analyze,
+)
 
 
 def test_standard_clip_end_to_end(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
@@ -146,3 +155,24 @@ def test_other_codecs_and_pixel_formats(tmp_path: Path, name: str, codec: str, p
     assert cut_frames(report) == [20, 26]
     assert report["quality"]["brightness"]["min"] == pytest.approx(0.0, abs=0.02)
     assert report["quality"]["brightness"]["max"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_scenes_reported_as_they_close(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    stages: list[str] = []
+    latest = ["probe"]
+
+    def on_scene(scene: Scene) -> None:
+        seen.append(scene.to_dict())
+        stages.append(latest[0])
+        # The thumbnail is on disk when the scene is announced.
+        assert scene.thumbnail is not None and (tmp_path / scene.thumbnail).is_file()
+
+    def on_progress(progress: Progress) -> None:
+        latest[0] = progress.stage
+
+    report = analyze(std_clip[0], tmp_path, on_progress=on_progress, on_scene=on_scene)
+    assert seen == report["scenes"]
+    assert len(seen) == len(std_clip[1].cuts) + 1
+    # All but the last close while the frames are still being read.
+    assert stages[:-1] == ["analyze"] * (len(seen) - 1)

@@ -140,3 +140,18 @@ async def test_the_send_override_is_still_called():
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "asgi": {"spec_version": "2.4"}}
     await asyncio.wait_for(Counting(chunks(), ping=600)(scope, receive, send), 10)
     assert "http.response.body" in calls and any(m.get("body") == b"data: x\r\n\r\n" for m in sent)
+
+
+def test_scene_events_arrive_before_the_end_and_match_the_report(shared_server, clip):
+    client = shared_server.client()
+    session = upload_ok(client, clip.path)["id"]
+    events = follow(client, session, last_event_id="0")
+    types = [e.type for e in events]
+    scenes = [e.data for e in events if e.type == "scene"]
+    report = client.get(f"/api/sessions/{session}/results").json()
+    assert scenes == report["scenes"]
+    # Every scene is announced before the run ends, its thumbnail already served.
+    assert types.index("scene") > types.index("started") and types[-1] == "succeeded"
+    assert max(i for i, t in enumerate(types) if t == "scene") < types.index("succeeded")
+    first = scenes[0]
+    assert client.get(f"/api/sessions/{session}/files/{first['thumbnail']}").status_code == 200
