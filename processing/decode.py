@@ -67,7 +67,8 @@ class Frame:
     index: int
     time_s: float
     luma: np.ndarray  # uint8 (height, width)
-    colour: np.ndarray | None  # uint8 BGR (height, width, 3), only when the decoder was asked for it
+    colour: np.ndarray | None  # uint8 BGR, at the colour width, only when the decoder was asked for it
+    full: np.ndarray | None = None  # uint8 I420 (height * 3 / 2, width) at the render size, when asked
 
 
 def open_video(path: Path) -> tuple[InputContainer, VideoStream]:
@@ -140,9 +141,7 @@ def decoded_frames(
     that is enough (zero frames is not). With `audio`, the packets of its stream go to it on the
     way: one read of the file for both.
     """
-    packets: Iterator[Packet[Any]] = (
-        container.demux(stream) if audio is None else container.demux(stream, audio.stream)
-    )
+    packets: Iterator[Packet[Any]] = container.demux(stream) if audio is None else container.demux(stream, audio.stream)
     while True:
         try:
             packet = next(packets)
@@ -161,6 +160,13 @@ def decoded_frames(
         yield from frames
 
 
+def render_size(display: tuple[int, int], longest: int) -> tuple[int, int]:
+    """Even (width, height) of the display size with its longer side at most `longest`."""
+    dw, dh = display
+    scale = min(1.0, longest / max(dw, dh))
+    return max(2, round(dw * scale / 2) * 2), max(2, round(dh * scale / 2) * 2)
+
+
 def analysis_size(display: tuple[int, int], width: int) -> tuple[int, int]:
     """Even (width, height) at most `width` wide with the display aspect ratio (never upscaled)."""
     dw, dh = display
@@ -170,14 +176,26 @@ def analysis_size(display: tuple[int, int], width: int) -> tuple[int, int]:
 
 
 class FrameConverter:
-    """Turns PyAV frames into small upright arrays at the analysis size."""
+    """Turns PyAV frames into upright arrays: luma at the analysis size, and when asked a BGR
+    copy at `colour_size` and an I420 copy at `full_size` (for the annotated video)."""
 
-    def __init__(self, size: tuple[int, int], rotation: int) -> None:
+    def __init__(
+        self,
+        size: tuple[int, int],
+        rotation: int,
+        colour_size: tuple[int, int] | None = None,
+        full_size: tuple[int, int] | None = None,
+    ) -> None:
         self.size = size
         self.rotation = rotation
-        width, height = size
+        self.colour_size = colour_size or size
+        self.full_size = full_size
         # Shrink first, rotate the small picture: rotating a 4K frame would cost more than decoding.
-        self._coded = (height, width) if rotation in (90, 270) else (width, height)
+        self._coded = self._coded_size(size)
+
+    def _coded_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        width, height = size
+        return (height, width) if self.rotation in (90, 270) else (width, height)
 
     def luma(self, frame: VideoFrame) -> np.ndarray:
         fmt = frame.format.name
@@ -197,9 +215,12 @@ class FrameConverter:
 
     def bgr(self, frame: VideoFrame, luma: np.ndarray) -> np.ndarray:
         fmt = frame.format.name
-        cw, ch = self._coded
+        cw, ch = self._coded_size(self.colour_size)
         if fmt in _I420 and cw % 4 == 0 and ch % 4 == 0:
-            y = luma if self.rotation == 0 else self._unrotate(luma)
+            if self.colour_size == self.size:
+                y = luma if self.rotation == 0 else self._unrotate(luma)
+            else:
+                y = shrink(_plane_view(frame, 0), (cw, ch))
             half = (cw // 2, ch // 2)
             u = shrink(_plane_view(frame, 1), half)
             v = shrink(_plane_view(frame, 2), half)
@@ -208,6 +229,26 @@ class FrameConverter:
         else:
             small = frame.reformat(width=cw, height=ch, format="bgr24").to_ndarray()
         return self._upright(small)
+
+    def i420(self, frame: VideoFrame) -> np.ndarray:
+        """The frame upright at `full_size` as one I420 array (the encoder's own format): the
+        planes are shrunk and turned one by one, never converted to RGB and back."""
+        assert self.full_size is not None
+        width, height = self.full_size
+        cw, ch = self._coded_size(self.full_size)
+        if frame.format.name in _I420:
+            planes = [_plane_view(frame, 0), _plane_view(frame, 1), _plane_view(frame, 2)]
+        else:
+            flat = frame.reformat(width=cw, height=ch, format="yuv420p").to_ndarray()
+            planes = [
+                flat[:ch],
+                flat[ch : ch + ch // 4].reshape(ch // 2, cw // 2),
+                flat[ch + ch // 4 :].reshape(ch // 2, cw // 2),
+            ]
+        y = self._upright(shrink(planes[0], (cw, ch)))
+        u = self._upright(shrink(planes[1], (cw // 2, ch // 2)))
+        v = self._upright(shrink(planes[2], (cw // 2, ch // 2)))
+        return np.concatenate((y.ravel(), u.ravel(), v.ravel())).reshape(height * 3 // 2, width)
 
     def _upright(self, small: np.ndarray) -> np.ndarray:
         code = _ROTATE.get(self.rotation)
@@ -261,11 +302,16 @@ class Decoder:
         span: Span = Span(),
         read_ahead: int | None = None,
         audio: bool = False,
+        colour_width: int | None = None,
+        full_longest: int = 0,
     ) -> None:
         """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always).
         `read_ahead`: frames a background thread may decode ahead (0: decode in the caller;
         None: the module's READ_AHEAD). `audio`: measure the first audio stream, if there is
-        one, in the same pass (`self.audio`, read once the frames are done)."""
+        one, in the same pass (`self.audio`, read once the frames are done). `colour_width`:
+        width of the colour copy (default: the analysis width; never above the source's).
+        `full_longest`: attach to every frame an I420 copy at the display size with its longer
+        side at most this (0: none), for the annotated video."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
         self.span = span
@@ -276,6 +322,8 @@ class Decoder:
             offset = stream_offset_s(self.stream)
             self.audio = AudioMeter(self.container.streams.audio[0], offset, span.start_s, span.end_s)
         self._width = width
+        self._colour_width = colour_width
+        self._full_longest = full_longest
         self._colour_every = colour_every
         self._read_ahead = READ_AHEAD if read_ahead is None else read_ahead
         self._ahead: ReadAhead[tuple[int, float, VideoFrame]] | None = None
@@ -340,17 +388,21 @@ class Decoder:
                 luma = self.converter.luma(av_frame)
                 wanted = self._colour_every and count % self._colour_every == 0
                 colour = self.converter.bgr(av_frame, luma) if wanted else None
+                full = self.converter.i420(av_frame) if self._full_longest else None
             except (cv2.error, ValueError, av.FFmpegError):
                 fmt = av_frame.format.name
                 raise UndecodableVideo(f"A frame in pixel format {fmt} could not be converted.") from None
-            yield Frame(index, time_s, luma, colour)
+            yield Frame(index, time_s, luma, colour, full)
 
     def _converter_for(self, av_frame: VideoFrame) -> FrameConverter:
         rotation = rotation_of(av_frame)
         # Full-range ("JPEG") video puts black at 0 rather than 16.
         self.full_range = av_frame.format.name.startswith("yuvj") or av_frame.color_range == 2
-        size = analysis_size(display_size(self.stream, rotation), self._width)
-        return FrameConverter(size, rotation)
+        display = display_size(self.stream, rotation)
+        size = analysis_size(display, self._width)
+        colour = analysis_size(display, self._colour_width) if self._colour_width else None
+        full = render_size(display, self._full_longest) if self._full_longest else None
+        return FrameConverter(size, rotation, colour, full)
 
     def _time_of(self, av_frame: VideoFrame, previous: int | None) -> float:
         if av_frame.pts is None or self._time_base is None:

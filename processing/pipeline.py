@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import time
 from collections import deque
@@ -10,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from vidpulse.processing.analyzers.cuts import CutAnalyzer
 from vidpulse.processing.analyzers.keyframes import KeyframeAnalyzer
-from vidpulse.processing.analyzers.motion import MotionAnalyzer
+from vidpulse.processing.analyzers.motion import Box, MotionAnalyzer
 from vidpulse.processing.analyzers.quality import QualityAnalyzer
 from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.audio import AudioResult
@@ -24,7 +26,7 @@ from vidpulse.processing.features import Measured, Meter
 from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.probe import VideoInfo, probe
 from vidpulse.processing.progress import Progress, ProgressTracker, never_cancelled, no_progress, no_scene
-from vidpulse.processing.render import Renderer
+from vidpulse.processing.render import RENDER_LONGEST, Renderer
 from vidpulse.processing.report import CSV_NAME, Scene, frames_csv, scenes_of, write_report
 from vidpulse.processing.schema import REPORT_SCHEMA_VERSION
 from vidpulse.processing.series import FrameSeries
@@ -88,8 +90,11 @@ class _Run:
         self.started = time.perf_counter()
         self.series = FrameSeries()
         self.pending: deque[Measured] = deque()
+        # Full-size frames waiting for the renderer: (index, time, I420 picture, motion boxes).
+        self.to_render: deque[tuple[int, float, np.ndarray, list[Box]]] = deque()
         self.scene = 0
         self.renderer: Renderer | None = None
+        self.series_width = 1
         self.fps = 25.0
         self.audio: AudioResult | None = None
 
@@ -101,8 +106,16 @@ class _Run:
         self._check_cancel()
         progress.set_total(_expected_frames(info, opts))
         span = Span(opts.start_s, opts.end_s, opts.max_frames)
-        colour_every = 1 if opts.render else THUMBNAIL_CANDIDATE_EVERY
-        with Decoder(self.source, opts.width, colour_every=colour_every, span=span, audio=True) as decoder:
+        decoder = Decoder(
+            self.source,
+            opts.width,
+            colour_every=THUMBNAIL_CANDIDATE_EVERY,
+            colour_width=max(THUMBNAIL_WIDTH, opts.width),
+            full_longest=RENDER_LONGEST if opts.render else 0,
+            span=span,
+            audio=True,
+        )
+        with decoder:
             fps = self.fps = decoder.fps
             self._make_analyzers(fps)
             progress.start("analyze")
@@ -148,12 +161,18 @@ class _Run:
             if meter is None:
                 meter = Meter(full_range=decoder.full_range, black_threshold=self.options.black_threshold)
             measured = meter.measure(frame)
+            self.series_width = frame.luma.shape[1]
             self.series.append(measured)
             self.cuts.update(measured)
             self.quality.update(measured)
             self.motion.update(measured)
-            # Held until its scene number is final: without the masks, which only the loop uses.
-            self.pending.append(dataclasses.replace(measured, changed=None))
+            frame = measured.frame
+            if frame.full is not None:
+                self.to_render.append((frame.index, frame.time_s, frame.full, self.motion.boxes_at(frame.index)))
+            # Held until its scene number is final: without the masks, which only the loop uses,
+            # nor the full-size picture, which the renderer holds on its own terms.
+            small = dataclasses.replace(frame, full=None)
+            self.pending.append(dataclasses.replace(measured, changed=None, frame=small))
             self._settle(self.cuts.decided_index)
             progress.update(len(self.series))
         if not len(self.series):
@@ -179,8 +198,21 @@ class _Run:
             if self.scene != closing:  # the keyframe picker has just written the closed scene's thumbnail
                 self._scene_closed(closing, frame.index - 1, cuts[closing].time_s)
                 self.scene_start = (frame.index, frame.time_s)
-            if self.options.render:
-                self._render(measured)
+        self._render_ready(decided_index)
+
+    def _render_ready(self, decided_index: int) -> None:
+        """Render the frames whose scene number is final, and the oldest beyond RENDER_HELD_MAX
+        even before (a dissolve is decided up to seconds late: holding full-size frames that
+        long would cost hundreds of MB; the label of such a frame may show the scene before)."""
+        cut_frames = [c.frame for c in self.cuts.cuts]
+        while self.to_render and (self.to_render[0][0] <= decided_index or len(self.to_render) > RENDER_HELD_MAX):
+            index, time_s, picture, boxes = self.to_render.popleft()
+            scene = bisect.bisect_right(cut_frames, index)
+            if self.renderer is None:
+                height, width = picture.shape[0] * 2 // 3, picture.shape[1]
+                path = self.artifacts.claim(ANNOTATED_NAME, "video/mp4")
+                self.renderer = Renderer(path, self.fps, (width, height), self.series_width)
+            self.renderer.write(picture, time_s, scene, boxes)
 
     def _scene_closed(self, index: int, end_frame: int, end_s: float) -> None:
         assert self.scene_start is not None
@@ -188,13 +220,6 @@ class _Run:
         thumbnail = thumbnails[index] if index < len(thumbnails) else None
         start_frame, start_s = self.scene_start
         self.on_scene(Scene(index, start_frame, end_frame, start_s, end_s, thumbnail))
-
-    def _render(self, measured: Measured) -> None:
-        if self.renderer is None:
-            height, width = measured.frame.luma.shape
-            path = self.artifacts.claim(ANNOTATED_NAME, "video/mp4")
-            self.renderer = Renderer(path, self.fps, (width, height))
-        self.renderer.write(measured, self.scene, self.motion.boxes_at(measured.frame.index))
 
     def _finalize(self, info: VideoInfo, fps: float) -> dict[str, Any]:
         cut_result = self.cuts.result()
@@ -253,8 +278,12 @@ class _Run:
 
 
 ANNOTATED_NAME = "annotated.mp4"
-# Without a render, only every n-th frame gets the colour copy a thumbnail is cut from.
+# Only every n-th frame gets the colour copy a thumbnail is cut from, this wide at least (or the
+# source's width).
 THUMBNAIL_CANDIDATE_EVERY = 4
+THUMBNAIL_WIDTH = 480
+# Full-size frames held for the renderer until their scene number is final, at most.
+RENDER_HELD_MAX = 32
 TIMELINE_NAME = "timeline.png"
 
 

@@ -1,8 +1,10 @@
 """The annotated video: H.264 (libx264), yuv420p, faststart MP4 that plays in browsers.
 
-Drawn on the small colour copy the decoder already makes, at the analysis size, so rendering
-costs an encode of a small picture rather than a second decode and a full-size conversion.
-Frames arrive a few frames behind the loop, once their scene number is final.
+Drawn on the full frame, at the source's display size (upright, at most RENDER_LONGEST on its
+longer side), in the same decode pass: the decoder hands over each frame as one I420 array,
+the boxes and labels are drawn straight into its planes (luma for the text, all three for the
+green boxes) and the array goes to the encoder as is, so no frame is ever converted to RGB and
+back. Frames arrive a little behind the loop, once their scene number is known.
 """
 
 from __future__ import annotations
@@ -16,18 +18,27 @@ import numpy as np
 
 from vidpulse.processing.analyzers.motion import Box
 from vidpulse.processing.errors import RenderFailed
-from vidpulse.processing.features import Measured
-from vidpulse.processing.overlay import draw_label, timecode
+from vidpulse.processing.overlay import timecode
 
-_BOX_COLOUR = (0, 255, 0)
-# A browser-safe H.264 encode that keeps up with the analysis (see docs/benchmarks.md).
-_ENCODER_OPTIONS = {"preset": "veryfast", "crf": "23"}
+# The annotated video's longer side, at most.
+RENDER_LONGEST = 1920
+# Green in limited-range BT.601 YUV.
+_BOX_YUV = (145, 54, 34)
+_TEXT_Y, _OUTLINE_Y = 235, 16
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+# libx264's fastest preset: at full size the encoder is the render's cost (docs/benchmarks.md),
+# and a slightly larger file is the better trade for a preview.
+_ENCODER_OPTIONS = {"preset": "ultrafast", "crf": "23"}
 
 
 class Renderer:
-    """Writes one annotated frame per analysed frame, numbered from 0 at the video's rate."""
+    """Writes one annotated frame per analysed frame, numbered from 0 at the video's rate.
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+    `size` is the picture's (width, height); `analysis_width` the width the motion boxes are
+    measured at, to scale them up.
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], analysis_width: int) -> None:
         self._container = av.open(str(path), mode="w", options={"movflags": "+faststart"})
         rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
@@ -36,27 +47,41 @@ class Renderer:
         self._stream.options = dict(_ENCODER_OPTIONS)
         self._stream.thread_type = "AUTO"
         self._size = size
-        # Text about 1/30 of the picture's width tall, readable at 320 px wide.
-        self._scale = max(0.45, size[0] / 700)
+        self._box_scale = size[0] / max(1, analysis_width)
+        # Text about 1/30 of the picture's height tall, whatever the size.
+        self._scale = max(0.45, min(size) / 700)
+        self._thickness = max(1, round(self._scale * 1.5))
         self._pts = 0
         self.frames = 0
 
-    def write(self, measured: Measured, scene: int, boxes: list[Box]) -> None:
-        colour = measured.frame.colour
-        if colour is None:
-            raise ValueError("the renderer needs frames decoded with their colour copy")
-        picture = np.array(colour)  # a copy: the thumbnail picker may hold the original
+    def write(self, i420: np.ndarray, time_s: float, scene: int, boxes: list[Box]) -> None:
+        """Draw onto `i420` (it is changed) and encode it."""
+        width, height = self._size
+        luma = i420[:height]
+        # The chroma planes, each a quarter of the luma's size, follow it in one buffer.
+        u = i420[height : height + height // 4].reshape(height // 2, width // 2)
+        v = i420[height + height // 4 :].reshape(height // 2, width // 2)
+        line = max(1, round(self._box_scale))
         for x, y, w, h in boxes:
-            cv2.rectangle(picture, (x, y), (x + w - 1, y + h - 1), _BOX_COLOUR, 1)
-        height = picture.shape[0]
-        line = round(30 * self._scale)
-        draw_label(picture, f"scene {scene}", (6, line), self._scale)
-        draw_label(picture, timecode(measured.frame.time_s), (6, height - 8), self._scale)
-        frame = av.VideoFrame.from_ndarray(picture, format="bgr24")
+            x0, y0 = round(x * self._box_scale), round(y * self._box_scale)
+            x1, y1 = round((x + w) * self._box_scale) - 1, round((y + h) * self._box_scale) - 1
+            cv2.rectangle(luma, (x0, y0), (x1, y1), _BOX_YUV[0], line)
+            half = max(1, line // 2)
+            for plane, value in ((u, _BOX_YUV[1]), (v, _BOX_YUV[2])):
+                cv2.rectangle(plane, (x0 // 2, y0 // 2), (x1 // 2, y1 // 2), value, half)
+        pad = round(10 * self._scale)
+        self._label(luma, f"scene {scene}", (pad, round(30 * self._scale) + pad))
+        self._label(luma, timecode(time_s), (pad, height - pad))
+        frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
         frame.pts = self._pts
         self._pts += 1
         self._mux(frame)
         self.frames += 1
+
+    def _label(self, luma: np.ndarray, text: str, origin: tuple[int, int]) -> None:
+        """White on a dark outline, in the luma plane only: readable on any picture."""
+        cv2.putText(luma, text, origin, _FONT, self._scale, _OUTLINE_Y, self._thickness + 2, cv2.LINE_AA)
+        cv2.putText(luma, text, origin, _FONT, self._scale, _TEXT_Y, self._thickness, cv2.LINE_AA)
 
     def close(self) -> None:
         """Flush the encoder and finish the file (faststart moves the index to the front)."""

@@ -18,8 +18,10 @@ from vidpulse.processing.overlay import draw_label
 JPEG_QUALITY = 85
 # Transition frames at a scene's start make poor thumbnails: skip these when the scene is longer.
 SETTLE_FRAMES = 3
-SHEET_COLUMNS = 6
-SHEET_TILE_WIDTH = 192
+# Tiles large enough to see what a scene shows, and a label to read at 100 %: a sheet 1280 px wide.
+SHEET_COLUMNS = 4
+SHEET_TILE_WIDTH = 320
+SHEET_LABEL_SCALE = 0.6
 # A contact sheet for a video with thousands of scenes would be huge: sample this many at most.
 SHEET_MAX_TILES = 120
 
@@ -96,7 +98,7 @@ class KeyframeAnalyzer:
             raise RuntimeError(f"cannot read back {self.thumbnails[i]}")
         height = max(2, round(image.shape[0] * SHEET_TILE_WIDTH / image.shape[1]))
         tile = cv2.resize(image, (SHEET_TILE_WIDTH, height), interpolation=cv2.INTER_AREA)
-        draw_label(tile, self._labels[i], (4, 14), 0.4)
+        draw_label(tile, self._labels[i], (6, 22), SHEET_LABEL_SCALE)
         return tile
 
 

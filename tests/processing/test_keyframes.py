@@ -17,7 +17,7 @@ def test_one_thumbnail_per_scene_and_a_contact_sheet(std_clip: tuple[Path, Truth
     means = [cv2.imread(str(tmp_path / s["thumbnail"])).mean() for s in report["scenes"]]
     assert means[1] < 10 and min(means[0], means[2], means[3]) > 60
     sheet = cv2.imread(str(tmp_path / "contact-sheet.jpg"))
-    assert sheet is not None and sheet.shape[1] == 4 * 192
+    assert sheet is not None and sheet.shape[1] == 4 * 320
 
 
 def test_timeline_png(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

@@ -3,9 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import cv2
+import pytest
 
 from tests.processing.conftest import analyse
-from tests.videogen import Truth
+from tests.videogen import Segment as S
+from tests.videogen import Truth, segment_frames, write_frames
 
 
 def test_annotated_video_is_browser_h264_with_every_frame(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
@@ -26,3 +29,46 @@ def test_annotated_video_is_browser_h264_with_every_frame(std_clip: tuple[Path, 
 def test_no_render_no_video(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
     analyse(std_clip[0], tmp_path)
     assert not (tmp_path / "annotated.mp4").exists()
+
+
+def _annotated_size(path: Path) -> tuple[int, int, int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return stream.codec_context.width, stream.codec_context.height, frames
+
+
+@pytest.mark.parametrize(
+    ("size", "rotation", "expected"),
+    [
+        ((640, 360), 0, (640, 360)),  # full size, not the 320 px analysis width
+        ((640, 360), 90, (360, 640)),  # upright, as a phone video plays
+        ((2560, 1440), 0, (1920, 1080)),  # at most 1920 on the longer side
+    ],
+)
+def test_annotated_video_at_display_size(
+    size: tuple[int, int], rotation: int, expected: tuple[int, int], tmp_path: Path
+) -> None:
+    source = tmp_path / "in.mp4"
+    frames = segment_frames([S("scene", 6, 1), S("scene", 6, 2)], size)
+    count = write_frames(source, frames, size=size, rotation=rotation)
+    report = analyse(source, tmp_path / "out", render=True)
+    assert _annotated_size(tmp_path / "out" / "annotated.mp4") == (*expected, count)
+    # Thumbnails: 480 px wide at least, or the source's width when narrower.
+    for scene in report["scenes"]:
+        image = cv2.imread(str(tmp_path / "out" / scene["thumbnail"]))
+        assert image is not None and image.shape[1] == min(480, expected[0])
+
+
+def test_labels_and_boxes_drawn_on_the_full_frame(tmp_path: Path) -> None:
+    source = tmp_path / "box.mp4"
+    write_frames(source, segment_frames([S("box", 30)], (640, 480)), size=(640, 480))
+    analyse(source, tmp_path / "out", render=True)
+    with av.open(str(tmp_path / "out" / "annotated.mp4")) as container:
+        pictures = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    last = pictures[20]
+    # The scene label, white on the dark ground, in the top-left corner.
+    assert (last[:60, :200].min(axis=2) > 200).sum() > 100
+    # A green box outline around the moving square.
+    r, g, b = (last[..., i].astype(int) for i in range(3))
+    assert ((g > 150) & (r < 100) & (b < 100)).sum() > 200
