@@ -68,7 +68,7 @@ class Frame:
     time_s: float
     luma: np.ndarray  # uint8 (height, width)
     colour: np.ndarray | None  # uint8 BGR, at the colour width, only when the decoder was asked for it
-    full: np.ndarray | None = None  # uint8 I420 (height * 3 / 2, width) at the render size, when asked
+    full: VideoFrame | None = None  # yuv420p at the render size, upright, when the decoder was asked
 
 
 def open_video(path: Path) -> tuple[InputContainer, VideoStream]:
@@ -216,7 +216,7 @@ class FrameConverter:
     def bgr(self, frame: VideoFrame, luma: np.ndarray) -> np.ndarray:
         fmt = frame.format.name
         cw, ch = self._coded_size(self.colour_size)
-        if fmt in _I420 and cw % 4 == 0 and ch % 4 == 0:
+        if fmt in _I420 and cw % 2 == 0 and ch % 2 == 0:
             if self.colour_size == self.size:
                 y = luma if self.rotation == 0 else self._unrotate(luma)
             else:
@@ -230,25 +230,18 @@ class FrameConverter:
             small = frame.reformat(width=cw, height=ch, format="bgr24").to_ndarray()
         return self._upright(small)
 
-    def i420(self, frame: VideoFrame) -> np.ndarray:
-        """The frame upright at `full_size` as one I420 array (the encoder's own format): the
-        planes are shrunk and turned one by one, never converted to RGB and back."""
+    def i420(self, frame: VideoFrame) -> VideoFrame:
+        """A new yuv420p frame, upright at `full_size`, for the encoder: the planes are shrunk
+        and turned one by one straight into it, never converted to RGB and back."""
         assert self.full_size is not None
         width, height = self.full_size
         cw, ch = self._coded_size(self.full_size)
-        if frame.format.name in _I420:
-            planes = [_plane_view(frame, 0), _plane_view(frame, 1), _plane_view(frame, 2)]
-        else:
-            flat = frame.reformat(width=cw, height=ch, format="yuv420p").to_ndarray()
-            planes = [
-                flat[:ch],
-                flat[ch : ch + ch // 4].reshape(ch // 2, cw // 2),
-                flat[ch + ch // 4 :].reshape(ch // 2, cw // 2),
-            ]
-        y = self._upright(shrink(planes[0], (cw, ch)))
-        u = self._upright(shrink(planes[1], (cw // 2, ch // 2)))
-        v = self._upright(shrink(planes[2], (cw // 2, ch // 2)))
-        return np.concatenate((y.ravel(), u.ravel(), v.ravel())).reshape(height * 3 // 2, width)
+        source = frame if frame.format.name in _I420 else frame.reformat(width=cw, height=ch, format="yuv420p")
+        out = VideoFrame(width, height, "yuv420p")
+        for k in range(3):
+            size = (cw, ch) if k == 0 else (cw // 2, ch // 2)
+            np.copyto(_plane_view(out, k), self._upright(shrink(_plane_view(source, k), size)))
+        return out
 
     def _upright(self, small: np.ndarray) -> np.ndarray:
         code = _ROTATE.get(self.rotation)
@@ -273,6 +266,11 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if image.shape[1] != width or image.shape[0] != height:
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return image
+
+
+def plane_view(frame: VideoFrame, index: int) -> np.ndarray:
+    """Plane `index` of an 8-bit frame as a (writable) array view without the line padding."""
+    return _plane_view(frame, index)
 
 
 def _plane_view(frame: VideoFrame, index: int) -> np.ndarray:

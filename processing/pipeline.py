@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
+from av.video.frame import VideoFrame
 
 from vidpulse.processing.analyzers.cuts import CutAnalyzer
 from vidpulse.processing.analyzers.keyframes import KeyframeAnalyzer
@@ -91,7 +91,7 @@ class _Run:
         self.series = FrameSeries()
         self.pending: deque[Measured] = deque()
         # Full-size frames waiting for the renderer: (index, time, I420 picture, motion boxes).
-        self.to_render: deque[tuple[int, float, np.ndarray, list[Box]]] = deque()
+        self.to_render: deque[tuple[int, float, VideoFrame, list[Box]]] = deque()
         self.scene = 0
         self.renderer: Renderer | None = None
         self.series_width = 1
@@ -209,7 +209,7 @@ class _Run:
             index, time_s, picture, boxes = self.to_render.popleft()
             scene = bisect.bisect_right(cut_frames, index)
             if self.renderer is None:
-                height, width = picture.shape[0] * 2 // 3, picture.shape[1]
+                width, height = picture.width, picture.height
                 path = self.artifacts.claim(ANNOTATED_NAME, "video/mp4")
                 self.renderer = Renderer(path, self.fps, (width, height), self.series_width)
             self.renderer.write(picture, time_s, scene, boxes)

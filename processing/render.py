@@ -1,10 +1,10 @@
 """The annotated video: H.264 (libx264), yuv420p, faststart MP4 that plays in browsers.
 
 Drawn on the full frame, at the source's display size (upright, at most RENDER_LONGEST on its
-longer side), in the same decode pass: the decoder hands over each frame as one I420 array,
+longer side), in the same decode pass: the decoder hands over each frame as a new yuv420p frame,
 the boxes and labels are drawn straight into its planes (luma for the text, all three for the
-green boxes) and the array goes to the encoder as is, so no frame is ever converted to RGB and
-back. Frames arrive a little behind the loop, once their scene number is known.
+green boxes) and the frame goes to the encoder as is: no frame is converted to RGB and back,
+nor copied into the encoder's format. Frames arrive a little behind the loop, once their scene number is known.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from vidpulse.processing.analyzers.motion import Box
+from vidpulse.processing.decode import plane_view
 from vidpulse.processing.errors import RenderFailed
 from vidpulse.processing.overlay import timecode
 
@@ -54,13 +55,10 @@ class Renderer:
         self._pts = 0
         self.frames = 0
 
-    def write(self, i420: np.ndarray, time_s: float, scene: int, boxes: list[Box]) -> None:
-        """Draw onto `i420` (it is changed) and encode it."""
-        width, height = self._size
-        luma = i420[:height]
-        # The chroma planes, each a quarter of the luma's size, follow it in one buffer.
-        u = i420[height : height + height // 4].reshape(height // 2, width // 2)
-        v = i420[height + height // 4 :].reshape(height // 2, width // 2)
+    def write(self, frame: av.VideoFrame, time_s: float, scene: int, boxes: list[Box]) -> None:
+        """Draw onto `frame` (yuv420p at this renderer's size; it is changed) and encode it."""
+        height = self._size[1]
+        luma, u, v = (plane_view(frame, k) for k in range(3))
         line = max(1, round(self._box_scale))
         for x, y, w, h in boxes:
             x0, y0 = round(x * self._box_scale), round(y * self._box_scale)
@@ -72,7 +70,6 @@ class Renderer:
         pad = round(10 * self._scale)
         self._label(luma, f"scene {scene}", (pad, round(30 * self._scale) + pad))
         self._label(luma, timecode(time_s), (pad, height - pad))
-        frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
         frame.pts = self._pts
         self._pts += 1
         self._mux(frame)
