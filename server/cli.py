@@ -80,52 +80,58 @@ def _worker(settings: Settings) -> int:
     return run_forever(settings)
 
 
-class _ProgressPrinter:
-    """A bar on a terminal; plain lines (at most one a second) when stderr is not one."""
+class _ProgressBar:
+    """A bar on stderr, redrawn in place at most ten times a second; only for a terminal (off
+    one, a run prints nothing but its result line or its one error line)."""
 
     def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
         self._last = 0.0
+        self.drawn = False
 
     def __call__(self, progress: Any) -> None:
         now = time.monotonic()
-        if progress.fraction < 1.0 and now - self._last < (0.1 if self.tty else 1.0):
+        if progress.fraction < 1.0 and now - self._last < 0.1:
             return
         self._last = now
         pct = progress.fraction * 100
         eta = "" if progress.eta_s is None else f" eta {progress.eta_s:.0f}s"
         text = f"{progress.stage:<8} {pct:5.1f}%  {progress.frame}/{progress.total_frames}  {progress.fps:.0f} fps{eta}"
-        if self.tty:
-            filled = int(pct / 100 * 30)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {text}\x1b[K")
-            if progress.fraction >= 1.0:
-                sys.stderr.write("\n")
-        else:
-            sys.stderr.write(text + "\n")
+        filled = int(pct / 100 * 30)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {text}\x1b[K")
         sys.stderr.flush()
+        self.drawn = True
+
+    def clear(self) -> None:
+        """Take the bar off the line, so that what follows starts on a clean one."""
+        if self.drawn:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.drawn = False
 
 
 def _analyze(args: argparse.Namespace) -> int:
     from vidpulse.processing import AnalysisError, AnalysisOptions, analyze
+    from vidpulse.processing.progress import no_progress
 
     out = args.out or args.file.with_name(args.file.name + ".vidpulse")
     raw: dict[str, Any] = {"render": args.render}
     if args.width is not None:
         raw["width"] = args.width
+    bar = _ProgressBar() if sys.stderr.isatty() else None
     try:
         if not args.file.is_file():
             raise FileNotFoundError(f"{args.file} does not exist")
         out.mkdir(parents=True, exist_ok=True)
-        report = analyze(args.file, out, AnalysisOptions.from_mapping(raw), on_progress=_ProgressPrinter())
+        options = AnalysisOptions.from_mapping(raw)
+        report = analyze(args.file, out, options, on_progress=bar or no_progress)
     except AnalysisError as exc:
-        print(f"vidpulse: {args.file}: {exc.message}", file=sys.stderr)
-        return 1
+        return _fail(bar, f"{args.file}: {exc.message}", 1)
     except (OSError, ValueError) as exc:
-        print(f"vidpulse: {exc}", file=sys.stderr)
-        return 1
+        return _fail(bar, str(exc), 1)
     except KeyboardInterrupt:
-        print("vidpulse: interrupted", file=sys.stderr)
-        return 130
+        return _fail(bar, "interrupted", 130)
+    if bar is not None:
+        bar.clear()
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -133,6 +139,14 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'report.json'}: {len(report.get('cuts', []))} cuts, "
               f"{len(report.get('scenes', []))} scenes", file=sys.stderr)
     return 0
+
+
+def _fail(bar: _ProgressBar | None, message: str, code: int) -> int:
+    """Exactly one line on stderr (the bar, if any, cleared from its line first)."""
+    if bar is not None:
+        bar.clear()
+    print(f"vidpulse: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
