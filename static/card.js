@@ -3,7 +3,7 @@
 // whoever follows the session calls `apply(event)` with events as documented in docs/api.md.
 
 import { h, uid } from "./dom.js";
-import { bytes, duration, percent, videoSummary } from "./format.js";
+import { bytes, duration, percent, timecode, videoSummary } from "./format.js";
 import { renderReport } from "./results.js";
 import { FINAL_STATES } from "./stream.js";
 
@@ -77,11 +77,14 @@ export class SessionCard {
     this.deleteButton = h("button", { type: "button", class: "danger", "aria-label": `Delete ${info.filename}`,
       onclick: () => this.onDelete(this) }, "Delete");
     this.resultsEl = h("div", { class: "card-results" });
+    // Scenes as the analysis closes them (`scene` events), until the full results replace them.
+    this.liveScenes = h("ol", { class: "live-scenes", "aria-label": `Scenes of ${info.filename} so far` });
+    this.liveScenes.hidden = true;
     this.el = h("article", { class: "card", "aria-labelledby": titleId },
       h("header", { class: "card-head" }, h("h3", { id: titleId }, info.filename), this.badge),
       this.meta, this.uploadMeter.el, this.processMeter.el, this.status, this.transport,
       h("div", { class: "card-actions" }, this.cancelButton, this.deleteButton),
-      this.resultsEl);
+      this.liveScenes, this.resultsEl);
 
     if (info.id) {
       this.uploadMeter.el.hidden = true;
@@ -145,6 +148,9 @@ export class SessionCard {
       case "progress":
         this.#showProgress(data);
         break;
+      case "scene":
+        this.#addScene(data);
+        break;
       case "failed":
         this.#showError(data.message);
         this.#setState("failed");
@@ -187,6 +193,20 @@ export class SessionCard {
       + (progress.eta_s != null && value < 100 ? `, about ${duration(progress.eta_s)} left` : "");
     this.processMeter.el.hidden = false;
     this.processMeter.set(value, parts.filter(Boolean).join(" · "), spoken);
+  }
+
+  /** A scene just closed: its thumbnail and times, drawn while the analysis goes on. */
+  #addScene(scene) {
+    if (this.liveScenes.querySelector(`[data-index="${scene.index}"]`)) return; // replayed
+    const picture = scene.thumbnail
+      ? h("img", { src: this.api.fileUrl(this.id, scene.thumbnail), alt: "", decoding: "async" })
+      : h("span", { class: "no-thumb" }, "no thumbnail");
+    this.liveScenes.append(h("li", {
+      class: "live-scene", "data-index": scene.index, "data-arrived-while": this.state ?? "",
+      "aria-label": `Scene ${scene.index + 1}, ${timecode(scene.start_s)} to ${timecode(scene.end_s)}`,
+    }, picture, h("span", { class: "scene-time" }, h("strong", {}, `#${scene.index + 1}`),
+      ` ${timecode(scene.start_s)}–${timecode(scene.end_s)}`)));
+    this.liveScenes.hidden = this.#results != null;
   }
 
   #setQueue(position) {
@@ -254,6 +274,7 @@ export class SessionCard {
     this.#results = this.api.results(this.id);
     try {
       const report = await this.#results;
+      this.liveScenes.hidden = true;
       this.resultsEl.replaceChildren(renderReport(report, (name) => this.api.fileUrl(this.id, name)));
     } catch (error) {
       this.resultsEl.replaceChildren(h("p", { class: "error" }, `Could not load the results: ${error.message}`));

@@ -16,7 +16,9 @@ export function renderReport(report, fileUrl) {
       poster: report.scenes[0]?.thumbnail ? fileUrl(report.scenes[0].thumbnail) : null,
       width: report.video.width, height: report.video.height,
       "aria-label": "Annotated video: moving regions boxed, scene number and timecode drawn in",
-    })
+    }, artifacts.has("chapters.vtt")
+      ? h("track", { kind: "chapters", label: "Scenes", srclang: "en", src: fileUrl("chapters.vtt"), default: true })
+      : null)
     : null;
 
   return h("div", { class: "report" },
@@ -29,6 +31,7 @@ export function renderReport(report, fileUrl) {
       h("figcaption", {}, "Motion and brightness over time; cuts marked.")),
     scenes(report.scenes, fileUrl, video),
     quality(report.quality),
+    report.audio !== undefined && sound(report.audio),
     video && h("section", { class: "report-part" }, h("h4", {}, "Annotated video"), video),
     downloads(artifacts, fileUrl));
 }
@@ -87,12 +90,31 @@ function quality(report) {
       h("dd", {}, `mean ${pct(mean)}, from ${pct(min)} to ${pct(max)}`)));
 }
 
+/** Loudness (EBU R128), silence and clipping; or that there is no sound. */
+function sound(audio) {
+  if (!audio) return h("section", { class: "report-part" }, h("h4", {}, "Audio"), h("p", {}, "No audio stream."));
+  const { integrated_lufs: lufs, range_lu: range, true_peak_dbtp: peak } = audio.loudness;
+  const spans = (list) => (list.length
+    ? h("ul", { class: "segments" }, list.map((s) => h("li", { class: "segment" },
+      `${timecode(s.start_s)}–${timecode(s.end_s)}`)))
+    : "none");
+  return h("section", { class: "report-part" },
+    h("h4", {}, "Audio"),
+    h("dl", { class: "quality audio" },
+      h("dt", {}, "Loudness"),
+      h("dd", {}, `${lufs == null ? "silent" : `${lufs.toFixed(1)} LUFS`}, range ${range.toFixed(1)} LU, `
+        + `true peak ${peak == null ? "-∞" : peak.toFixed(1)} dBTP`),
+      h("dt", {}, "Silence"), h("dd", {}, spans(audio.silence)),
+      h("dt", {}, "Clipping"), h("dd", {}, spans(audio.clipping))));
+}
+
 function pct(value) {
   return `${Math.round(value * 100)} %`;
 }
 
 function downloads(artifacts, fileUrl) {
-  const names = ["report.json", "frames.csv", "contact-sheet.jpg", "annotated.mp4"].filter((n) => artifacts.has(n));
+  const names = ["report.json", "frames.csv", "contact-sheet.jpg", "annotated.mp4", "chapters.vtt", "scenes.edl"]
+    .filter((n) => artifacts.has(n));
   return h("p", { class: "downloads" }, "Download: ",
     names.flatMap((name, i) => [i ? " · " : null, h("a", { href: fileUrl(name), download: name }, name)]));
 }

@@ -328,3 +328,30 @@ def test_refusals_are_explained(demo: Demo, tmp_path: Path) -> None:
     demo.upload(("narrow.mp4", notes))
     expect(demo.page.get_by_role("status")).to_have_text("Fix the analysis options first.")
     expect(demo.card("narrow.mp4")).to_have_count(0)
+
+
+def test_scenes_drawn_as_they_arrive_and_chapters_in_the_player(demo: Demo, clip: Clip) -> None:
+    demo.set_options(render=True)
+    demo.upload(("live.mp4", clip.path))
+    card = demo.card("live.mp4")
+    expect(card).to_have_attribute("data-state", "succeeded")
+    scenes = len(clip.truth.cuts) + 1
+    # Each scene was drawn when its `scene` event came, while the session was still running.
+    live = card.locator(".live-scene")
+    expect(live).to_have_count(scenes)
+    assert live.evaluate_all("(els) => els.map((el) => el.dataset.arrivedWhile)") == ["running"] * scenes
+    assert live.locator("img").evaluate_all("(els) => els.every((el) => el.complete && el.naturalWidth >= 320)")
+    # The full results then take their place.
+    expect(card.locator(".live-scenes")).to_be_hidden()
+    expect(card.locator(".scenes img")).to_have_count(scenes)
+    # The player's chapters come from chapters.vtt: one cue per scene.
+    video = card.locator("video")
+    track = video.locator("track[kind=chapters]")
+    expect(track).to_have_attribute("src", re.compile(r"/files/chapters\.vtt"))
+    video.evaluate("(v) => { v.textTracks[0].mode = 'hidden'; }")
+    demo.page.wait_for_function("(v) => v.textTracks[0].cues && v.textTracks[0].cues.length > 0",
+                                arg=video.element_handle())
+    starts = video.evaluate("(v) => Array.from(v.textTracks[0].cues, (c) => c.startTime)")
+    assert len(starts) == scenes and starts[0] == 0
+    assert abs(starts[1] - clip.truth.cuts[0] / clip.truth.fps) < 0.05
+    expect(card.locator(".downloads")).to_contain_text("scenes.edl")
