@@ -124,13 +124,13 @@ class Film:
                 last = self._picture(before, round(before.seconds * FPS))(round(before.seconds * FPS) - 1)
                 first = picture(0)
                 if shot.enter == "fade":
+                    # A fade-out, black and a fade-in: one transition, its cut where the picture returns.
                     self._add(fade, lambda i, a=last: _blend(a, black, (i + 1) / fade))
-                    self.truth.append((self.frames, "fade"))
                     self._add(dark, lambda i: black)
                     self.truth.append((self.frames, "fade"))
                     self._add(fade, lambda i, b=first: _blend(black, b, (i + 1) / (fade + 1)))
                 elif shot.enter == "dissolve":
-                    self.truth.append((self.frames + dissolve // 2, "fade"))
+                    self.truth.append((self.frames + dissolve // 2, "dissolve"))
                     self._add(dissolve, lambda i, a=last, b=first: _blend(a, b, (i + 1) / (dissolve + 1)))
                 else:
                     self.truth.append((self.frames, "hard"))
@@ -348,7 +348,7 @@ def peak_rss(path: Path, render: bool = False) -> dict[str, float]:
 
 
 def score(found: list[tuple[int, str]] | list[int], truth: list[tuple[int, str]]) -> str:
-    """Matched / missed / false cuts: hard cuts within 2 frames, fades within 8."""
+    """Matched / missed / false cuts: hard cuts within 2 frames, fades and dissolves within 8."""
     frames = [f if isinstance(f, int) else f[0] for f in found]
     unmatched = list(frames)
     hits = 0
@@ -373,7 +373,17 @@ def main() -> None:
     parser.add_argument("--skip-4k", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repeats; the best counts")
     parser.add_argument("--profile", action="store_true", help="print where one analysis spends its time")
+    parser.add_argument("--accuracy", action="store_true", help="only the accuracy suite's table, then stop")
+    parser.add_argument(
+        "--baseline", type=Path, help="also the accuracy table of the analysis in this checkout (e.g. `git archive`)"
+    )
     args = parser.parse_args()
+    if args.accuracy or args.baseline:
+        if args.baseline:
+            print(f"### accuracy, baseline ({args.baseline})\n\n{accuracy_table(args.baseline)}\n", flush=True)
+        print(f"### accuracy, this checkout\n\n{accuracy_table(ROOT)}\n", flush=True)
+        if args.accuracy:
+            return
 
     seconds = args.seconds
     main_video = OUT / f"test-720p-{seconds:g}s.mp4"
@@ -472,6 +482,42 @@ def main() -> None:
     print(f"\ntruth: {truth}\nanalysis: {plain.cuts}")
     for name, outcomes in others.items():
         print(f"{name}: {outcomes[0][1]}")
+
+
+_ACCURACY = textwrap.dedent(
+    """
+    import importlib.util, json, sys, tempfile
+    from pathlib import Path
+    # The suite's clips and scorer come from this checkout's tests/transitions.py, the analysis
+    # from whatever `vidpulse` the path gives (this checkout, or a baseline).
+    spec = importlib.util.spec_from_file_location("transitions", sys.argv[1])
+    suite = sys.modules["transitions"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    from vidpulse.processing import AnalysisOptions, analyze
+    folder = Path(sys.argv[2])
+    rows = []
+    for shape in suite.SHAPES:
+        for seconds in suite.DURATIONS_S:
+            clip = suite.make_known_clip(folder, shape, seconds)
+            with tempfile.TemporaryDirectory() as out:
+                report = analyze(clip.path, Path(out), AnalysisOptions())
+            rows.append((clip, suite.score(clip, report["cuts"])))
+    print(suite.table(rows))
+    """
+)
+
+
+def accuracy_table(checkout: Path) -> str:
+    """The accuracy suite (tests/transitions.py: one known fade or dissolve per clip, with an
+    opening fade-in, a hard cut and a closing fade-out) run by the analysis of `checkout`."""
+    folder = OUT / "known"
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    done = subprocess.run(
+        [sys.executable, "-c", _ACCURACY, str(ROOT / "tests" / "transitions.py"), str(folder)],
+        capture_output=True, text=True, check=True, env=env, cwd=checkout,
+    )
+    return done.stdout.strip()
 
 
 def profile(path: Path) -> None:
