@@ -95,6 +95,7 @@ class _Run:
         self.scene = 0
         self.renderer: Renderer | None = None
         self.series_width = 1
+        self._cut_frames: list[int] = []
         self.fps = 25.0
         self.audio: AudioResult | None = None
 
@@ -204,7 +205,12 @@ class _Run:
         """Render the frames whose scene number is final, and the oldest beyond RENDER_HELD_MAX
         even before (a dissolve is decided up to seconds late: holding full-size frames that
         long would cost hundreds of MB; the label of such a frame may show the scene before)."""
-        cut_frames = [c.frame for c in self.cuts.cuts]
+        if not self.to_render:
+            return
+        cuts = self.cuts.cuts
+        if len(self._cut_frames) != len(cuts):  # cuts are only ever added
+            self._cut_frames = [c.frame for c in cuts]
+        cut_frames = self._cut_frames
         while self.to_render and (self.to_render[0][0] <= decided_index or len(self.to_render) > RENDER_HELD_MAX):
             index, time_s, picture, boxes = self.to_render.popleft()
             scene = bisect.bisect_right(cut_frames, index)

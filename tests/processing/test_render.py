@@ -72,3 +72,10 @@ def test_labels_and_boxes_drawn_on_the_full_frame(tmp_path: Path) -> None:
     # A green box outline around the moving square.
     r, g, b = (last[..., i].astype(int) for i in range(3))
     assert ((g > 150) & (r < 100) & (b < 100)).sum() > 200
+
+
+def test_annotated_video_from_another_pixel_format(tmp_path: Path) -> None:
+    source = tmp_path / "444.mp4"
+    count = write_frames(source, segment_frames([S("scene", 8, 1)], (320, 180)), size=(320, 180), pix_fmt="yuv444p")
+    analyse(source, tmp_path / "out", render=True)
+    assert _annotated_size(tmp_path / "out" / "annotated.mp4") == (320, 180, count)
