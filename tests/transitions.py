@@ -217,3 +217,24 @@ def table(rows: list[tuple[KnownClip, Score]]) -> str:
         f"{SPAN_TOLERANCE_SHARE:.0%} of its length, hard cut exact, no false cut)."
     )
     return "\n".join(lines)
+
+
+def make_partial_fades_clip(folder: Path) -> KnownClip:
+    """A clip that opens half way into a fade-in and ends half way into a fade-out (never
+    reaching black), with a hard cut between: only the hard cut is a transition."""
+    black = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    a, c = _drifting(4), _drifting(5)
+    clip = _Builder()
+    for i in range(25):  # from 35 % to full light
+        t = 0.65 * (1 - (i + 1) / 25)
+        clip.frames.append(lambda i=i, t=t: _blend(a(i), black, t))
+    clip.shot(a, 30, 25)
+    hard_cut = clip.count
+    clip.shot(c, 30)
+    for i in range(25):  # down to 35 %
+        t = 0.65 * (i + 1) / 25
+        clip.frames.append(lambda i=i, t=t: _blend(c(30 + i), black, t))
+    path = folder / "partial-fades.mp4"
+    if not path.exists():
+        write_frames(path, iter(clip), fps=FPS, size=SIZE)
+    return KnownClip("partial-fades", 1.0, path, Transition(0, 0, "none"), hard_cut, clip.count)

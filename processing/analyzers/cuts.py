@@ -306,8 +306,11 @@ class CutAnalyzer:
         blank = self._fade_in[1]
         if pos - c < self._step:
             return
+        if self._blank[pos] or self._diff[pos] >= self._threshold:
+            self._close_fade_in(pos)  # a cut or a blank: the fade-in ended on the frame before
+            return
         rising = self._level(pos, blank) - self._level(pos - self._step, blank) >= FADE_STEP
-        if pos - c > self._lookback or self._blank[pos] or self._diff[pos] >= self._threshold or not rising:
+        if pos - c > self._lookback or not rising:
             self._close_fade_in(pos + 1)
 
     def _close_fade_in(self, end: int) -> None:
@@ -449,6 +452,8 @@ class CutAnalyzer:
             if not (final or settled or pos - end > self._lookback):
                 return
             self._held.pop(0)
+            if final and not settled:
+                continue  # the light still changing as the video ends: its closing fade-out
             # Now the new picture is seen in full: its span and middle, measured again.
             span = self._mix_span(first, min(pos, end + window))
             if span is not None:

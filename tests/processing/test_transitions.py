@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.processing.conftest import analyse
-from tests.transitions import DURATIONS_S, SHAPES, make_known_clip, score
+from tests.transitions import DURATIONS_S, SHAPES, make_known_clip, make_partial_fades_clip, score
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +39,9 @@ def test_scorer_counts_a_transition_reported_twice_as_a_false_cut(clip_folder: P
     assert not score(clip, [into, hard]).ok  # no span
     whole = {**out, "start_frame": t.start_frame, "end_frame": t.end_frame}
     assert score(clip, [whole, hard]).ok
+
+
+def test_a_video_that_opens_and_ends_mid_fade_has_only_its_hard_cut(clip_folder: Path, tmp_path: Path) -> None:
+    clip = make_partial_fades_clip(clip_folder)
+    cuts = analyse(clip.path, tmp_path)["cuts"]
+    assert [(c["frame"], c["kind"]) for c in cuts] == [(clip.hard_cut, "hard")]
