@@ -289,7 +289,7 @@ ANNOTATED_NAME = "annotated.mp4"
 THUMBNAIL_CANDIDATE_EVERY = 4
 THUMBNAIL_WIDTH = 480
 # Full-size frames held for the renderer until their scene number is final, at most.
-RENDER_HELD_MAX = 32
+RENDER_HELD_MAX = 16
 TIMELINE_NAME = "timeline.png"
 
 

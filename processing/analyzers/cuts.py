@@ -261,9 +261,11 @@ class CutAnalyzer:
         leaving = max(self._level(k, blank) for k in range(max(0, start - self._lookback), start))
         hard_in = self._diff[start] >= self._threshold
         first = start if hard_in else self._fade_out_start(start, blank)
-        # A dip or flash with the same picture either side is no cut (compared outside its fades).
-        ahead = min(c + self._lookahead, len(self._blank) - 1)
-        if c - start < self._dip and not self._differs(ahead, max(0, first - 1), 0.5 * self._threshold):
+        # A dip or flash with the same picture either side is no cut: compared next to its hard
+        # edges (a moving picture changes little there), past its fades (where both are dark).
+        after = c if hard_out else min(c + self._lookahead, len(self._blank) - 1)
+        before = max(0, (start if hard_in else first) - 1)
+        if c - start < self._dip and not self._differs(after, before, 0.5 * self._threshold):
             return
         if max(leaving, reached) < self._fade_threshold:
             return
