@@ -374,10 +374,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repeats; the best counts")
     parser.add_argument("--profile", action="store_true", help="print where one analysis spends its time")
     parser.add_argument("--accuracy", action="store_true", help="only the accuracy suite's table, then stop")
+    parser.add_argument("--render-pairs", type=int, metavar="N", help="only N rounds of render vs decode-only pairs")
     parser.add_argument(
         "--baseline", type=Path, help="also the accuracy table of the analysis in this checkout (e.g. `git archive`)"
     )
     args = parser.parse_args()
+    if args.render_pairs:
+        path = OUT / f"test-720p-{args.seconds:g}s.mp4"
+        make_video(path, args.seconds, (1280, 720))
+        print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+        render_pairs(path, args.render_pairs, args.baseline)
+        print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
+        return
     if args.accuracy or args.baseline:
         if args.baseline:
             print(f"### accuracy, baseline ({args.baseline})\n\n{accuracy_table(args.baseline)}\n", flush=True)
@@ -518,6 +526,52 @@ def accuracy_table(checkout: Path) -> str:
         capture_output=True, text=True, check=True, env=env, cwd=checkout,
     )
     return done.stdout.strip()
+
+
+_TIMED_RUN = textwrap.dedent(
+    """
+    import json, sys, tempfile, time
+    from pathlib import Path
+    from vidpulse.processing import AnalysisOptions, analyze
+    with tempfile.TemporaryDirectory() as out:
+        wall, cpu = time.perf_counter(), time.process_time()
+        report = analyze(Path(sys.argv[1]), Path(out), AnalysisOptions(render=sys.argv[2] == "1"))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(json.dumps({"frames": report["analysed"]["frames"], "wall": wall, "cpu": cpu}))
+    """
+)
+
+
+def timed_in(checkout: Path, path: Path, render: bool) -> Timed:
+    """One analysis by the code of `checkout`, in a process of its own (imports not counted)."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    done = subprocess.run(
+        [sys.executable, "-c", _TIMED_RUN, str(path), "1" if render else "0"],
+        capture_output=True, text=True, check=True, env=env, cwd=checkout,
+    )
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    return Timed(_rate(run["frames"], run["wall"]), 1000 * run["cpu"] / run["frames"])
+
+
+def render_pairs(path: Path, rounds: int, baseline: Path | None) -> None:
+    """Render against decode-only, back to back (and the baseline's render in the same rounds)."""
+    kinds = [("this checkout", ROOT)] + ([("baseline", baseline)] if baseline else [])
+    ratios: dict[str, list[float]] = {name: [] for name, _ in kinds}
+    cpu: dict[str, list[float]] = {name: [] for name, _ in kinds}
+    decode_cpu = []
+    for _ in range(rounds):
+        for name, checkout in kinds:
+            ceiling = timed(lambda: decode_only(path))
+            run = timed_in(checkout, path, render=True)
+            ratios[name].append(run.fps / ceiling.fps)
+            cpu[name].append(run.cpu_ms)
+            decode_cpu.append(ceiling.cpu_ms)
+    print(f"decode-only CPU {min(decode_cpu):.2f} ms/frame (best)")
+    for name, values in ratios.items():
+        values.sort()
+        spread = ", ".join(f"{r:.2f}" for r in values)
+        print(f"| analysis + render / decode-only, {name}, median | {values[len(values) // 2]:.2f}x | {spread}; "
+              f"CPU {min(cpu[name]):.2f} ms/frame (best) |", flush=True)
 
 
 def profile(path: Path) -> None:

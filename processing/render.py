@@ -4,11 +4,18 @@ Drawn on the full frame, at the source's display size (upright, at most RENDER_L
 longer side), in the same decode pass: the decoder hands over each frame as a new yuv420p frame,
 the boxes and labels are drawn straight into its planes (luma for the text, all three for the
 green boxes) and the frame goes to the encoder as is: no frame is converted to RGB and back,
-nor copied into the encoder's format. Frames arrive a little behind the loop, once their scene number is known.
+nor copied into the encoder's format. Frames arrive a little behind the loop, once their scene
+number is known.
+
+Encoding runs in a thread of its own (PyAV releases the GIL while libx264 works): the frame loop
+goes on analysing while the encoder digests the frames before, instead of waiting on each.
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,6 +37,9 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 # libx264's fastest preset: at full size the encoder is the render's cost (docs/benchmarks.md),
 # and a slightly larger file is the better trade for a preview.
 _ENCODER_OPTIONS = {"preset": "ultrafast", "crf": "23"}
+# Drawn frames waiting for the encoder thread, at most.
+ENCODE_QUEUE = 4
+_DONE = None
 
 
 class Renderer:
@@ -54,6 +64,10 @@ class Renderer:
         self._thickness = max(1, round(self._scale * 1.5))
         self._pts = 0
         self.frames = 0
+        self._queue: queue.Queue[av.VideoFrame | None] = queue.Queue(maxsize=ENCODE_QUEUE)
+        self._error: RenderFailed | None = None
+        self._thread = threading.Thread(target=self._encode_all, name="vidpulse-encode", daemon=True)
+        self._thread.start()
 
     def write(self, frame: av.VideoFrame, time_s: float, scene: int, boxes: list[Box]) -> None:
         """Draw onto `frame` (yuv420p at this renderer's size; it is changed) and encode it."""
@@ -72,7 +86,8 @@ class Renderer:
         self._label(luma, timecode(time_s), (pad, height - pad))
         frame.pts = self._pts
         self._pts += 1
-        self._mux(frame)
+        self._raise_failure()
+        self._queue.put(frame)
         self.frames += 1
 
     def _label(self, luma: np.ndarray, text: str, origin: tuple[int, int]) -> None:
@@ -82,11 +97,36 @@ class Renderer:
 
     def close(self) -> None:
         """Flush the encoder and finish the file (faststart moves the index to the front)."""
+        self._queue.put(_DONE)
+        self._thread.join()
+        self._raise_failure()
         self._mux(None)
         self._container.close()
 
     def abort(self) -> None:
+        """Stop the encoder thread without finishing the file (the caller removes it)."""
+        self._error = self._error or RenderFailed("The annotated video was abandoned.")
+        while self._thread.is_alive():
+            # Make room for the end marker whatever the thread is waiting on, and hand it over.
+            with contextlib.suppress(queue.Empty):
+                self._queue.get_nowait()
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(_DONE)
+            self._thread.join(0.05)
         self._container.close()
+
+    def _encode_all(self) -> None:
+        while (frame := self._queue.get()) is not _DONE:
+            if self._error is not None:
+                continue  # failed or abandoned: drain until the end marker
+            try:
+                self._mux(frame)
+            except RenderFailed as exc:
+                self._error = exc
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def _mux(self, frame: av.VideoFrame | None) -> None:
         try:

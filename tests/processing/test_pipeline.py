@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ def test_cancel_removes_every_file(std_clip: tuple[Path, Truth], tmp_path: Path,
         analyze(std_clip[0], tmp_path, AnalysisOptions(render=True), is_cancelled=cancelled)
     assert caught.value.code == "cancelled"
     assert [p.name for p in tmp_path.iterdir()] == ["upload.mp4"]
+    assert not [t for t in threading.enumerate() if t.name == "vidpulse-encode"]  # the encoder stopped
 
 
 def test_cancel_is_checked_on_every_frame(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
