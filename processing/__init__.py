@@ -1,7 +1,7 @@
 """Vidpulse video analysis: one decode pass, small per-frame analyzers, a JSON report.
 
 No web imports: the server, the CLI, a worker process or a notebook call `analyze` and talk to
-it only through `on_progress` and `is_cancelled`.
+it only through `on_progress`, `is_cancelled` and `on_scene` (each scene as it closes).
 """
 
 from __future__ import annotations
