@@ -77,7 +77,9 @@ def write_report(report: dict[str, Any], artifacts: Artifacts) -> dict[str, Any]
         listed = [a.to_dict() for a in artifacts.listing() if a.name != REPORT_NAME]
         listed.append({"name": REPORT_NAME, "type": "application/json", "bytes": size})
         # Through the model: a report that drifts from docs/report.schema.json fails here, not in a client.
-        data = _encode(Report.model_validate({**report, "artifacts": listed}).model_dump(mode="json", by_alias=True))
+        # Unset fields stay out: a hard cut has no span fields rather than nulls.
+        model = Report.model_validate({**report, "artifacts": listed})
+        data = _encode(model.model_dump(mode="json", by_alias=True, exclude_unset=True))
         if len(data) == size:
             break
         size = len(data)

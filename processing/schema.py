@@ -92,10 +92,24 @@ class Analysed(Closed):
 
 
 class Cut(Closed):
+    """A hard cut, or a gradual transition with its span (start and end frames inclusive)."""
+
     frame: int = Field(ge=1, description="first frame of the new scene")
     time_s: Seconds
-    kind: Literal["hard", "fade"] = Field(description="fade: to or from black, or a cross-dissolve")
-    score: float = Field(ge=0)
+    kind: Literal["hard", "fade", "dissolve"] = Field(
+        description="fade: through black or white (a fade-out, the blank gap and a fade-in are one transition; "
+        "the opening fade-in and the closing fade-out of a video are none); dissolve: a cross-dissolve"
+    )
+    score: float = Field(
+        ge=0,
+        description="hard: mean luma difference 0..255 across the cut; fade: brightness x255 of the picture left "
+        "or reached (through white: its distance from white); dissolve: mean luma difference between its ends",
+    )
+    confidence: Unit = Field(description="how clearly the detector's tests were passed (a hard cut: at least 0.5)")
+    start_frame: int | None = Field(default=None, ge=0, description="fade and dissolve only: its first frame")
+    end_frame: int | None = Field(default=None, ge=0, description="fade and dissolve only: its last frame")
+    start_s: float | None = Field(default=None, ge=0, description="fade and dissolve only: time of start_frame")
+    end_s: float | None = Field(default=None, ge=0, description="fade and dissolve only: time of end_frame")
 
 
 class Scene(Closed):
@@ -138,10 +152,36 @@ class Quality(Closed):
     brightness: Brightness
 
 
+class Loudness(Closed):
+    """EBU R128 / ITU-R BS.1770, by FFmpeg's ebur128 filter."""
+
+    integrated_lufs: float | None = Field(description="integrated loudness; null when nothing passes the -70 LUFS gate")
+    range_lu: float = Field(ge=0, description="loudness range (LRA)")
+    true_peak_dbtp: float | None = Field(description="true peak (4x oversampled); null for digital silence")
+
+
+class Clipping(Span):
+    samples: int = Field(ge=1, description="clipped samples in the segment, every channel counted")
+
+
+class Audio(Closed):
+    """The first audio stream, measured in the same pass as the video, on the video's clock."""
+
+    codec: str
+    channels: int = Field(ge=0)
+    sample_rate: int = Field(ge=0)
+    loudness: Loudness
+    silence: list[Span] = Field(description="below -60 dB for at least 0.5 s")
+    clipping: list[Clipping] = Field(
+        description="runs of 3 or more samples at full scale on a channel, merged when closer than 50 ms"
+    )
+
+
 class Artifact(Closed):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     type: str = Field(description="media type",
-                      examples=["application/json", "text/csv", "image/jpeg", "image/png", "video/mp4"])
+                      examples=["application/json", "text/csv", "image/jpeg", "image/png", "video/mp4", "text/vtt",
+                                "text/plain"])
     bytes: int = Field(ge=0)
 
 
@@ -161,6 +201,7 @@ class Report(Closed):
     scenes: list[Scene] = Field(min_length=1)
     motion: Motion
     quality: Quality
+    audio: Audio | None = Field(default=None, description="null when the file has no sound")
     artifacts: list[Artifact]
     timing: Timing
 
