@@ -126,6 +126,8 @@ export class SessionCard {
     if (this.#skipUntil && event.id) {
       this.lastEventId = event.id;
       if (event.id === this.#skipUntil) this.#skipUntil = null;
+      // The snapshot holds no scenes: those replayed still count (drawn once each).
+      if (event.type === "scene") this.#addScene(event.data);
       return;
     }
     if (event.id) this.lastEventId = event.id;

@@ -330,21 +330,30 @@ def test_refusals_are_explained(demo: Demo, tmp_path: Path) -> None:
     expect(demo.card("narrow.mp4")).to_have_count(0)
 
 
-def test_scenes_drawn_as_they_arrive_and_chapters_in_the_player(demo: Demo, clip: Clip) -> None:
-    demo.set_options(render=True)
-    demo.upload(("live.mp4", clip.path))
+def test_scenes_drawn_as_they_arrive(demo: Demo, long_clip: Clip) -> None:
+    demo.upload(("live.mp4", long_clip.path))
     card = demo.card("live.mp4")
-    expect(card).to_have_attribute("data-state", "succeeded")
-    scenes = len(clip.truth.cuts) + 1
-    # Each scene was drawn when its `scene` event came, while the session was still running.
+    scenes = len(long_clip.truth.cuts) + 1
     live = card.locator(".live-scene")
+    # The first scenes close while the session still runs (40 s of video), each drawn with its
+    # thumbnail as its `scene` event comes.
+    expect(live.first).to_be_visible(timeout=60_000)
+    expect(card).to_have_attribute("data-state", "succeeded", timeout=120_000)
     expect(live).to_have_count(scenes)
-    assert live.evaluate_all("(els) => els.map((el) => el.dataset.arrivedWhile)") == ["running"] * scenes
-    assert live.locator("img").evaluate_all("(els) => els.every((el) => el.complete && el.naturalWidth >= 320)")
+    arrived = live.evaluate_all("(els) => els.map((el) => el.dataset.arrivedWhile)")
+    assert arrived[0] == "running", arrived
+    assert live.locator("img").evaluate_all("(els) => els.every((el) => el.complete && el.naturalWidth >= 480)")
     # The full results then take their place.
     expect(card.locator(".live-scenes")).to_be_hidden()
     expect(card.locator(".scenes img")).to_have_count(scenes)
-    # The player's chapters come from chapters.vtt: one cue per scene.
+
+
+def test_the_player_takes_its_chapters_from_chapters_vtt(demo: Demo, clip: Clip) -> None:
+    demo.set_options(render=True)
+    demo.upload(("chapters.mp4", clip.path))
+    card = demo.card("chapters.mp4")
+    expect(card).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    scenes = len(clip.truth.cuts) + 1
     video = card.locator("video")
     track = video.locator("track[kind=chapters]")
     expect(track).to_have_attribute("src", re.compile(r"/files/chapters\.vtt"))
