@@ -30,7 +30,7 @@ schemas: $(STAMP)
 	$(BIN)/python -c 'from vidpulse.processing.schema import main; main()' > docs/report.schema.json
 
 lint: $(STAMP)
-	$(BIN)/ruff check vidpulse server processing tests bench
+	$(BIN)/ruff check vidpulse server processing client tests bench
 	$(BIN)/mypy
 
 # PySceneDetect (the accuracy and speed baseline) lives in a venv of its own: its default package

@@ -19,7 +19,7 @@ from .config import Settings
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestContextMiddleware
 from .metrics import Metrics
-from .routes import Resource, legacy, ops, sessions, stream, ws
+from .routes import Resource, legacy, ops, sessions, stream, webhooks, ws
 from .runtime import Runtime
 
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Resource("/", get=index),
         *sessions.routes,
+        *webhooks.routes,
         *stream.routes,
         *ws.routes,
         *legacy.routes,

@@ -1,4 +1,4 @@
-"""`vidpulse serve | worker | analyze`."""
+"""`vidpulse serve | worker | analyze | submit`."""
 
 from __future__ import annotations
 
@@ -32,17 +32,34 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument("--width", type=int, help="analysis width in pixels")
     analyze.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
+    from vidpulse.client import submit
+
+    submit.add_arguments(commands.add_parser("submit", help="upload to a server, follow it, fetch the results"))
+
     args = parser.parse_args(argv)
+    if args.command == "submit":
+        return submit.run(args)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"vidpulse: {exc}", file=sys.stderr)
+        return 2
+    if args.command in ("serve", "worker") and (problem := _webhook_problem(settings)):
+        print(f"vidpulse: {problem}", file=sys.stderr)
         return 2
     if args.command == "serve":
         return _serve(settings, args)
     if args.command == "worker":
         return _worker(settings)
     return _analyze(args)
+
+
+def _webhook_problem(settings: Settings) -> str | None:
+    import asyncio
+
+    from .webhooks import startup_problem
+
+    return asyncio.run(startup_problem(settings))
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

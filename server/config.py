@@ -40,6 +40,11 @@ class Settings:
     s3_endpoint_url: str = ""
     s3_bucket: str = ""
     s3_prefix: str = "vidpulse/"
+    # Webhooks (server/webhooks.py): WEBHOOK_SECRET is `whsec_` + base64, as Standard Webhooks has it.
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_retry_s: float = 5.0
+    webhook_max_attempts: int = 10
     # Not in the DESIGN.md list, but operators need them: see docs/api.md.
     job_timeout_s: float = 3600.0
     probe_timeout_s: float = 15.0
@@ -48,6 +53,8 @@ class Settings:
     subscriber_queue: int = 64
     sse_ping_s: float = 15.0
     static_dir: Path | None = field(default=None)
+    # Outbound requests (URL ingest, webhooks) may reach loopback/private addresses: see server/outbound.py.
+    allow_private_urls: bool = False
 
     @property
     def max_upload_bytes(self) -> int:
@@ -83,10 +90,14 @@ class Settings:
             raise ConfigError("PROGRESS_HZ must be above 0")
         if self.max_upload_mb <= 0 or self.max_queued <= 0:
             raise ConfigError("MAX_UPLOAD_MB and MAX_QUEUED must be above 0")
+        if self.webhook_retry_s <= 0 or self.webhook_max_attempts < 1:
+            raise ConfigError("WEBHOOK_RETRY_S must be above 0 and WEBHOOK_MAX_ATTEMPTS at least 1")
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:
     kind = str(type_name)
+    if kind == "bool":
+        return _parse_bool(name, raw)
     try:
         if kind == "int":
             return int(raw)
@@ -99,3 +110,12 @@ def _parse(name: str, type_name: Any, raw: str) -> Any:
     except ValueError as exc:
         raise ConfigError(f"{name.upper()}={raw!r} is not a valid {kind}") from exc
     return raw
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name.upper()}={raw!r} is not a valid bool (use 1 or 0)")

@@ -36,6 +36,12 @@ class Metrics:
         self.request_seconds = Histogram("vidpulse_request_duration_seconds", "HTTP request latency by route",
                                          ["method", "route", "status"], registry=self.registry,
                                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.webhooks_delivered = Counter("vidpulse_webhooks_delivered", "Webhook deliveries a receiver accepted",
+                                          registry=self.registry)
+        self.webhooks_retried = Counter("vidpulse_webhooks_retried", "Webhook attempts failed, to be made again",
+                                        registry=self.registry)
+        self.webhooks_given_up = Counter("vidpulse_webhooks_given_up", "Webhook deliveries given up on",
+                                         registry=self.registry)
 
         self._state = _StateCollector()
         self.registry.register(self._state)

@@ -179,6 +179,9 @@ def operations(settings: Settings) -> list[Op]:
            description="Idempotent: `cancelled` at once for a queued job, `cancelling` for a running one until "
                        "its worker stops (then a `cancelled` event). A cancelled run leaves no artifacts.",
            access="key"),
+        Op("get", "/api/sessions/{id}/webhooks", "listWebhookAttempts", "sessions", "Webhook attempts",
+           {200: Reply("Every attempt to deliver this session's webhooks.", schemas.WebhookAttemptList),
+            401: None, 404: None, 500: None}),
         Op("get", "/api/ws", "websocket", "events", "WebSocket: one socket, many sessions", {
             101: Reply("Switching Protocols: the WebSocket is open."), 426: None, 401: None,
         }, description=(
@@ -216,8 +219,27 @@ def upload_body(settings: Settings) -> Schema:
             "schema": {"type": "object", "required": ["file"], "properties": {
                 "file": {"type": "string", "contentMediaType": "application/octet-stream",
                          "description": "the video; sent once"},
-                "options": ref("Options")}},
+                "options": ref("UploadOptions")}},
             "encoding": {"options": {"contentType": "application/json"}}}}}
+
+
+def webhooks_section() -> Schema:
+    """What the server sends (OpenAPI 3.1 `webhooks`): see server/webhooks.py."""
+    header = {"required": True, "schema": {"type": "string"}}
+    return {"sessionEnded": {"post": {
+        "summary": "A session ended (Standard Webhooks)",
+        "description": (
+            "Sent to WEBHOOK_URL and to the session's `callback_url` when a session succeeds, fails or is "
+            "cancelled. Anything but a 2xx within 10 s is retried with exponential backoff and jitter from "
+            "WEBHOOK_RETRY_S, up to WEBHOOK_MAX_ATTEMPTS attempts, under the same `webhook-id` and body."),
+        "parameters": [
+            {"name": "webhook-id", "in": "header", **header, "description": "the same on every attempt"},
+            {"name": "webhook-timestamp", "in": "header", **header, "description": "seconds since the epoch"},
+            {"name": "webhook-signature", "in": "header", **header,
+             "description": "`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`, keyed by WEBHOOK_SECRET"}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref("WebhookPayload")}}},
+        "responses": {"2XX": {"description": "Taken; any other answer is retried."}},
+    }}}
 
 
 def response(status: int, reply: Reply | str | None) -> Schema:
@@ -293,6 +315,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "tags": [{"name": "sessions"}, {"name": "events"}, {"name": "legacy"}, {"name": "ops"}],
         "security": security if keys else [{}, *security],
         "paths": paths,
+        "webhooks": webhooks_section(),
         "components": {
             "schemas": json.loads(json.dumps(component_schemas())),
             "securitySchemes": {

@@ -18,6 +18,8 @@ from .metrics import Metrics
 from .schemas import BackendHealth, Readiness, StorageHealth, WorkerHealth
 from .sessions import SessionService
 from .storage import Storage, create_storage
+from .webhook_store import create_webhook_store
+from .webhooks import Webhooks
 
 log = logging.getLogger("vidpulse")
 
@@ -35,6 +37,7 @@ class Runtime:
     service: SessionService
     dispatcher: Dispatcher
     metrics: Metrics
+    webhooks: Webhooks
     accepting: bool = True
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -46,10 +49,13 @@ class Runtime:
         pool = WorkerPool(settings.workers, settings.progress_hz, settings.worker_nice)
         backend.on_cancel(pool.cancel)
         prober = Prober(settings.probe_timeout_s)
-        service = SessionService(settings, backend, storage, hub, metrics, prober)
-        runtime = cls(settings, storage, hub, backend, pool, prober, service, Dispatcher(service, pool), metrics)
+        webhooks = Webhooks(settings, create_webhook_store(settings, storage), metrics)
+        service = SessionService(settings, backend, storage, hub, metrics, prober, webhooks)
+        runtime = cls(settings, storage, hub, backend, pool, prober, service, Dispatcher(service, pool), metrics,
+                      webhooks)
         await storage.start()
         unfinished = await backend.start()
+        await webhooks.start()  # after the backend, which removes orphan folders at start
         await asyncio.gather(pool.start(), prober.start())
         await service.resume(unfinished)
         runtime.dispatcher.start()
@@ -70,6 +76,7 @@ class Runtime:
         # Running jobs are left `running` in their manifests: the next start queues them again.
         await self.dispatcher.stop()
         await asyncio.gather(self.pool.stop(), self.prober.stop())
+        await self.webhooks.stop()
         await self.backend.close()
         await self.storage.close()
 

@@ -282,9 +282,63 @@ class Readiness(Closed):
     ready: bool
 
 
+# Webhooks (server/webhooks.py) -----------------------------------------------------------------
+
+class WebhookType(StrEnum):
+    SUCCEEDED = "session.succeeded"
+    FAILED = "session.failed"
+    CANCELLED = "session.cancelled"
+
+
+class WebhookTarget(StrEnum):
+    """Which setting named the URL; listings show this, never the URL (it may carry a token)."""
+
+    WEBHOOK_URL = "webhook_url"
+    CALLBACK_URL = "callback_url"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    GAVE_UP = "gave_up"
+
+
+UploadOptions = create_model(
+    "UploadOptions", __base__=Options, __doc__=(
+        "The `options` form field of an upload: the analysis options, and where to send this session's webhook."),
+    callback_url=(str | None, Field(default=None, json_schema_extra={"format": "uri"}, description=(
+        "also POST this session's webhook here (needs WEBHOOK_SECRET on the server; a private or loopback "
+        "address is a 422 unless ALLOW_PRIVATE_URLS=1)"))))
+
+
+class WebhookPayload(Closed):
+    """The body of a webhook, signed as Standard Webhooks defines (see the `webhooks` section)."""
+
+    type: WebhookType
+    timestamp: Timestamp
+    data: Session = Field(description="the session document when it ended")
+
+
+class WebhookAttempt(Closed):
+    webhook_id: str = Field(description="the `webhook-id` header: the same on every attempt of a delivery")
+    type: WebhookType
+    target: WebhookTarget
+    attempt: int = Field(ge=1)
+    at: Timestamp
+    status_code: int | None = Field(description="null when there was no answer (`error` says why)")
+    error: str | None
+    duration_ms: int = Field(ge=0)
+    delivery_state: DeliveryState = Field(description="where the delivery stands now")
+    next_attempt_at: Timestamp | None = Field(description="on the latest attempt of a pending delivery")
+
+
+class WebhookAttemptList(Closed):
+    items: list[WebhookAttempt] = Field(description="oldest first")
+
+
 # Every component of /openapi.json: adding a model to the document is adding it here.
 COMPONENTS: tuple[type[BaseModel], ...] = (
-    Session, SessionList, Event, *EVENT_MODELS.values(), Report, Options, Problem, Health, Readiness,
-    WsClientMessage, WsServerMessage,
+    Session, SessionList, Event, *EVENT_MODELS.values(), Report, Options, UploadOptions, Problem, Health, Readiness,
+    WsClientMessage, WsServerMessage, WebhookPayload, WebhookAttemptList,
 )
 

@@ -31,6 +31,7 @@ from .models import EventType, Session, SessionState, new_session_id, utcnow
 from .storage import ARTIFACTS, SOURCE, Storage, StorageUnavailable, check_name, safe_filename
 from .subscriptions import Subscription, open_subscription
 from .uploads import receive_upload
+from .webhooks import CALLBACK_OPTION, Webhooks
 from .worker import DONE, ERROR
 
 log = logging.getLogger("vidpulse.sessions")
@@ -47,8 +48,9 @@ def owner_of(api_key: str | None) -> str | None:
 
 class SessionService:
     def __init__(self, settings: Settings, backend: Backend, storage: Storage, hub: Hub, metrics: Metrics,
-                 prober: Prober) -> None:
+                 prober: Prober, webhooks: Webhooks) -> None:
         self.settings = settings
+        self.webhooks = webhooks
         self.prober = prober
         self.hub = hub
         self.metrics = metrics
@@ -119,7 +121,7 @@ class SessionService:
 
         try:
             upload = await receive_upload(request, store, self.settings.max_upload_bytes)
-            options = _parse_options(upload.options())
+            options, callback_url = await self._options(upload.options())
             video = await self._probe(session_id)
             await self._check_capacity()
         except BaseException:
@@ -128,10 +130,18 @@ class SessionService:
         session = Session(id=session_id, filename=safe_filename(upload.filename), owner=owner,
                           options=options.to_dict(), video=video)
         await self.backend.add(session)
+        await self.webhooks.register(session.id, callback_url)
         await self._enqueue(session)
         self.metrics.upload_bytes.inc(upload.size)
         log.info("session created from %s (%d bytes)", session.filename, upload.size)
         return session
+
+    async def _options(self, raw: dict[str, Any]) -> tuple[AnalysisOptions, str | None]:
+        """The analysis options, and this session's webhook URL (`callback_url`, checked by the
+        outbound guard: a 422 naming it when refused)."""
+        analysis = {name: value for name, value in raw.items() if name != CALLBACK_OPTION}
+        options = _parse_options(analysis)
+        return options, await self.webhooks.check_callback(raw.get(CALLBACK_OPTION))
 
     async def _discard(self, session_id: str) -> None:
         """A refused upload leaves nothing: no object, no scratch file."""
@@ -252,6 +262,9 @@ class SessionService:
         session.finished_at = utcnow()
         if session.started_at is not None:
             self._recent_job_s.append((session.finished_at - session.started_at).total_seconds())
+        # Recorded before the state is saved: a crash in between runs the job again, and the
+        # second recording of the same delivery id is a no-op, so no announcement is lost.
+        await self.webhooks.session_finished(session)
         await self.backend.save(session)
         await self._log(session, event, data)
         self.metrics.jobs_finished.labels(state.value).inc()

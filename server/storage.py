@@ -83,6 +83,10 @@ class SessionPaths:
         return self.root / "events.jsonl"
 
     @property
+    def webhooks(self) -> Path:
+        return self.root / "webhooks.json"
+
+    @property
     def report(self) -> Path:
         return self.artifacts / "report.json"
 

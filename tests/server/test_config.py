@@ -27,7 +27,8 @@ def test_environment_overrides():
 
 
 @pytest.mark.parametrize("env", [{"PORT": "eighty"}, {"BACKEND": "sqlite"}, {"WORKERS": "-1"},
-                                 {"PROGRESS_HZ": "0"}])
+                                 {"PROGRESS_HZ": "0"},
+                                 {"ALLOW_PRIVATE_URLS": "maybe"}])
 def test_bad_values_are_refused_with_the_name(env):
     with pytest.raises(ConfigError):
         Settings.from_env(env)
@@ -56,3 +57,9 @@ def test_storage_is_local_by_default_and_s3_needs_redis_and_a_bucket():
     s3 = Settings.from_env({"STORAGE": "s3", "BACKEND": "redis", "S3_BUCKET": "media",
                             "S3_ENDPOINT_URL": "http://127.0.0.1:8333", "S3_PREFIX": "prod/"})
     assert (s3.s3_bucket, s3.s3_endpoint_url, s3.s3_prefix) == ("media", "http://127.0.0.1:8333", "prod/")
+
+
+@pytest.mark.parametrize(("raw", "value"), [("1", True), ("true", True), ("0", False), ("off", False)])
+def test_allow_private_urls_is_a_flag(raw, value):
+    assert Settings.from_env({}).allow_private_urls is False
+    assert Settings.from_env({"ALLOW_PRIVATE_URLS": raw}).allow_private_urls is value

@@ -1,0 +1,103 @@
+"""Following a session's events over SSE across dropped connections and server restarts.
+
+`Resume` is the state both clients share: what was seen last (the `Last-Event-ID` of the next
+connection), whether the terminal event came, and how long to wait before the next try.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from vidpulse.server.models import EventType, event_order
+from vidpulse.server.schemas import EVENT_DATA
+
+from .errors import VidpulseError
+
+# The server pings idle streams every SSE_PING_S (15 s by default): a longer silence is a dead connection.
+READ_TIMEOUT_S = 60.0
+_FIRST_DELAY_S, _MAX_DELAY_S = 0.25, 5.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a session's log. `id` is None only on the first event, a `snapshot` of the
+    session as it was when watching began; `data` is the event type's model (Session for the
+    snapshot, Progress for progress, SessionError for failed, ...)."""
+
+    id: str | None
+    type: EventType
+    session: str
+    ts: str
+    data: BaseModel
+
+    @property
+    def terminal(self) -> bool:
+        return self.type.terminal
+
+    @classmethod
+    def parse(cls, raw: str) -> Event:
+        body: dict[str, Any] = json.loads(raw)
+        kind = EventType(body["type"])
+        return cls(body["id"], kind, body["session"], body["ts"], EVENT_DATA[kind].model_validate(body["data"]))
+
+
+class Resume:
+    def __init__(self, reconnect_for_s: float) -> None:
+        self.reconnect_for_s = reconnect_for_s
+        self.last_id: str | None = None
+        self.done = False
+        self._snapshot_seen = False
+        self._failing_since: float | None = None
+        self._delay = _FIRST_DELAY_S
+
+    def headers(self) -> dict[str, str]:
+        return {"Last-Event-ID": self.last_id} if self.last_id is not None else {}
+
+    def opened(self, response: httpx.Response) -> bool:
+        """Whether to read this response's events. 204: the session ended and every event was
+        seen. A 4xx (no such session, a wrong key) is final; a 5xx is worth another try."""
+        if response.status_code == 204:
+            self.done = True
+            return False
+        if response.is_success:
+            self._failing_since, self._delay = None, _FIRST_DELAY_S
+            return True
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            return False
+        response.read()
+        raise VidpulseError.from_response(response)
+
+    def accept(self, event_name: str, data: str) -> Event | None:
+        """The event to hand to the caller, or None for what it has seen already (a later
+        connection's snapshot, an event replayed twice) and for the stream's retry block."""
+        if not event_name or event_name == "message":
+            return None
+        event = Event.parse(data)
+        if event.id is None:
+            if self.last_id is None:
+                self.last_id = getattr(event.data, "last_event_id", None)
+            if self._snapshot_seen:
+                return None
+            self._snapshot_seen = True
+            return event
+        if self.last_id is not None and event_order(event.id) <= event_order(self.last_id):
+            return None
+        self.last_id = event.id
+        self.done = event.terminal
+        return event
+
+    def next_delay(self) -> float:
+        """Seconds to wait before reconnecting; VidpulseError once the server has been gone too long."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._failing_since > self.reconnect_for_s:
+            raise VidpulseError(f"lost the event stream and could not reconnect for {self.reconnect_for_s:g} s")
+        delay, self._delay = self._delay, min(self._delay * 2, _MAX_DELAY_S)
+        return delay

@@ -1,0 +1,112 @@
+"""`vidpulse submit` as a user runs it, against a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.servers import ROOT
+from tests.videogen import write_audio
+
+
+def submit(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vidpulse.server.cli", "submit", *map(str, args)], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("VIDPULSE_")}
+
+
+def test_submit_a_video(shared_server, clip, tmp_path):
+    out = tmp_path / "out"
+    done = submit(clip.path, "--server", shared_server.url, "--option", "width=160", "--option", "render=true",
+                  "--out", out)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["options"]["width"] == 160 and report["video"]["frames"] == clip.truth.frames
+    for artifact in report["artifacts"]:
+        assert (out / artifact["name"]).stat().st_size == artifact["bytes"] or artifact["name"] == "report.json"
+    assert (out / "annotated.mp4").exists()
+    assert "\r" not in done.stderr, "no progress bar when stderr is not a terminal"
+    assert re.search(r"uploaded \S+ as s_[0-9a-f]{32}", done.stderr)
+
+
+def test_submit_a_non_video(shared_server, tmp_path):
+    audio = tmp_path / "tone.m4a"
+    write_audio(audio)
+    done = submit(audio, "--server", shared_server.url)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"vidpulse: {audio}: ") and "undecodable" in lines[0], lines
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--option", "width=5"], "options.width"),
+    (["--option", "nonsense"], "NAME=VALUE"),
+])
+def test_submit_refusals_are_one_line(shared_server, clip, args, says):
+    done = submit(clip.path, "--server", shared_server.url, *args)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1 and says in done.stderr, done.stderr
+
+
+def test_submit_with_no_server(clip):
+    done = submit(clip.path, "--server", "http://127.0.0.1:9")
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1 and "cannot reach" in done.stderr
+
+
+def test_ctrl_c_detaches_and_attach_resumes(start_server, long_clip, tmp_path):
+    server = start_server(WORKERS=1)
+    process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", "submit", str(long_clip.path),
+                                "--server", server.url, "--option", "render=true", "--option", "width=640"],
+                               cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    first = process.stderr.readline()
+    session_id = re.search(r"s_[0-9a-f]{32}", first).group(0)  # type: ignore[union-attr]
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(30) == 130
+    assert f"--attach {session_id}" in rest and "Traceback" not in rest, rest
+    assert server.client().get(f"/api/sessions/{session_id}").json()["state"] in ("queued", "running", "succeeded")
+
+    out = tmp_path / "attached"
+    done = submit("--attach", session_id, "--server", server.url, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "report.json").read_text())["video"]["frames"] == long_clip.truth.frames
+
+
+def test_progress_bars_on_a_terminal(shared_server, clip, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size
+    process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", "submit", str(clip.path), "--server",
+                                shared_server.url, "--out", str(tmp_path / "out")],
+                               cwd=ROOT, env=_env(), stderr=terminal, stdout=subprocess.DEVNULL)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait(60) == 0
+    text = shown.decode(errors="replace")
+    assert "upload" in text and "100%" in text and "\r" in text, text
