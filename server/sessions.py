@@ -287,10 +287,13 @@ class SessionService:
         """Follows the session's events (whichever instance or worker runs it) to the end."""
         while True:
             subscription = await self.subscribe(session_id, owner, None, transport="internal")
-            with contextlib.suppress(SubscriberOverflow, SubscriberClosed):
-                async for _ in subscription.events():
-                    pass
-                return await self.visible(session_id, owner)
+            try:
+                with contextlib.suppress(SubscriberOverflow, SubscriberClosed):
+                    async for _ in subscription.events():
+                        pass
+                    return await self.visible(session_id, owner)
+            finally:
+                subscription.close()
 
     # Cancel and delete -----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from .hub import Hub, Subscriber
 from .models import Event, EventType, Session, event_order
 
 
-@dataclass
+@dataclass(eq=False)  # one object per subscription: compared and hashed by identity
 class Subscription:
     session_id: str
     snapshot: Event
@@ -54,6 +54,7 @@ class Subscription:
             self.close()
 
     def close(self) -> None:
+        """Idempotent; whoever opened the subscription calls it on every path."""
         self._hub.unsubscribe(self._subscriber)
 
 

@@ -106,3 +106,23 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert doc["status"] == status and doc["title"] and doc["detail"] and doc["type"]
     assert "Traceback" not in response.text
     return doc  # type: ignore[no-any-return]
+
+
+def subscribers(client: httpx.Client) -> dict[str, int]:
+    """`vidpulse_subscribers` by transport, read from /metrics."""
+    counts: dict[str, int] = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("vidpulse_subscribers{"):
+            labels, _, value = line.rpartition(" ")
+            counts[labels.split('"')[1]] = int(float(value))
+    return counts
+
+
+def wait_no_subscribers(client: httpx.Client, timeout: float = 10) -> dict[str, int]:
+    """Polls the gauge until every subscription is released; returns the last reading."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = subscribers(client)
+        if not any(counts.values()) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ..hub import SubscriberClosed, SubscriberOverflow
 from ..subscriptions import Subscription
@@ -19,7 +19,21 @@ RETRY_MS = 3000
 class EventStream(EventSourceResponse):
     """sse-starlette's response without its per-send cancel scope, which cost more than the send
     itself at a few thousand subscribers. A client that stops reading blocks only its own stream
-    (uvicorn applies TCP back-pressure) while its hub queue stays bounded and merges progress."""
+    (uvicorn applies TCP back-pressure) while its hub queue stays bounded and merges progress.
+
+    The response owns the subscription and releases it however the exchange ends: the body
+    generator's own `finally` never runs when the body is never started (HEAD, a client gone
+    before the first chunk, a cancellation before the first step)."""
+
+    def __init__(self, subscription: Subscription, ping_s: float) -> None:
+        super().__init__(_chunks(subscription), ping=ping_s, headers={"Cache-Control": "no-store"})
+        self.subscription = subscription
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.subscription.close()
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
         await send(message)
@@ -32,7 +46,7 @@ async def stream_events(request: Request) -> Response:
     if subscription.nothing_new:
         subscription.close()
         return Response(status_code=204)
-    return EventStream(_chunks(subscription), ping=rt.settings.sse_ping_s, headers={"Cache-Control": "no-store"})
+    return EventStream(subscription, rt.settings.sse_ping_s)
 
 
 async def _chunks(subscription: Subscription) -> AsyncIterator[bytes]:

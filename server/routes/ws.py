@@ -52,6 +52,9 @@ class Connection:
         self.runtime = rt
         self.owner = owner(websocket)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
+        # The connection owns every subscription it opens: a pump task cancelled before its
+        # first step never runs its own cleanup, so release happens here, on every path.
+        self._opened: set[Subscription] = set()
         self._send_lock = asyncio.Lock()
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
@@ -69,6 +72,9 @@ class Connection:
         finally:
             for task in self.subscriptions.values():
                 task.cancel()
+            for subscription in self._opened:
+                subscription.close()
+            self._opened.clear()
 
     async def handle(self, raw: str) -> None:
         if len(raw.encode()) > MAX_MESSAGE_BYTES:
@@ -104,10 +110,11 @@ class Connection:
                                           session_id, "subscribe"))
             return
         subscription = await self.runtime.service.subscribe(session_id, self.owner, after, transport="ws")
+        self._opened.add(subscription)
         self._stop(session_id)
         task = asyncio.create_task(self._pump(subscription))
         self.subscriptions[session_id] = task
-        task.add_done_callback(lambda t: self._forget(session_id, t))
+        task.add_done_callback(lambda t: self._release(session_id, t, subscription))
 
     async def op_unsubscribe(self, message: WsUnsubscribe) -> None:
         self._stop(message.session)
@@ -120,7 +127,9 @@ class Connection:
         if task is not None:
             task.cancel()
 
-    def _forget(self, session_id: str, task: asyncio.Task[None]) -> None:
+    def _release(self, session_id: str, task: asyncio.Task[None], subscription: Subscription) -> None:
+        subscription.close()
+        self._opened.discard(subscription)
         if self.subscriptions.get(session_id) is task:
             del self.subscriptions[session_id]
 
