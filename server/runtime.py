@@ -58,6 +58,8 @@ class Runtime:
         await webhooks.start()  # after the backend, which removes orphan folders at start
         await asyncio.gather(pool.start(), prober.start())
         await service.resume(unfinished)
+        with contextlib.suppress(ServiceUnavailable):  # Redis down at start: the sweep does it later
+            await service.reconcile()
         runtime.dispatcher.start()
         runtime._tasks.append(asyncio.create_task(runtime._expire_forever(), name="expiry"))
         runtime._tasks.append(asyncio.create_task(runtime._heartbeat_forever(), name="heartbeat"))
@@ -86,6 +88,7 @@ class Runtime:
             await asyncio.sleep(interval)
             try:
                 await self.service.expire()
+                await self.service.reconcile()
             except Exception:
                 log.exception("expiry sweep failed")
 

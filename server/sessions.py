@@ -129,9 +129,14 @@ class SessionService:
             raise
         session = Session(id=session_id, filename=safe_filename(upload.filename), owner=owner,
                           options=options.to_dict(), video=video)
-        await self.backend.add(session)
-        await self.webhooks.register(session.id, callback_url)
-        await self._enqueue(session)
+        try:
+            # Registered first: the job may finish before this returns, and its webhook must fire.
+            await self.webhooks.register(session.id, callback_url)
+            position = await self.backend.submit(session)
+            await self._log(session, EventType.QUEUED, schemas.QueuedData(position=position))
+        except BaseException:
+            await self._undo_creation(session)
+            raise
         self.metrics.upload_bytes.inc(upload.size)
         log.info("session created from %s (%d bytes)", session.filename, upload.size)
         return session
@@ -149,6 +154,16 @@ class SessionService:
             await self.storage.remove(session_id)
         except StorageUnavailable:
             log.warning("could not remove the refused upload %s from storage", session_id)
+
+    async def _undo_creation(self, session: Session) -> None:
+        """Undo a creation that failed half-way. If the backend is gone too, whatever is left is
+        found by `reconcile` once it is back (its job runs, or it is queued again)."""
+        try:
+            await self.backend.remove(session.id)
+        except Exception:
+            log.warning("could not undo the creation of %s; reconciliation will see to it", session.id)
+            return
+        await self._discard(session.id)
 
     async def _probe(self, session_id: str) -> dict[str, Any]:
         sample = await self.storage.sample(session_id, SOURCE)
@@ -338,6 +353,15 @@ class SessionService:
                 await self.mark_cancelled(session)
             else:
                 await self.requeue(session)
+
+    async def reconcile(self) -> int:
+        """Sessions left unfinished with no job (a crash between two steps, lost Redis data):
+        queued again, or settled (a cancel in progress), exactly as after a restart."""
+        orphans = await self.backend.jobless()
+        for session in orphans:
+            log.warning("session %s was %s with no job; queueing it again", session.id, session.state.value)
+        await self.resume(orphans)
+        return len(orphans)
 
     async def requeue(self, session: Session) -> None:
         """Run an interrupted job again from the start (its attempts keep counting)."""

@@ -27,6 +27,10 @@ class Backend(Protocol):
     # Sessions
     async def add(self, session: Session) -> None: ...
 
+    async def submit(self, session: Session) -> int:
+        """Add a new session and queue its job in one step: no failure can leave it stored
+        without a job. Returns its 1-based queue position."""
+
     async def get(self, session_id: str) -> Session | None: ...
 
     async def save(self, session: Session) -> None: ...
@@ -62,6 +66,11 @@ class Backend(Protocol):
 
     async def queued(self) -> list[str]:
         """Queued session ids in the order they will run."""
+
+    async def jobless(self) -> list[Session]:
+        """Unfinished sessions that no job will ever run (a crash between two steps, a job lost
+        with Redis's data). Redis answers on one instance at a time (a short lock), so two
+        instances never queue the same session twice."""
 
     # Cancel and workers
     def on_cancel(self, handler: CancelHandler) -> None:

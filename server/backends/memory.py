@@ -31,6 +31,7 @@ class MemoryBackend:
         self._sessions: dict[str, Session] = {}
         self._logs: dict[str, list[Event]] = {}
         self._queue: deque[str] = deque()
+        self._inflight: set[str] = set()  # taken by next_job, not yet job_done
         self._queue_changed = asyncio.Condition()
         self._cancel_handler: CancelHandler | None = None
 
@@ -81,6 +82,10 @@ class MemoryBackend:
         self._logs[session.id] = []
         await self.save(session)
 
+    async def submit(self, session: Session) -> int:
+        await self.add(session)  # nothing awaits in between: no other task sees it without its job
+        return await self.enqueue(session.id)
+
     async def get(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
 
@@ -120,7 +125,7 @@ class MemoryBackend:
         pass  # append publishes to the hub itself
 
     async def job_done(self, session_id: str) -> None:
-        pass
+        self._inflight.discard(session_id)
 
     async def job_heartbeat(self, session_id: str) -> None:
         pass
@@ -147,7 +152,9 @@ class MemoryBackend:
     async def next_job(self) -> str:
         async with self._queue_changed:
             await self._queue_changed.wait_for(lambda: bool(self._queue))
-            return self._queue.popleft()
+            session_id = self._queue.popleft()
+            self._inflight.add(session_id)
+            return session_id
 
     async def dequeue(self, session_id: str) -> bool:
         if session_id in self._queue:
@@ -157,3 +164,7 @@ class MemoryBackend:
 
     async def queued(self) -> list[str]:
         return list(self._queue)
+
+    async def jobless(self) -> list[Session]:
+        return [s for s in self._sessions.values()
+                if not s.state.finished and s.id not in self._queue and s.id not in self._inflight]

@@ -48,6 +48,7 @@ log = logging.getLogger("vidpulse.redis")
 
 P = "vp:"
 JOBS, GROUP, QUEUED, SESSIONS, CANCEL_CHANNEL = P + "jobs", "workers", P + "queued", P + "sessions", P + "cancel"
+RECONCILE_LOCK = P + "reconcile"
 _READ_BLOCK_MS = 250
 _HEARTBEAT_TTL_S = 15
 T = TypeVar("T")
@@ -148,6 +149,20 @@ class RedisBackend:
                 await pipe.execute()
 
         await self._call(add)
+
+    async def submit(self, session: Session) -> int:
+        async def submit() -> int:
+            # One MULTI: the session, its place in the list and its job exist together or not at all.
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(_session_key(session.id), mapping=self._fields(session))
+                pipe.zadd(SESSIONS, {session.id: session.created_at.timestamp()})
+                pipe.zadd(QUEUED, {session.id: time.time()})
+                pipe.zrank(QUEUED, session.id)
+                pipe.xadd(JOBS, {"session": session.id})
+                _, _, _, rank, _ = await pipe.execute()
+            return int(rank) + 1
+
+        return await self._call(submit)
 
     def _fields(self, session: Session) -> dict[str, str]:
         return {"doc": json.dumps(session.to_manifest()), "state": session.state.value}
@@ -336,6 +351,25 @@ class RedisBackend:
 
     async def queued(self) -> list[str]:
         return list(await self._call(lambda: self._redis.zrange(QUEUED, 0, -1)))
+
+    async def jobless(self, lock_s: float = 5.0) -> list[Session]:
+        lock_ms = int(lock_s * 1000)
+        if not await self._call(lambda: self._redis.set(RECONCILE_LOCK, self._instance, nx=True, px=lock_ms)):
+            return []  # another instance is reconciling
+        # Sessions first, then jobs, then each candidate again: a job acknowledged in between
+        # belongs to a session already saved finished, which the second read sees.
+        candidates = [s for s in await self.sessions() if not s.state.finished]
+        if not candidates:
+            return []
+        entries = await self._call(lambda: self._redis.xrange(JOBS, min="-", max="+"))
+        with_jobs = {fields.get("session") for _, fields in entries}
+        orphans: list[Session] = []
+        for candidate in candidates:
+            if candidate.id not in with_jobs:
+                current = await self.get(candidate.id)
+                if current is not None and not current.state.finished:
+                    orphans.append(current)
+        return orphans
 
     # Cancel and workers ----------------------------------------------------------------------
 

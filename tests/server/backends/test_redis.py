@@ -7,6 +7,7 @@ import socket
 import time
 
 import httpx
+import redis
 
 from tests.client import assert_problem, follow, order, upload, upload_ok, wait_progress, wait_state
 from tests.servers import free_port, spawn_redis
@@ -108,3 +109,40 @@ def test_stream_ends_when_redis_goes_away(start_server, long_clip):
 def test_socket_helper_port_is_free():
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", free_port())) != 0
+
+
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+def test_a_creation_cut_between_two_steps_leaves_nothing(start_server, redis_server, clip):
+    """The server's Redis user may not write the job stream: the session must not be stored
+    without its job (one transaction), and nothing is left on disk."""
+    url = redis_server.url()
+    admin = _redis(url)
+    user = f"creator{free_port()}"
+    admin.execute_command("ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all")
+    try:
+        server = start_server(BACKEND="redis", REDIS_URL=url.replace("redis://", f"redis://{user}:pw@"), WORKERS=0)
+        client = server.client()
+        admin.execute_command("ACL", "SETUSER", user, "resetkeys", "~vp:session*", "~vp:events:*", "~vp:queued",
+                              "~vp:cancel*", "~vp:workers:*", "~vp:reconcile", "%R~vp:jobs")
+        assert_problem(upload(client, clip.path), 503)
+        admin.execute_command("ACL", "SETUSER", user, "~*")
+        assert client.get("/api/sessions").json()["items"] == []
+        assert admin.zcard("vp:queued") == 0 and not server.session_dirs()
+    finally:
+        admin.execute_command("ACL", "DELUSER", user)
+        admin.close()
+
+
+def test_a_queued_session_whose_job_was_lost_runs_after_a_start(start_server, redis_server, clip):
+    a, _, common = _cluster(start_server, redis_server.url())
+    session = upload_ok(a.client(), clip.path)
+    with _redis(common["REDIS_URL"]) as admin:
+        assert admin.xtrim("vp:jobs", maxlen=0) == 1  # the job is gone, the session still says queued
+    start_server(data_dir=a.data_dir, command="worker", WORKERS=1, **common)
+    assert wait_state(a.client(), session["id"], {"succeeded", "failed"}, timeout=60)["state"] == "succeeded"
+    events = follow(a.client(), session["id"], last_event_id="0")
+    assert [e.type for e in events if e.type == "queued"] == ["queued", "queued"]
+    assert events[-1].type == "succeeded"
