@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,19 +36,10 @@ class Dispatcher:
     def __init__(self, service: SessionService, pool: WorkerPool) -> None:
         self.service = service
         self.pool = pool
-        self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._serve(worker), name=f"dispatch-{worker.index}")
-                       for worker in self.pool.workers]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """One loop per worker, for the runtime's supervisor."""
+        return {f"dispatch-{worker.index}": functools.partial(self._serve, worker) for worker in self.pool.workers}
 
     async def _serve(self, worker: WorkerProcess) -> None:
         backend = self.service.backend

@@ -82,6 +82,11 @@ class _StateCollector(Collector):
         for transport, count in rt.hub.by_transport().items():
             subscribers.add_metric([transport], count)
         yield subscribers
+        restarts = CounterMetricFamily("vidpulse_task_restarts", "Background tasks started again after dying",
+                                       labels=["task"])
+        for task, count in rt.supervisor.restarts().items():
+            restarts.add_metric([task], count)
+        yield restarts
         stats = rt.hub.stats
         for name, value, help_text in (
             ("vidpulse_events_published", stats.published, "Events published to live subscribers"),

@@ -20,6 +20,7 @@ from .sessions import SessionService
 from .storage import Storage, create_storage
 from .webhook_store import create_webhook_store
 from .webhooks import Webhooks
+from .supervise import Supervisor
 
 log = logging.getLogger("vidpulse")
 
@@ -39,7 +40,7 @@ class Runtime:
     metrics: Metrics
     webhooks: Webhooks
     accepting: bool = True
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    supervisor: Supervisor = field(default_factory=Supervisor)
 
     @classmethod
     async def start(cls, settings: Settings, metrics: Metrics) -> Runtime:
@@ -60,9 +61,10 @@ class Runtime:
         await service.resume(unfinished)
         with contextlib.suppress(ServiceUnavailable):  # Redis down at start: the sweep does it later
             await service.reconcile()
-        runtime.dispatcher.start()
-        runtime._tasks.append(asyncio.create_task(runtime._expire_forever(), name="expiry"))
-        runtime._tasks.append(asyncio.create_task(runtime._heartbeat_forever(), name="heartbeat"))
+        loops = {**backend.loops(), **runtime.dispatcher.loops(),
+                 "expiry": runtime._expire_forever, "heartbeat": runtime._heartbeat_forever}
+        for name, run in loops.items():
+            runtime.supervisor.start(name, run)
         _tame_the_collector()
         log.info("vidpulse ready: backend=%s storage=%s workers=%d data_dir=%s", backend.name, storage.name,
                  pool.size, settings.data_dir)
@@ -71,12 +73,8 @@ class Runtime:
     async def stop(self) -> None:
         self.accepting = False
         self.hub.close_all()
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         # Running jobs are left `running` in their manifests: the next start queues them again.
-        await self.dispatcher.stop()
+        await self.supervisor.stop()
         await asyncio.gather(self.pool.stop(), self.prober.stop())
         await self.webhooks.stop()
         await self.backend.close()
@@ -107,12 +105,15 @@ class Runtime:
     async def readiness(self) -> Readiness:
         backend_ok, storage_ok = await asyncio.gather(self.backend.ping(), self.storage.ping())
         alive = await self.backend.workers_alive(self.pool.alive) if backend_ok else self.pool.alive
+        down = self.supervisor.down()
         return Readiness(
             backend=BackendHealth(name=self.backend.name, ok=backend_ok),  # type: ignore[arg-type]
             storage=StorageHealth(name=self.storage.name, ok=storage_ok),  # type: ignore[arg-type]
             workers=WorkerHealth(alive=alive, configured=self.pool.size),
             queued=len(await self.backend.queued()) if backend_ok else None,
-            ready=backend_ok and storage_ok and self.accepting and (self.pool.size == 0 or self.pool.alive > 0))
+            tasks_down=down,
+            ready=(backend_ok and storage_ok and self.accepting and not down
+                   and (self.pool.size == 0 or self.pool.alive > 0)))
 
 
 def _tame_the_collector() -> None:

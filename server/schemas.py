@@ -279,6 +279,8 @@ class Readiness(Closed):
     storage: StorageHealth
     workers: WorkerHealth
     queued: int | None = Field(ge=0, description="null while the backend does not answer")
+    tasks_down: list[str] = Field(description="required background loops that died and wait to be started "
+                                              "again (503 meanwhile)")
     ready: bool
 
 

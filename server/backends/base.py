@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ..models import Event, EventType, Session
@@ -21,6 +21,9 @@ class Backend(Protocol):
         and that this backend wants queued again (none for Redis: its queue survives)."""
 
     async def close(self) -> None: ...
+
+    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """The backend's long-lived tasks, which the runtime runs under its supervisor."""
 
     async def ping(self) -> bool: ...
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..config import Settings
@@ -72,6 +73,9 @@ class MemoryBackend:
 
     async def close(self) -> None:
         self._queue.clear()
+
+    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        return {}
 
     async def ping(self) -> bool:
         return True

@@ -89,7 +89,6 @@ class RedisBackend:
         self._positions: dict[str, str] = {}  # watched session -> last event id delivered
         self._watch_changed = asyncio.Event()
         self._cancel_handler: CancelHandler | None = None
-        self._tasks: list[asyncio.Task[None]] = []
         self._visibility_ms = int(settings.job_visibility_s * 1000)
 
     # Lifecycle -------------------------------------------------------------------------------
@@ -97,8 +96,6 @@ class RedisBackend:
     async def start(self) -> list[Session]:
         with contextlib.suppress(RedisError):
             await self._ensure_group()
-        self._tasks = [asyncio.create_task(self._follow_events(), name="redis-events"),
-                       asyncio.create_task(self._listen_for_cancels(), name="redis-cancels")]
         return []  # the job stream survives restarts; nothing to queue again
 
     async def _ensure_group(self) -> None:
@@ -108,11 +105,10 @@ class RedisBackend:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        return {"redis-events": self._follow_events, "redis-cancels": self._listen_for_cancels}
+
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         with contextlib.suppress(RedisError):
             await self._redis.delete(f"{P}workers:{self._instance}")
         await self._redis.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import signal
 import socket
 import time
@@ -146,3 +147,40 @@ def test_a_queued_session_whose_job_was_lost_runs_after_a_start(start_server, re
     events = follow(a.client(), session["id"], last_event_id="0")
     assert [e.type for e in events if e.type == "queued"] == ["queued", "queued"]
     assert events[-1].type == "succeeded"
+
+
+def _metric(client: httpx.Client, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rpartition(" ")[2])
+    raise AssertionError(f"{name} is not in /metrics")
+
+
+def test_a_dead_event_reader_is_logged_restarted_and_unready_meanwhile(start_server, redis_server, long_clip):
+    """Entries the reader cannot decode kill it: each death is logged with its traceback, it
+    starts again with backoff after the bad entry, /readyz says 503 meanwhile, and the live stream
+    goes on to the end."""
+    url = redis_server.url()
+    server = start_server(BACKEND="redis", REDIS_URL=url, WORKERS=1)
+    client = server.client()
+    session = upload_ok(client, long_clip.path, {"max_frames": 300})
+    wait_state(client, session["id"], {"running"})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        stream = pool.submit(follow, server.client(), session["id"])
+        wait_progress(client, session["id"], 1)
+        with _redis(url) as admin:
+            for _ in range(3):
+                admin.xadd(f"vp:events:{session['id']}", {"junk": "1"})
+        statuses = set()
+        deadline = time.monotonic() + 10
+        while 503 not in statuses and time.monotonic() < deadline:
+            statuses.add(client.get("/readyz").status_code)
+            time.sleep(0.1)
+        assert 503 in statuses, "a required loop is down: not ready"
+        assert stream.result(timeout=90)[-1].type == "succeeded"
+    deadline = time.monotonic() + 20
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert _metric(client, 'vidpulse_task_restarts_total{task="redis-events"}') >= 1
+    assert "background task redis-events died" in server.log() and "Traceback" in server.log()
