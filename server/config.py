@@ -52,6 +52,7 @@ class Settings:
     worker_nice: int = 10
     subscriber_queue: int = 64
     sse_ping_s: float = 15.0
+    redis_outage_grace_s: float = 5.0
     static_dir: Path | None = field(default=None)
     # Outbound requests (URL ingest, webhooks) may reach loopback/private addresses: see server/outbound.py.
     allow_private_urls: bool = False

@@ -31,11 +31,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from ..config import Settings
 from ..errors import ServiceUnavailable
@@ -51,6 +51,7 @@ JOBS, GROUP, QUEUED, SESSIONS, CANCEL_CHANNEL = P + "jobs", "workers", P + "queu
 RECONCILE_LOCK = P + "reconcile"
 _READ_BLOCK_MS = 250
 _HEARTBEAT_TTL_S = 15
+_RETRIES = 3
 T = TypeVar("T")
 
 
@@ -121,19 +122,12 @@ class RedisBackend:
             return False
 
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        for attempt in (1, 2):
-            try:
-                return await operation()
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                # After an outage every pooled connection is stale (a transaction on one fails
-                # even with redis-py's retry): drop them all and try once more on fresh ones.
-                for client in (self._redis, self._blocking):
-                    await client.connection_pool.disconnect()
-                if attempt == 2:
-                    raise BackendUnavailable("Redis is not answering; try again in a moment.") from exc
-            except RedisError as exc:
-                raise BackendUnavailable("Redis is not answering; try again in a moment.") from exc
-        raise AssertionError("unreachable")
+        # Transient connection errors (a killed connection, a failover) were already retried on a
+        # fresh connection by redis-py's Retry (see _client); what reaches here is an outage.
+        try:
+            return await operation()
+        except RedisError as exc:
+            raise BackendUnavailable("Redis is not answering; try again in a moment.") from exc
 
     # Sessions --------------------------------------------------------------------------------
 
@@ -246,8 +240,13 @@ class RedisBackend:
         self._watch_changed.set()
 
     async def _follow_events(self) -> None:
-        """The instance's one reader: blocking XREAD over every watched stream, into the hub."""
-        backoff = 0.5
+        """The instance's one reader: blocking XREAD over every watched stream, into the hub.
+
+        It resumes from the ids it had reached, so a connection error costs the live streams
+        nothing; only Redis gone for longer than REDIS_OUTAGE_GRACE_S ends them (clients resume
+        with Last-Event-ID once it is back)."""
+        backoff = 0.05
+        outage_since: float | None = None
         while True:
             for session_id in [s for s in self._positions if self._hub.count(s) == 0]:
                 del self._positions[session_id]
@@ -258,13 +257,19 @@ class RedisBackend:
             streams = {_events_key(s): position for s, position in self._positions.items()}
             try:
                 response = await self._blocking.xread(streams, count=500, block=_READ_BLOCK_MS)
-                backoff = 0.5
+                backoff, outage_since = 0.05, None
             except RedisError:
-                log.warning("lost Redis while following events; live streams end and clients resume")
+                now = time.monotonic()
+                outage_since = outage_since or now
+                if now - outage_since < self._settings.redis_outage_grace_s:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 1.0)
+                    continue
+                log.warning("lost Redis for %.0f s while following events; live streams end and clients resume",
+                            now - outage_since)
                 self._hub.close_all()
                 self._positions.clear()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                outage_since = None
                 continue
             for key, entries in response or []:
                 session_id = key.removeprefix(f"{P}events:")
@@ -410,10 +415,11 @@ class RedisBackend:
 
 
 def _client(url: str) -> aioredis.Redis:
-    # After Redis comes back, pooled connections are stale: retry once on a fresh one, so the
-    # first request after an outage succeeds instead of answering 503.
+    # redis-py's own retry: a command that meets a dead connection (killed, a failover, stale
+    # after an outage) is sent again on a fresh one with backoff, so a blip never reaches the
+    # caller. The asyncio Retry is needed: the synchronous one does not retry async commands.
     return aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, health_check_interval=10,
-                                   retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+                                   retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), _RETRIES),
                                    retry_on_error=[RedisConnectionError, RedisTimeoutError])
 
 

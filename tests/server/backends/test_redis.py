@@ -184,3 +184,25 @@ def test_a_dead_event_reader_is_logged_restarted_and_unready_meanwhile(start_ser
         time.sleep(0.2)
     assert _metric(client, 'vidpulse_task_restarts_total{task="redis-events"}') >= 1
     assert "background task redis-events died" in server.log() and "Traceback" in server.log()
+
+
+def test_killed_redis_connections_go_unnoticed_by_a_live_stream(start_server, redis_server, long_clip):
+    """`CLIENT KILL TYPE normal` (a failover, a proxy restart) mid-stream: the stream goes on,
+    on the same connection, with every logged event once, in order, through the terminal one."""
+    url = redis_server.url()
+    server = start_server(BACKEND="redis", REDIS_URL=url, WORKERS=1, PROGRESS_HZ=20)
+    client = server.client()
+    session = upload_ok(client, long_clip.path, {"max_frames": 400})
+    wait_state(client, session["id"], {"running"})
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, _redis(url) as admin:
+        stream = pool.submit(follow, server.client(), session["id"], "0")
+        wait_progress(client, session["id"], 1)
+        kills = 0
+        while not stream.done() and kills < 5:
+            kills += admin.client_kill_filter(_type="normal") > 0
+            time.sleep(0.4)
+        live = stream.result(timeout=90)
+    assert kills >= 2
+    assert live[-1].type == "succeeded", "the stream ended before the session did"
+    logged = [e.id for e in follow(client, session["id"], last_event_id="0") if e.id is not None]
+    assert [e.id for e in live if e.id is not None] == logged
