@@ -40,8 +40,10 @@ def analyze(
     on_progress: Callable[[Progress], None] = no_progress,
     is_cancelled: Callable[[], bool] = never_cancelled,
     on_scene: Callable[[Scene], None] = no_scene,
+    info: VideoInfo | None = None,
 ) -> dict[str, Any]:
     """Analyse `source`, write report.json and the artifacts into `out_dir`, return the report.
+    `info` is the file's probe when the caller has it already (the server probes every upload).
 
     `on_scene` is called with each scene as it closes (its thumbnail written), in order, while
     the analysis runs: the same scenes the report lists, the last one just before the report.
@@ -54,7 +56,7 @@ def analyze(
     concurrent analyses in processes, as the server's workers do, not in threads.
     """
     artifacts = Artifacts(Path(out_dir))
-    run = _Run(Path(source), artifacts, options, on_progress, is_cancelled, on_scene)
+    run = _Run(Path(source), artifacts, options, on_progress, is_cancelled, on_scene, info)
     # FFmpeg's decoder threads already keep every core busy; OpenCV's own thread pool on the
     # small frames only adds CPU for synchronisation (docs/benchmarks.md).
     opencv_threads = cv2.getNumThreads()
@@ -79,9 +81,11 @@ class _Run:
         on_progress: Callable[[Progress], None],
         is_cancelled: Callable[[], bool],
         on_scene: Callable[[Scene], None],
+        info: VideoInfo | None = None,
     ) -> None:
         self.source = source
         self.on_scene = on_scene
+        self.info = info
         self.scene_start: tuple[int, float] | None = None  # first frame and time of the open scene
         self.artifacts = artifacts
         self.options = options
@@ -103,7 +107,7 @@ class _Run:
         opts = self.options
         progress = ProgressTracker(self.on_progress, 1, opts.render)
         progress.update(0)
-        info = probe(self.source)
+        info = self.info or probe(self.source)
         self._check_cancel()
         progress.set_total(_expected_frames(info, opts))
         span = Span(opts.start_s, opts.end_s, opts.max_frames)

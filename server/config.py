@@ -48,6 +48,7 @@ class Settings:
     # Not in the DESIGN.md list, but operators need them: see docs/api.md.
     job_timeout_s: float = 3600.0
     probe_timeout_s: float = 15.0
+    probe_processes: int = 2
     job_visibility_s: float = 30.0
     worker_nice: int = 10
     subscriber_queue: int = 64
@@ -85,6 +86,8 @@ class Settings:
             raise ConfigError("STORAGE=s3 needs S3_BUCKET")
         if self.storage == "s3" and self.backend != "redis":
             raise ConfigError("STORAGE=s3 needs BACKEND=redis: the memory backend keeps its state on local disk")
+        if self.probe_processes < 1:
+            raise ConfigError("PROBE_PROCESSES must be 1 or more")
         if self.workers < 0:
             raise ConfigError("WORKERS must be 0 or more")
         if self.progress_hz <= 0:

@@ -110,7 +110,8 @@ class Dispatcher:
         await service.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
         out_dir = service.storage.paths(session.id).artifacts
         await asyncio.to_thread(_empty_folder, out_dir)
-        job = {"source": str(source), "out_dir": str(out_dir), "options": session.options}
+        job = {"source": str(source), "out_dir": str(out_dir), "options": session.options,
+               "video": session.video}
 
         async def on_message(kind: str, payload: Any) -> None:
             if kind == protocol.STAGE:

@@ -172,30 +172,55 @@ class WorkerProcess:
 
 
 class Prober:
-    """Probes uploads in a process of its own, one at a time, bounded in time: a hostile file
-    that hangs the demuxer costs a killed process, never a stuck thread in the server."""
+    """Probes uploads in processes of their own, bounded in time: a hostile file that hangs the
+    demuxer costs a killed process, never a stuck thread in the server. Several processes, so
+    such a file holds up only its own upload; the others probe beside it."""
 
-    def __init__(self, timeout_s: float) -> None:
-        self.worker = WorkerProcess(-1, 1.0, set())
+    def __init__(self, timeout_s: float, size: int = 2) -> None:
+        self.workers = [WorkerProcess(-1 - i, 1.0, set()) for i in range(max(1, size))]
         self._timeout_s = timeout_s
-        self._lock = asyncio.Lock()
+        self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
+        self._restarts: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self.worker.spawn()
-        await self.worker.wait_ready()
+        for worker in self.workers:
+            worker.spawn()
+        await asyncio.gather(*(w.wait_ready() for w in self.workers))
+        for worker in self.workers:
+            self._idle.put_nowait(worker)
 
     async def stop(self) -> None:
-        await self.worker.stop()
+        for task in self._restarts:
+            task.cancel()
+        await asyncio.gather(*(w.stop() for w in self.workers))
 
     async def probe(self, source: str) -> Outcome:
         async def ignore(kind: str, payload: Any) -> None:
             pass
 
-        async with self._lock:
-            outcome = await self.worker.run("probe", {"kind": "probe", "source": source}, ignore, self._timeout_s)
-            if not self.worker.alive:
-                await self.worker.restart()
-            return outcome
+        worker = await self._idle.get()
+        try:
+            return await worker.run("probe", {"kind": "probe", "source": source}, ignore, self._timeout_s)
+        finally:
+            if worker.alive:
+                self._idle.put_nowait(worker)
+            else:
+                # Replaced in the background: the caller has its answer already.
+                task = asyncio.create_task(self._replace(worker), name=f"probe-restart{worker.index}")
+                self._restarts.add(task)
+                task.add_done_callback(self._restarts.discard)
+
+    async def _replace(self, worker: WorkerProcess) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await worker.restart()
+                break
+            except Exception:
+                log.exception("a probe process failed to start; trying again in %.0f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        self._idle.put_nowait(worker)
 
 
 class WorkerPool:

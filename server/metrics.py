@@ -82,6 +82,8 @@ class _StateCollector(Collector):
         for transport, count in rt.hub.by_transport().items():
             subscribers.add_metric([transport], count)
         yield subscribers
+        yield GaugeMetricFamily("vidpulse_event_loop_lag_seconds",
+                                "Worst delay of the event loop over the last ~10 s", value=rt.loop_lag.seconds)
         restarts = CounterMetricFamily("vidpulse_task_restarts", "Background tasks started again after dying",
                                        labels=["task"])
         for task, count in rt.supervisor.restarts().items():

@@ -14,6 +14,7 @@ from .dispatch import Dispatcher
 from .errors import ServiceUnavailable
 from .hub import Hub
 from .jobs import Prober, WorkerPool
+from .looplag import LoopLag
 from .metrics import Metrics
 from .schemas import BackendHealth, Readiness, StorageHealth, WorkerHealth
 from .sessions import SessionService
@@ -41,6 +42,7 @@ class Runtime:
     webhooks: Webhooks
     accepting: bool = True
     supervisor: Supervisor = field(default_factory=Supervisor)
+    loop_lag: LoopLag = field(default_factory=LoopLag)
 
     @classmethod
     async def start(cls, settings: Settings, metrics: Metrics) -> Runtime:
@@ -49,7 +51,7 @@ class Runtime:
         backend = create_backend(settings, storage, hub)
         pool = WorkerPool(settings.workers, settings.progress_hz, settings.worker_nice)
         backend.on_cancel(pool.cancel)
-        prober = Prober(settings.probe_timeout_s)
+        prober = Prober(settings.probe_timeout_s, settings.probe_processes)
         webhooks = Webhooks(settings, create_webhook_store(settings, storage), metrics)
         service = SessionService(settings, backend, storage, hub, metrics, prober, webhooks)
         runtime = cls(settings, storage, hub, backend, pool, prober, service, Dispatcher(service, pool), metrics,
@@ -65,6 +67,7 @@ class Runtime:
                  "expiry": runtime._expire_forever, "heartbeat": runtime._heartbeat_forever}
         for name, run in loops.items():
             runtime.supervisor.start(name, run)
+        runtime.supervisor.start("loop-lag", runtime.loop_lag.run, required=False)
         _tame_the_collector()
         log.info("vidpulse ready: backend=%s storage=%s workers=%d data_dir=%s", backend.name, storage.name,
                  pool.size, settings.data_dir)

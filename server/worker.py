@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -58,8 +58,20 @@ def _analyze(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], p
         on_progress=_ProgressSender(conn, progress_hz),
         is_cancelled=lambda: bool(cancel_flag.value),
         on_scene=lambda scene: conn.send((SCENE, scene.to_dict())),
+        # The upload's probe, so the file is not probed a second time.
+        info=_upload_probe(job.get("video")),
     )
     return summarize(report)
+
+
+def _upload_probe(video: dict[str, Any] | None) -> Any:
+    """The probe the server made of the upload, or None (probe again) when it lacks a field."""
+    from vidpulse.processing.probe import VideoInfo
+
+    try:
+        return VideoInfo(**{f.name: video[f.name] for f in fields(VideoInfo)}) if video else None
+    except (KeyError, TypeError):
+        return None
 
 
 def _probe(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> Any:

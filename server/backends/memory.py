@@ -2,6 +2,7 @@
 
 Everything here runs on the event loop; an append assigns the id and publishes without awaiting,
 so a subscriber that registers, snapshots and replays in one step never misses or doubles an event.
+The files follow in a thread (`_FileWriter`): a slow or stalled disk never stalls the loop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,69 @@ from .base import CancelHandler
 log = logging.getLogger("vidpulse.backend")
 
 
+class _FileWriter:
+    """Event-log lines and manifests, written in a thread in batches: per session, lines land in
+    order and the manifest that lands is the latest one saved."""
+
+    def __init__(self, storage: LocalStorage) -> None:
+        self._storage = storage
+        self._lines: dict[str, list[str]] = {}
+        self._manifests: dict[str, dict[str, Any]] = {}
+        self._wake = asyncio.Event()
+        self._writing: asyncio.Future[None] | None = None
+
+    def append(self, session_id: str, line: str) -> None:
+        self._lines.setdefault(session_id, []).append(line)
+        self._wake.set()
+
+    def save(self, session_id: str, manifest: dict[str, Any]) -> None:
+        self._manifests[session_id] = manifest
+        self._wake.set()
+
+    async def forget(self, session_id: str) -> None:
+        """Drop what is pending for a session about to be removed, and let a batch in progress
+        end, so no write recreates a folder after it is gone."""
+        self._lines.pop(session_id, None)
+        self._manifests.pop(session_id, None)
+        if self._writing is not None:
+            await asyncio.shield(self._writing)
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._writing is not None:
+            await asyncio.shield(self._writing)  # one batch at a time keeps each file in order
+        lines, manifests = self._lines, self._manifests
+        if not lines and not manifests:
+            return
+        self._lines, self._manifests = {}, {}
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, lines, manifests))
+        try:
+            # Shielded: a batch already handed to the thread finishes even if this task is cancelled.
+            await asyncio.shield(self._writing)
+        finally:
+            if self._writing.done():
+                self._writing = None
+
+    def _write(self, lines: dict[str, list[str]], manifests: dict[str, dict[str, Any]]) -> None:
+        for session_id in lines.keys() | manifests.keys():
+            paths = self._storage.paths(session_id)
+            try:
+                if session_id in lines:
+                    with paths.events.open("a") as log_file:
+                        log_file.write("".join(line + "\n" for line in lines[session_id]))
+                if session_id in manifests:
+                    write_json_atomic(paths.manifest, manifests[session_id])
+            except FileNotFoundError:
+                pass  # removed meanwhile
+            except OSError:
+                log.exception("could not write the files of %s", session_id)
+
+
 class MemoryBackend:
     name = "memory"
     retries_crashed_jobs = False
@@ -35,6 +99,7 @@ class MemoryBackend:
         self._inflight: set[str] = set()  # taken by next_job, not yet job_done
         self._queue_changed = asyncio.Condition()
         self._cancel_handler: CancelHandler | None = None
+        self._files = _FileWriter(storage)
 
     async def start(self) -> list[Session]:
         self._storage.prepare()
@@ -73,9 +138,10 @@ class MemoryBackend:
 
     async def close(self) -> None:
         self._queue.clear()
+        await self._files.flush()
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        return {}
+        return {"session-files": self._files.run}
 
     async def ping(self) -> bool:
         return True
@@ -95,13 +161,14 @@ class MemoryBackend:
 
     async def save(self, session: Session) -> None:
         if session.id in self._sessions:
-            write_json_atomic(self._storage.paths(session.id).manifest, session.to_manifest())
+            self._files.save(session.id, session.to_manifest())
 
     async def remove(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
         self._logs.pop(session_id, None)
         if session_id in self._queue:
             self._queue.remove(session_id)
+        await self._files.forget(session_id)
 
     async def sessions(self) -> list[Session]:
         return list(self._sessions.values())
@@ -112,8 +179,7 @@ class MemoryBackend:
         event = Event.create(str(previous + 1), session.id, type, data)
         events.append(event)
         session.last_event_id = event.id
-        with self._storage.paths(session.id).events.open("a") as log_file:
-            log_file.write(event.json + "\n")
+        self._files.append(session.id, event.json)
         self._hub.publish(event)
         return event
 

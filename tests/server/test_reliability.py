@@ -5,12 +5,16 @@ docs/reliability.md lists what each of these gets; keep the two in step.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from tests.client import assert_problem, follow, upload, upload_ok, wait_state
@@ -166,3 +170,53 @@ def test_a_full_disk_fails_the_upload_with_507(start_server, small_disk, tmp_pat
     assert_problem(upload(server.client(), path), 507)
     assert server.session_dirs() == set(), "the partial upload is removed"
     assert server.client().get("/readyz").status_code == 200
+
+
+def test_a_stalled_disk_does_not_stall_the_server(start_server, clip):
+    """The session's event log becomes a FIFO nobody reads (a hung disk, a stalled network
+    filesystem): writing to it blocks, but only in a thread; requests are still answered."""
+    server = start_server(WORKERS=0)
+    client = server.client()
+    client.timeout = httpx.Timeout(10)
+    session = upload_ok(client, clip.path)
+    events = server.data_dir / session["id"] / "events.jsonl"
+    deadline = time.monotonic() + 10
+    while not events.exists():  # the `queued` line is written
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    events.unlink()
+    os.mkfifo(events)
+    try:
+        assert client.post(f"/api/sessions/{session['id']}/cancel").status_code == 202
+        assert client.get("/healthz").status_code == 200
+        assert client.get(f"/api/sessions/{session['id']}").json()["state"] == "cancelled"
+        assert re.search(r"^vidpulse_event_loop_lag_seconds \d", client.get("/metrics").text, re.M)
+    finally:
+        reader = os.open(events, os.O_RDONLY | os.O_NONBLOCK)  # lets the blocked write through
+        deadline = time.monotonic() + 10
+        written = b""
+        while b"cancelled" not in written and time.monotonic() < deadline:
+            with contextlib.suppress(BlockingIOError):
+                written += os.read(reader, 65536)
+            time.sleep(0.05)
+        os.close(reader)
+    assert b"cancelled" in written
+
+
+def test_a_file_that_hangs_the_probe_delays_only_itself(start_server, clip, tmp_path):
+    """An FFmpeg concat list that names itself over and over keeps the demuxer busy for many
+    seconds (longer than PROBE_TIMEOUT_S): that upload waits and is refused, while a normal upload
+    sent after it is probed by another process and answered first."""
+    server = start_server(WORKERS=0, PROBE_TIMEOUT_S=8)
+    hostile = tmp_path / "hostile.mp4"
+    hostile.write_text("ffconcat version 1.0\n" + "file source\n" * 200)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(upload, server.client(), hostile)
+        time.sleep(1.0)  # its probe has begun
+        normal = upload(server.client(), clip.path)
+        assert normal.status_code == 202, normal.text
+        assert not slow.done(), "the normal upload waited behind the hostile one's probe"
+        refused = slow.result(timeout=60)
+    assert refused.status_code == 422 and refused.json()["code"] == "probe_timeout"
+    session = upload_ok(server.client(), clip.path)  # the killed probe process was replaced
+    assert session["video"]["width"] == normal.json()["video"]["width"]
