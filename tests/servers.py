@@ -53,11 +53,13 @@ class Server:
         self.clients.append(client)
         return client
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
         assert self.log_path is not None
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", self.command], cwd=ROOT,
                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        if not wait:
+            return
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
