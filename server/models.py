@@ -25,6 +25,9 @@ class SessionState(StrEnum):
 
 
 FINISHED_STATES = frozenset({SessionState.SUCCEEDED, SessionState.FAILED, SessionState.CANCELLED})
+# States in which a session must have a job (queued, or taken by a worker); reconciliation looks
+# for sessions in these states that have none.
+JOB_STATES = frozenset({SessionState.QUEUED, SessionState.RUNNING, SessionState.CANCELLING})
 
 
 class EventType(StrEnum):

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import Settings
 from ..hub import Hub
-from ..models import Event, EventType, Session, event_order
+from ..models import JOB_STATES, Event, EventType, Session, event_order
 from ..storage import LocalStorage, write_json_atomic
 from .base import CancelHandler
 
@@ -237,4 +237,4 @@ class MemoryBackend:
 
     async def jobless(self) -> list[Session]:
         return [s for s in self._sessions.values()
-                if not s.state.finished and s.id not in self._queue and s.id not in self._inflight]
+                if s.state in JOB_STATES and s.id not in self._queue and s.id not in self._inflight]

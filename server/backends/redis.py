@@ -40,7 +40,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..config import Settings
 from ..errors import ServiceUnavailable
 from ..hub import Hub
-from ..models import Event, EventType, Session, event_order
+from ..models import JOB_STATES, Event, EventType, Session, event_order
 from ..storage import Storage
 from .base import CancelHandler
 
@@ -359,7 +359,7 @@ class RedisBackend:
             return []  # another instance is reconciling
         # Sessions first, then jobs, then each candidate again: a job acknowledged in between
         # belongs to a session already saved finished, which the second read sees.
-        candidates = [s for s in await self.sessions() if not s.state.finished]
+        candidates = [s for s in await self.sessions() if s.state in JOB_STATES]
         if not candidates:
             return []
         entries = await self._call(lambda: self._redis.xrange(JOBS, min="-", max="+"))
@@ -368,7 +368,7 @@ class RedisBackend:
         for candidate in candidates:
             if candidate.id not in with_jobs:
                 current = await self.get(candidate.id)
-                if current is not None and not current.state.finished:
+                if current is not None and current.state in JOB_STATES:
                     orphans.append(current)
         return orphans
 
