@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
@@ -25,15 +26,17 @@ class EventStream(EventSourceResponse):
     generator's own `finally` never runs when the body is never started (HEAD, a client gone
     before the first chunk, a cancellation before the first step)."""
 
-    def __init__(self, subscription: Subscription, ping_s: float) -> None:
-        super().__init__(_chunks(subscription), ping=ping_s, headers={"Cache-Control": "no-store"})
+    def __init__(self, content: AsyncIterator[bytes], subscription: Subscription | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
         self.subscription = subscription
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self.subscription.close()
+            if self.subscription is not None:
+                self.subscription.close()
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
         await send(message)
@@ -46,7 +49,8 @@ async def stream_events(request: Request) -> Response:
     if subscription.nothing_new:
         subscription.close()
         return Response(status_code=204)
-    return EventStream(subscription, rt.settings.sse_ping_s)
+    return EventStream(_chunks(subscription), subscription, ping=rt.settings.sse_ping_s,
+                       headers={"Cache-Control": "no-store"})
 
 
 async def _chunks(subscription: Subscription) -> AsyncIterator[bytes]:
