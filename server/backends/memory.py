@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -169,6 +170,9 @@ class MemoryBackend:
         if session_id in self._queue:
             self._queue.remove(session_id)
         await self._files.forget(session_id)
+        # A batch written while the folder was being removed may have recreated it: the folder
+        # holds this backend's own files, so it goes again once no write is pending.
+        await asyncio.to_thread(shutil.rmtree, self._storage.paths(session_id).root, True)
 
     async def sessions(self) -> list[Session]:
         return list(self._sessions.values())
