@@ -19,9 +19,9 @@ from .metrics import Metrics
 from .schemas import BackendHealth, Readiness, StorageHealth, WorkerHealth
 from .sessions import SessionService
 from .storage import Storage, create_storage
+from .supervise import Supervisor
 from .webhook_store import create_webhook_store
 from .webhooks import Webhooks
-from .supervise import Supervisor
 
 log = logging.getLogger("vidpulse")
 
