@@ -19,8 +19,9 @@ from .config import Settings
 from .errors import EXCEPTION_HANDLERS
 from .logs import RequestContextMiddleware
 from .metrics import Metrics
-from .routes import Resource, legacy, ops, sessions, stream, webhooks, ws
+from .routes import Resource, legacy, ops, sessions, stream, tus, webhooks, ws
 from .runtime import Runtime
+from .tus import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 
 
 def static_dir(settings: Settings) -> Path:
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Resource("/", get=index),
         *sessions.routes,
         *webhooks.routes,
+        *tus.routes,
         *stream.routes,
         *ws.routes,
         *legacy.routes,
@@ -59,9 +61,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                   Middleware(AuthMiddleware, api_keys=settings.api_keys)]
     if settings.cors_origins:
         middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                                        allow_methods=["GET", "POST", "DELETE"],
-                                        allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-                                        expose_headers=["Location", "Retry-After"]))
+                                        allow_methods=["GET", "POST", "DELETE", "HEAD", "PATCH"],
+                                        allow_headers=["Authorization", "Content-Type", "Last-Event-ID",
+                                                       *TUS_REQUEST_HEADERS],
+                                        expose_headers=["Location", "Retry-After", *TUS_RESPONSE_HEADERS]))
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers=EXCEPTION_HANDLERS,
                      lifespan=lifespan)

@@ -57,6 +57,10 @@ class Settings:
     static_dir: Path | None = field(default=None)
     # Outbound requests (URL ingest, webhooks) may reach loopback/private addresses: see server/outbound.py.
     allow_private_urls: bool = False
+    # An unfinished resumable upload (tus) is removed this long after its last byte arrived.
+    upload_ttl_s: float = 86400.0
+    # URL ingest: seconds to connect and between two reads of the body.
+    fetch_timeout_s: float = 30.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -92,6 +96,8 @@ class Settings:
             raise ConfigError("WORKERS must be 0 or more")
         if self.progress_hz <= 0:
             raise ConfigError("PROGRESS_HZ must be above 0")
+        if self.upload_ttl_s <= 0 or self.fetch_timeout_s <= 0:
+            raise ConfigError("UPLOAD_TTL_S and FETCH_TIMEOUT_S must be above 0")
         if self.max_upload_mb <= 0 or self.max_queued <= 0:
             raise ConfigError("MAX_UPLOAD_MB and MAX_QUEUED must be above 0")
         if self.webhook_retry_s <= 0 or self.webhook_max_attempts < 1:

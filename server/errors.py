@@ -54,6 +54,36 @@ class Conflict(VidpulseError):
     status, slug = 409, "conflict"
 
 
+class Gone(VidpulseError):
+    status, slug = 410, "gone"
+
+
+class PreconditionFailed(VidpulseError):
+    status, slug = 412, "precondition-failed"
+
+    def __init__(self, detail: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self._headers = dict(headers or {})
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self._headers
+
+
+class Locked(VidpulseError):
+    status, slug = 423, "locked"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class ChecksumMismatch(VidpulseError):
+    """tus's checksum extension: the chunk does not match its Upload-Checksum (a status of tus's own)."""
+
+    status, slug = 460, "checksum-mismatch"
+
+
 class PayloadTooLarge(VidpulseError):
     status, slug = 413, "payload-too-large"
 
@@ -110,8 +140,12 @@ class InsufficientStorage(VidpulseError):
     status, slug = 507, "insufficient-storage"
 
 
+# Statuses that http.HTTPStatus does not know.
+_TITLES = {460: "Checksum Mismatch"}
+
+
 def problem(status: int, detail: str, slug: str | None = None, **extra: Any) -> dict[str, Any]:
-    title = HTTPStatus(status).phrase
+    title = _TITLES.get(status) or HTTPStatus(status).phrase
     return Problem(type=PROBLEM_TYPE_BASE + (slug or title.lower().replace(" ", "-")), title=title, status=status,
                    detail=detail, **extra).model_dump(mode="json", exclude_unset=True)
 

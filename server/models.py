@@ -12,6 +12,7 @@ from typing import Any
 
 
 class SessionState(StrEnum):
+    UPLOADING = "uploading"  # resumable uploads and URL ingest only, until the last byte is in
     QUEUED = "queued"
     RUNNING = "running"
     CANCELLING = "cancelling"
@@ -121,6 +122,13 @@ class Session:
     summary: dict[str, Any] | None = None
     last_event_id: str | None = None
     attempts: int = 0
+    # Resumable upload or URL ingest: {"offset", "length", "expires_at" (tus only), "via": "tus" | "url"}.
+    upload: dict[str, Any] | None = None
+
+    @property
+    def via(self) -> str | None:
+        """How the video arrives: "tus", "url", or None for one multipart POST."""
+        return None if self.upload is None else self.upload.get("via")
 
     def to_manifest(self) -> dict[str, Any]:
         raw = asdict(self)

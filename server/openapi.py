@@ -66,12 +66,18 @@ class Op:
     access: str = "default"  # "open": no key ever; "key": needs one when keys are configured
     params: tuple[Schema, ...] = ()
     upload: bool = False
+    ingest: bool = False  # the upload also takes a JSON IngestRequest (URL ingest)
+    body: Schema | None = None  # any other request body
 
 
 PROBLEMS: dict[int, str] = {
     400: "Bad request: a malformed or cut-off multipart body, no `file` field (`field: file`), or two.",
     401: "A missing or wrong API key (only when API keys are configured).",
     404: "No such session (or one created with another key), or no such artifact.",
+    410: "The upload is gone: its session was cancelled or failed before the last byte.",
+    412: "Tus-Resumable is another version than 1.0.0 (`Tus-Version` says what is spoken here).",
+    423: "Another PATCH of this upload is in progress; retry after `Retry-After` seconds.",
+    460: "Checksum mismatch: the chunk does not match its Upload-Checksum; nothing of it was kept.",
     409: "Conflict: the session is not in a state that allows this (`state` says which it is in).",
     413: "The upload is larger than MAX_UPLOAD_MB (or a form field over 64 KB).",
     415: "The body is not multipart/form-data.",
@@ -88,6 +94,8 @@ RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying aga
 PROBLEM_HEADERS: dict[int, dict[str, Schema]] = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "example": 'Bearer realm="vidpulse"'}},
     416: {"Content-Range": {"schema": {"type": "string"}, "example": "bytes */52311"}},
+    412: {"Tus-Version": {"schema": {"type": "string", "const": "1.0.0"}}},
+    423: RETRY_AFTER,
     426: {"Upgrade": {"schema": {"type": "string", "const": "websocket"}}},
     429: RETRY_AFTER,
     503: RETRY_AFTER,
@@ -119,9 +127,16 @@ def operations(settings: Settings) -> list[Op]:
     return [
         Op("get", "/", "demoPage", "ops", "The demo page", {200: Reply("HTML page with live progress bars.",
                                                                        Media("text/html"))}, access="open"),
-        Op("post", "/api/sessions", "createSession", "sessions", "Upload a video",
-           {202: Reply("Accepted and queued.", schemas.Session, LOCATION), **UPLOAD_REFUSALS},
-           access="key", upload=True),
+        Op("post", "/api/sessions", "createSession", "sessions", "Upload a video, or have the server fetch one",
+           {202: Reply("Accepted: queued (multipart), or `uploading` while the server fetches the URL.",
+                       schemas.Session, LOCATION), **UPLOAD_REFUSALS},
+           description=(
+               "A multipart upload is probed and queued. A JSON IngestRequest makes the server download `url` "
+               "(streamed, at most MAX_UPLOAD_MB, with timeouts): the session is `uploading` meanwhile, with "
+               "`progress` events of stage `upload`, and a failed download ends it `failed` with `code: "
+               "fetch_failed`. The URL is refused (422, `field: url`) unless it is http(s) and resolves to "
+               "public addresses only (checked again on every redirect), unless ALLOW_PRIVATE_URLS=1."),
+           access="key", upload=True, ingest=True),
         Op("get", "/api/sessions", "listSessions", "sessions", "Sessions visible to the caller, newest first",
            {200: Reply("A page of sessions.", schemas.SessionList), 401: None, 500: None,
             422: "A bad `limit` or `cursor` (`field` names it)."},
@@ -198,6 +213,7 @@ def operations(settings: Settings) -> list[Op]:
             **UPLOAD_REFUSALS, 409: "The analysis was cancelled before it finished."},
            description="Upload (same form and refusals as POST /api/sessions), wait, answer the report. The "
                        "session is removed before the answer.", access="key", upload=True),
+        *tus_operations(settings),
         Op("get", "/healthz", "healthz", "ops", "Liveness", {200: Reply("The process serves.", schemas.Health)},
            access="open"),
         Op("get", "/readyz", "readyz", "ops", "Readiness", {
@@ -211,16 +227,87 @@ def operations(settings: Settings) -> list[Op]:
     ]
 
 
-def upload_body(settings: Settings) -> Schema:
-    return {"required": True, "description": (
+def upload_body(settings: Settings, ingest: bool = False) -> Schema:
+    body: Schema = {"required": True, "description": (
         f"The video in field `file` (at most {settings.max_upload_mb} MB, streamed to disk and probed before it "
-        "is queued) and, optionally, `options` as a JSON object."),
+        "is queued) and, optionally, `options` as a JSON object."
+        + (" Or, as JSON, the URL the server downloads the video from." if ingest else "")),
         "content": {"multipart/form-data": {
             "schema": {"type": "object", "required": ["file"], "properties": {
                 "file": {"type": "string", "contentMediaType": "application/octet-stream",
                          "description": "the video; sent once"},
                 "options": ref("UploadOptions")}},
             "encoding": {"options": {"contentType": "application/json"}}}}}
+    if ingest:
+        body["content"]["application/json"] = {"schema": ref("IngestRequest")}
+    return body
+
+
+def tus_operations(settings: Settings) -> list[Op]:
+    """tus 1.0.0 at /api/uploads: creation, creation-with-upload, termination, expiration, checksum."""
+    def header(description: str, kind: str = "string") -> Schema:
+        return {"description": description, "schema": {"type": kind}}
+
+    def param(name: str, schema: Schema, description: str = "", required: bool = True) -> Schema:
+        return {"name": name, "in": "header", "required": required, "schema": schema,
+                **({"description": description} if description else {})}
+
+    # Any string: tus answers another version with 412 (a client must learn Tus-Version), not with 400.
+    resumable = param("Tus-Resumable", {"type": "string"}, "1.0.0; another version (N.N.N) gets 412, anything else 400")
+    offset = {"Upload-Offset": header("bytes received and kept", "integer"), "Tus-Resumable": header("1.0.0")}
+    expires = {"Upload-Expires": header("RFC 9110 date after which an unfinished upload is removed")}
+    chunk: Schema = {"required": True, "content": {"application/offset+octet-stream": {
+        "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}
+    refusals: dict[int, Reply | str | None] = {s: None for s in (400, 401, 404, 410, 412, 413, 415, 423, 460, 503,
+                                                                 507, 500)}
+    return [
+        Op("options", "/api/uploads", "tusCapabilities", "uploads", "What this tus server offers",
+           {204: Reply("Capabilities in the headers.", None, {
+               "Tus-Version": header("1.0.0"),
+               "Tus-Extension": header("creation,creation-with-upload,termination,expiration,checksum"),
+               "Tus-Checksum-Algorithm": header("sha1,sha256,md5"),
+               "Tus-Max-Size": header(f"MAX_UPLOAD_MB in bytes ({settings.max_upload_bytes})", "integer")})},
+           access="key"),
+        Op("post", "/api/uploads", "createUpload", "uploads", "Start a resumable upload",
+           {201: Reply("Created: the session exists, `uploading`.", None, {
+               "Location": header("/api/uploads/{id}, where id is the session's id"), **offset, **expires}),
+            400: None, 401: None, 412: None, 413: None, 415: None, 422: None, 429: None, 460: None, 503: None,
+            507: None, 500: None},
+           description=(
+               "Creates the session at once (state `uploading`, `upload.offset` 0); the upload's id is the "
+               "session's id. `Upload-Metadata` may carry `filename` and `options` (the options JSON). With "
+               "`Content-Type: application/offset+octet-stream` the body is the first chunk "
+               "(creation-with-upload)."),
+           params=(resumable,
+                   param("Upload-Length", {"type": "integer", "minimum": 1, "maximum": settings.max_upload_bytes}),
+                   param("Upload-Metadata", {"type": "string"}, "comma-separated `key base64(value)`: filename, "
+                         "options", required=False)),
+           body={**chunk, "required": False}, access="key"),
+        Op("head", "/api/uploads/{id}", "uploadOffset", "uploads", "Where to resume",
+           {200: Reply("The offset (Cache-Control: no-store).", None, {
+               **offset, "Upload-Length": header("total bytes", "integer"), **expires}),
+            400: None, 401: None, 404: None, 410: None, 412: None}, params=(resumable,)),
+        Op("patch", "/api/uploads/{id}", "uploadChunk", "uploads", "Send the next bytes",
+           {204: Reply("Kept.", None, {**offset, **expires}), **refusals, 422: None,
+            409: "Upload-Offset is not the upload's offset (`offset` says what it is)."},
+           description=(
+               "Appends the body at `Upload-Offset`. With `Upload-Checksum` (sha1, sha256, md5) a mismatch is a "
+               "460 and keeps nothing of the chunk; without one, a dropped connection keeps what arrived. The "
+               "PATCH that completes the upload probes the file: a video is queued (204); anything else is a "
+               "422, and the upload and its session are removed."),
+           params=(resumable, param("Upload-Offset", {"type": "integer", "minimum": 0}),
+                   param("Upload-Checksum", {"type": "string"}, "algorithm and base64 digest of this chunk",
+                         required=False)),
+           body=chunk, access="key"),
+        Op("delete", "/api/uploads/{id}", "terminateUpload", "uploads", "Remove the upload and its session",
+           {204: Reply("Removed."), 400: None, 401: None, 404: None, 412: None, 500: None}, params=(resumable,),
+           access="key"),
+        Op("post", "/api/uploads/{id}", "uploadOverride", "uploads",
+           "PATCH or DELETE through X-HTTP-Method-Override",
+           {204: Reply("As PATCH or DELETE."), **refusals, 422: None},
+           params=(resumable, param("X-HTTP-Method-Override", {"type": "string", "enum": ["PATCH", "DELETE"]})),
+           body={**chunk, "required": False}, access="key"),
+    ]
 
 
 def webhooks_section() -> Schema:
@@ -269,7 +356,9 @@ def operation(op: Op, settings: Settings) -> Schema:
     elif op.access == "key":
         out["security"] = [{"bearer": []}, *([] if settings.api_keys else [{}])]
     if op.upload:
-        out["requestBody"] = upload_body(settings)
+        out["requestBody"] = upload_body(settings, op.ingest)
+    elif op.body is not None:
+        out["requestBody"] = op.body
     out["responses"] = {str(status): response(status, reply) for status, reply in sorted(op.replies.items())}
     if op.path == "/api/ws":
         out["x-websocket"] = {
@@ -312,7 +401,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "wait in the queue."),
         },
         "servers": [{"url": "/"}],
-        "tags": [{"name": "sessions"}, {"name": "events"}, {"name": "legacy"}, {"name": "ops"}],
+        "tags": [{"name": "sessions"}, {"name": "uploads"}, {"name": "events"}, {"name": "legacy"}, {"name": "ops"}],
         "security": security if keys else [{}, *security],
         "paths": paths,
         "webhooks": webhooks_section(),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
@@ -179,11 +180,13 @@ def _pinned(request: httpx.Request, ip: IPAddress) -> httpx.Request:
 
 def outbound_client(*, allow_private: bool, allowed: Iterable[IPNetwork] = (),
                     timeout: httpx.Timeout | float = 30.0, max_redirects: int = 5,
-                    **kwargs: Any) -> httpx.AsyncClient:
+                    verify: ssl.SSLContext | bool = True, **kwargs: Any) -> httpx.AsyncClient:
     """An httpx AsyncClient whose every request and redirect hop goes through the guard.
 
+    `verify` belongs to the transport (httpx ignores a client's `verify` beside its own transport).
     Proxies from the environment are ignored (a proxy would make the checked address meaningless).
     OutboundRefused propagates out of `send`/`stream` as is; other failures are httpx errors."""
-    transport = GuardedTransport(Policy(allow_private=allow_private, allowed=allowed))
+    inner = httpx.AsyncHTTPTransport(retries=0, verify=verify)
+    transport = GuardedTransport(Policy(allow_private=allow_private, allowed=allowed), inner)
     return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=True,
                              max_redirects=max_redirects, trust_env=False, **kwargs)

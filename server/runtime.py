@@ -13,6 +13,7 @@ from .config import Settings
 from .dispatch import Dispatcher
 from .errors import ServiceUnavailable
 from .hub import Hub
+from .ingest import Ingestor
 from .jobs import Prober, WorkerPool
 from .looplag import LoopLag
 from .metrics import Metrics
@@ -20,6 +21,8 @@ from .schemas import BackendHealth, Readiness, StorageHealth, WorkerHealth
 from .sessions import SessionService
 from .storage import Storage, create_storage
 from .supervise import Supervisor
+from .tus import TusService
+from .upload_store import LocalUploadStore, UploadStore
 from .webhook_store import create_webhook_store
 from .webhooks import Webhooks
 
@@ -40,6 +43,9 @@ class Runtime:
     dispatcher: Dispatcher
     metrics: Metrics
     webhooks: Webhooks
+    uploads: UploadStore
+    tus: TusService
+    ingest: Ingestor
     accepting: bool = True
     supervisor: Supervisor = field(default_factory=Supervisor)
     loop_lag: LoopLag = field(default_factory=LoopLag)
@@ -54,8 +60,9 @@ class Runtime:
         prober = Prober(settings.probe_timeout_s, settings.probe_processes)
         webhooks = Webhooks(settings, create_webhook_store(settings, storage), metrics)
         service = SessionService(settings, backend, storage, hub, metrics, prober, webhooks)
+        uploads = LocalUploadStore(storage)
         runtime = cls(settings, storage, hub, backend, pool, prober, service, Dispatcher(service, pool), metrics,
-                      webhooks)
+                      webhooks, uploads, TusService(settings, service, uploads), Ingestor(settings, service, uploads))
         await storage.start()
         unfinished = await backend.start()
         await webhooks.start()  # after the backend, which removes orphan folders at start
@@ -76,6 +83,7 @@ class Runtime:
     async def stop(self) -> None:
         self.accepting = False
         self.hub.close_all()
+        await self.ingest.stop()
         # Running jobs are left `running` in their manifests: the next start queues them again.
         await self.supervisor.stop()
         await asyncio.gather(self.pool.stop(), self.prober.stop())

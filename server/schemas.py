@@ -33,8 +33,8 @@ __all__ = ["EVENT_DATA", "Artifact", "Event", "Options", "Report", "Session", "T
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 Link = Annotated[str, WithJsonSchema({"type": "string", "format": "uri-reference"})]
 
-Stage = StrEnum("Stage", {name.upper(): name for name in STAGES})  # type: ignore[misc]
-Stage.__doc__ = "The stages of an analysis, in order."
+Stage = StrEnum("Stage", {name.upper(): name for name in ("upload", *STAGES)})  # type: ignore[misc]
+Stage.__doc__ = "The stages of a session, in order: upload (resumable uploads and URL ingest), then the analysis's."
 
 
 def _failure_codes() -> tuple[str, ...]:
@@ -46,7 +46,7 @@ def _failure_codes() -> tuple[str, ...]:
         if cls.code not in codes and cls.code != "cancelled":
             codes.append(cls.code)
         pending += cls.__subclasses__()
-    return (*codes, "worker_crashed", "timeout", "out_of_memory", "internal")
+    return (*codes, "worker_crashed", "timeout", "out_of_memory", "internal", "fetch_failed")
 
 
 FAILURE_CODES = _failure_codes()
@@ -61,6 +61,46 @@ class Progress(Closed):
     total_frames: int = Field(ge=0)
     fps: float = Field(ge=0, description="speed of the current stage")
     eta_s: float | None = Field(ge=0, description="null while unknown")
+
+
+class UploadProgress(Closed):
+    """Progress of a resumable upload or a URL ingest (state `uploading`)."""
+
+    fraction: float = Field(ge=0, le=1, description="offset / length; 0 while the length is unknown")
+    stage: Literal["upload"]
+    offset: int = Field(ge=0, description="bytes received")
+    length: int | None = Field(ge=1, description="null while unknown (URL ingest without Content-Length)")
+    bytes_per_s: int | None = Field(ge=0, description="over the current chunk or download")
+    eta_s: float | None = Field(ge=0, description="null while unknown")
+
+
+class ProgressData(RootModel[Progress | UploadProgress]):
+    """A `progress` event's data: the analysis's, or an upload's (stage `upload`)."""
+
+
+class Upload(Closed):
+    """A resumable upload (tus) or a URL ingest; null for a multipart upload."""
+
+    offset: int = Field(ge=0, description="bytes received and kept")
+    length: int | None = Field(ge=1, description="null while unknown (URL ingest)")
+    expires_at: Timestamp | None = Field(description=(
+        "tus, while unfinished: the upload is removed then (UPLOAD_TTL_S after its last byte)"))
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> Upload | None:
+        if stored is None:
+            return None
+        expires = stored.get("expires_at") if stored.get("via") == "tus" else None  # a fetch does not expire
+        return cls(offset=stored["offset"], length=stored.get("length"), expires_at=expires)
+
+
+class IngestRequest(Closed):
+    """`POST /api/sessions` with JSON: the server downloads the video from `url`."""
+
+    url: str = Field(min_length=1, description=(
+        "http or https; refused (422, `field: url`) when it resolves to a loopback, private, link-local or "
+        "otherwise non-public address, unless ALLOW_PRIVATE_URLS=1"))
+    options: Options | None = Field(default=None)  # type: ignore[valid-type]
 
 
 class SessionError(Closed):
@@ -85,12 +125,13 @@ class SessionLinks(Closed):
     results: Link
     cancel: Link
     files: Link = Field(description="append an artifact name")
+    upload: Link | None = Field(default=None, description="tus: the upload's URL; null otherwise")
 
     @classmethod
-    def of(cls, session_id: str) -> SessionLinks:
+    def of(cls, session_id: str, tus: bool = False) -> SessionLinks:
         base = f"/api/sessions/{session_id}"
         return cls(self=base, events=f"{base}/events", results=f"{base}/results", cancel=f"{base}/cancel",
-                   files=f"{base}/files/")
+                   files=f"{base}/files/", upload=f"/api/uploads/{session_id}" if tus else None)
 
 
 class Session(Closed):
@@ -103,10 +144,12 @@ class Session(Closed):
     finished_at: Timestamp | None
     filename: str = Field(description="the uploaded file's name, made safe")
     video: VideoInfo | None
-    progress: Progress | None = Field(description="the latest progress (1.0 at the end of a succeeded run)")
+    progress: Progress | UploadProgress | None = Field(description=(
+        "the latest progress (1.0 at the end of a succeeded run); an upload's while `uploading`"))
     queue_position: int | None = Field(ge=1, description="1 is next; null unless the session is queued")
     error: SessionError | None
     last_event_id: str | None = Field(description="the newest event of the log that this document reflects")
+    upload: Upload | None = Field(description="a resumable upload or URL ingest; null for a multipart upload")
     links: SessionLinks
 
     @classmethod
@@ -116,7 +159,10 @@ class Session(Closed):
         stored = {name: getattr(session, name) for name in cls.model_fields if hasattr(session, name)}
         for name in ("created_at", "started_at", "finished_at"):
             stored[name] = isoformat(stored[name])
-        return cls.model_validate({**stored, "queue_position": queue_position, "links": SessionLinks.of(session.id)})
+        # The stored upload also keeps how it arrives and its tus metadata: not for the document.
+        stored["upload"] = Upload.of(session.upload)
+        links = SessionLinks.of(session.id, tus=session.via == "tus")
+        return cls.model_validate({**stored, "queue_position": queue_position, "links": links})
 
 
 class SessionList(Closed):
@@ -154,7 +200,7 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.QUEUED: QueuedData,
     EventType.STARTED: StartedData,
     EventType.STAGE: StageData,
-    EventType.PROGRESS: Progress,
+    EventType.PROGRESS: ProgressData,
     EventType.SCENE: Scene,  # as the report will list it, sent as soon as the scene closes
     EventType.SUCCEEDED: SucceededData,
     EventType.FAILED: SessionError,
@@ -253,6 +299,7 @@ class Problem(Closed):
     code: str | None = Field(default=None, description="e.g. undecodable, probe_timeout, too_large")
     state: SessionState | None = Field(default=None, description="on a 409: the session's state")
     retry_after_s: int | None = Field(default=None, ge=1, description="on a 429, as Retry-After")
+    offset: int | None = Field(default=None, ge=0, description="on a tus 409: the upload's offset")
 
 
 class Health(Closed):
@@ -340,7 +387,7 @@ class WebhookAttemptList(Closed):
 
 # Every component of /openapi.json: adding a model to the document is adding it here.
 COMPONENTS: tuple[type[BaseModel], ...] = (
-    Session, SessionList, Event, *EVENT_MODELS.values(), Report, Options, UploadOptions, Problem, Health, Readiness,
-    WsClientMessage, WsServerMessage, WebhookPayload, WebhookAttemptList,
+    Session, SessionList, Event, *EVENT_MODELS.values(), Report, Options, UploadOptions, IngestRequest, Problem,
+    Health, Readiness, WsClientMessage, WsServerMessage, WebhookPayload, WebhookAttemptList,
 )
 

@@ -10,7 +10,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .hub import Hub, SubscriberClosed, SubscriberOverflow
 from .jobs import TIMED_OUT, Prober
 from .logs import bind_session
 from .metrics import Metrics
-from .models import EventType, Session, SessionState, new_session_id, utcnow
+from .models import EventType, Session, SessionState, isoformat, new_session_id, parse_time, utcnow
 from .storage import ARTIFACTS, SOURCE, Storage, StorageUnavailable, check_name, safe_filename
 from .subscriptions import Subscription, open_subscription
 from .uploads import receive_upload
@@ -39,6 +39,7 @@ log = logging.getLogger("vidpulse.sessions")
 _WAIT_FOR_STOP_S = 10.0
 # 8K UHD: larger frames are refused after the probe, before any analysis (a "video bomb").
 MAX_PIXELS = 7680 * 4320
+UPLOAD_STAGE = "upload"
 
 
 def owner_of(api_key: str | None) -> str | None:
@@ -147,6 +148,77 @@ class SessionService:
         analysis = {name: value for name, value in raw.items() if name != CALLBACK_OPTION}
         options = _parse_options(analysis)
         return options, await self.webhooks.check_callback(raw.get(CALLBACK_OPTION))
+
+    # Resumable uploads and URL ingest: the session exists from the first byte, `uploading` ----
+
+    async def open_upload(self, owner: str | None, filename: str, options: dict[str, Any], length: int | None,
+                          via: str, metadata: str | None = None) -> Session:
+        """A session in `uploading` with its folder, for a tus upload or a URL ingest."""
+        parsed, callback_url = await self._options(options)
+        await self._check_capacity()
+        session_id = new_session_id()
+        bind_session(session_id)
+        self.storage.paths(session_id).root.mkdir(parents=True, exist_ok=True)
+        upload: dict[str, Any] = {"offset": 0, "length": length, "via": via, "expires_at": self._upload_expiry()}
+        if metadata:
+            upload["metadata"] = metadata
+        session = Session(id=session_id, filename=safe_filename(filename), owner=owner, options=parsed.to_dict(),
+                          state=SessionState.UPLOADING, upload=upload,
+                          progress=_upload_progress(upload, 0, None).model_dump(mode="json"))
+        try:
+            await self.backend.add(session)
+            await self._log(session, EventType.STAGE, schemas.StageData.model_validate({"stage": UPLOAD_STAGE}))
+            await self.webhooks.register(session.id, callback_url)
+        except BaseException:
+            await self._remove(session)
+            raise
+        log.info("upload opened via %s for %s (%s bytes)", via, session.filename, length)
+        return session
+
+    def _upload_expiry(self) -> str:
+        return isoformat(utcnow() + timedelta(seconds=self.settings.upload_ttl_s)) or ""
+
+    async def record_upload(self, session: Session, offset: int, received: int | None = None,
+                            bytes_per_s: float | None = None, log_event: bool = True,
+                            length: int | None = None) -> None:
+        """The upload's durable offset (and, mid-chunk, the bytes received), with a progress event when
+        `log_event` (the caller thins them to PROGRESS_HZ)."""
+        assert session.upload is not None
+        upload = {**session.upload, "offset": offset, "expires_at": self._upload_expiry()}
+        if length is not None:
+            upload["length"] = length
+        session.upload = upload
+        progress = _upload_progress(upload, offset if received is None else received, bytes_per_s)
+        session.progress = progress.model_dump(mode="json")
+        await self.backend.save_upload(session)
+        if log_event:
+            await self._log(session, EventType.PROGRESS, schemas.ProgressData(progress))
+
+    async def still_uploading(self, session_id: str) -> bool:
+        """False once the session was cancelled, deleted or expired while its bytes were arriving."""
+        current = await self.backend.get(session_id)
+        return current is not None and current.state is SessionState.UPLOADING
+
+    async def finish_upload(self, session: Session) -> None:
+        """Every byte is in (the store made it the session's `source`): probe it, then queue it. Not a
+        video raises Unprocessable; the caller decides between removing the session (tus answers 422) and
+        failing it (URL ingest has no one to answer)."""
+        video = await self._probe(session.id)
+        if not await self.still_uploading(session.id):
+            return
+        size = (session.upload or {}).get("offset", 0)
+        session.upload = {**(session.upload or {}), "expires_at": None}  # complete: it no longer expires
+        session.video, session.state, session.progress = video, SessionState.QUEUED, None
+        await self.backend.save(session)
+        await self.backend.save_upload(session)
+        await self._enqueue(session)
+        self.metrics.upload_bytes.inc(size)
+        log.info("upload of %s complete (%d bytes)", session.filename, size)
+
+    async def drop_upload(self, session: Session, code: str, message: str) -> None:
+        """An upload refused at its end: watchers get `failed`, then nothing of it is left."""
+        await self._log(session, EventType.FAILED, schemas.SessionError(code=code, message=message))
+        await self._remove(session)
 
     async def _discard(self, session_id: str) -> None:
         """A refused upload leaves nothing: no object, no scratch file."""
@@ -318,7 +390,12 @@ class SessionService:
         session = await self.visible(session_id, owner)
         if session.state.finished:
             raise Conflict(f"Session {session_id} already {session.state.value}.", state=session.state.value)
-        if session.state is SessionState.QUEUED and await self.backend.dequeue(session.id):
+        if session.state is SessionState.UPLOADING:
+            # No worker holds it: the PATCH or fetch in flight sees the new state and stops.
+            await self.mark_cancelled(session)
+            await self.storage.delete(session.id, SOURCE)
+            await self.storage.release(session.id)
+        elif session.state is SessionState.QUEUED and await self.backend.dequeue(session.id):
             await self.mark_cancelled(session)
             await self.announce_positions()
         elif session.state is not SessionState.CANCELLING:
@@ -349,7 +426,10 @@ class SessionService:
     async def resume(self, unfinished: list[Session]) -> None:
         """Sessions that were queued or running when the server stopped: run them again."""
         for session in unfinished:
-            if session.state is SessionState.CANCELLING:
+            if session.state is SessionState.UPLOADING:
+                if session.via == "url":  # the fetch died with the server; a tus upload simply resumes
+                    await self.fail(session, "fetch_failed", "The server restarted while fetching the video.")
+            elif session.state is SessionState.CANCELLING:
                 await self.mark_cancelled(session)
             else:
                 await self.requeue(session)
@@ -374,7 +454,8 @@ class SessionService:
         ttl = timedelta(seconds=self.settings.session_ttl_s)
         now = utcnow()
         expired = [s for s in await self.backend.sessions()
-                   if s.state.finished and s.finished_at is not None and s.finished_at + ttl <= now]
+                   if (s.state.finished and s.finished_at is not None and s.finished_at + ttl <= now)
+                   or _upload_expired(s, now)]
         if expired and not await self.storage.ping():
             return 0  # with the store down the files could not go: the next sweep tries again
         for session in expired:
@@ -395,6 +476,22 @@ def _object_name_ok(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _upload_progress(upload: dict[str, Any], received: int, bytes_per_s: float | None) -> schemas.UploadProgress:
+    length = upload.get("length")
+    fraction = round(min(1.0, received / length), 4) if length else 0.0
+    eta = (length - received) / bytes_per_s if length and bytes_per_s else None
+    return schemas.UploadProgress(fraction=fraction, stage="upload", offset=received, length=length,
+                                  bytes_per_s=None if bytes_per_s is None else round(bytes_per_s),
+                                  eta_s=None if eta is None else max(0.0, round(eta, 1)))
+
+
+def _upload_expired(session: Session, now: datetime) -> bool:
+    if session.state is not SessionState.UPLOADING or session.upload is None:
+        return False
+    expires = parse_time(session.upload.get("expires_at"))
+    return expires is not None and expires <= now
 
 
 def _parse_options(raw: dict[str, Any]) -> AnalysisOptions:

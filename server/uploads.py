@@ -30,16 +30,20 @@ class Upload:
     has_file: bool = False
 
     def options(self) -> dict[str, Any]:
-        raw = self.fields.get("options", "").strip()
-        if not raw:
-            return {}
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise Unprocessable("The 'options' field is not valid JSON.", field="options") from exc
-        if not isinstance(value, dict):
-            raise Unprocessable("The 'options' field must be a JSON object.", field="options")
-        return value
+        return options_json(self.fields.get("options", ""), "field")
+
+
+def options_json(raw: str, where: str) -> dict[str, Any]:
+    """The `options` JSON object sent as a form field or as tus metadata; empty means defaults."""
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise Unprocessable(f"The 'options' {where} is not valid JSON.", field="options") from exc
+    if not isinstance(value, dict):
+        raise Unprocessable(f"The 'options' {where} must be a JSON object.", field="options")
+    return value
 
 
 def check_request(request: Request, max_bytes: int) -> bytes:

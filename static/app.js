@@ -71,6 +71,12 @@ async function uploadFiles(fileList) {
   await Promise.all(fresh.map(async ([file, card]) => {
     const doc = await card.upload(file, options);
     if (doc) {
+      // A resumed upload (picked again after a reload) may already have its card from the list.
+      const listed = cards.get(doc.id);
+      if (listed && listed !== card) {
+        live.unfollow(doc.id);
+        listed.el.remove();
+      }
       cards.set(doc.id, card);
       live.follow(card);
     }
@@ -110,7 +116,8 @@ function setUpDropZone() {
 async function loadSessions() {
   try {
     for await (const doc of api.sessions()) {
-      if (cards.has(doc.id)) continue;
+      // A tus upload in progress on this page has its card (and its session) before it is in `cards`.
+      if (cards.has(doc.id) || cardsEl.querySelector(`[data-session-id="${doc.id}"]`)) continue;
       const card = new SessionCard(doc, cardDeps);
       cards.set(doc.id, card);
       cardsEl.append(card.el);

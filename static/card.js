@@ -6,6 +6,7 @@ import { h, uid } from "./dom.js";
 import { bytes, duration, percent, timecode, videoSummary } from "./format.js";
 import { renderReport } from "./results.js";
 import { FINAL_STATES } from "./stream.js";
+import { TusUpload } from "./tus.js";
 
 const STATE_LABELS = {
   uploading: "Uploading",
@@ -96,17 +97,22 @@ export class SessionCard {
 
   // ---- upload ----
 
-  /** Upload `file`; resolves with the session document, or null when it was refused or cancelled. */
+  /** Upload `file` with tus (resumable: see tus.js); resolves with the session document, or null when
+   *  it was refused or cancelled. */
   async upload(file, options) {
-    this.#upload = new AbortController();
-    const onProgress = (loaded, total) => {
-      const value = percent(loaded / total);
-      this.uploadMeter.set(value, `${bytes(loaded)} of ${bytes(total)}`, `${value} percent uploaded`);
+    const controller = new AbortController();
+    const onProgress = (loaded, total) => this.#showUpload(loaded, total);
+    const onSession = (id) => {
+      this.id = id;
+      this.el.dataset.sessionId = id;
     };
+    this.#upload = { controller, tus: new TusUpload(file, { api: this.api, options, onProgress, onSession,
+                                                            signal: controller.signal }) };
     onProgress(0, file.size || 1);
     try {
-      const doc = await this.api.upload(file, options, { onProgress, signal: this.#upload.signal });
+      const id = await this.#upload.tus.start();
       onProgress(file.size, file.size);
+      const doc = await this.api.session(id);
       this.apply({ id: null, type: "snapshot", data: doc });
       return doc;
     } catch (error) {
@@ -116,6 +122,12 @@ export class SessionCard {
     } finally {
       this.#upload = null;
     }
+  }
+
+  #showUpload(loaded, total) {
+    const value = percent(loaded / total);
+    this.uploadMeter.el.hidden = false;
+    this.uploadMeter.set(value, `${bytes(loaded)} of ${bytes(total)}`, `${value} percent uploaded`);
   }
 
   // ---- events ----
@@ -186,6 +198,10 @@ export class SessionCard {
   }
 
   #showProgress(progress) {
+    if (progress.stage === "upload") { // a resumable upload or URL ingest, seen from the server
+      if (progress.length) this.#showUpload(progress.offset, progress.length);
+      return;
+    }
     this.progress = progress;
     const value = percent(progress.fraction ?? 0);
     const parts = [progress.stage, `${value}%`];
@@ -258,7 +274,9 @@ export class SessionCard {
 
   async cancel() {
     if (this.#upload) {
-      this.#upload.abort();
+      // Stop sending, and remove the upload and its session: nothing is left to resume.
+      this.#upload.controller.abort();
+      this.#upload.tus.terminate();
       return;
     }
     this.cancelButton.disabled = true;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from dataclasses import dataclass
@@ -126,3 +127,42 @@ def wait_no_subscribers(client: httpx.Client, timeout: float = 10) -> dict[str, 
         if not any(counts.values()) or time.monotonic() > deadline:
             return counts
         time.sleep(0.1)
+
+
+# tus 1.0.0 by hand (the third-party clients are driven in tests/server/test_tus_clients.py) -------------
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def tus_metadata(**values: str) -> str:
+    return ",".join(f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in values.items())
+
+
+def tus_create(client: httpx.Client, length: int, filename: str = "clip.mp4", options: dict[str, Any] | None = None,
+               **kwargs: Any) -> httpx.Response:
+    metadata = {"filename": filename, **({"options": json.dumps(options)} if options is not None else {})}
+    headers = {**TUS, "Upload-Length": str(length), "Upload-Metadata": tus_metadata(**metadata),
+               **kwargs.pop("headers", {})}
+    return client.post("/api/uploads", headers=headers, **kwargs)
+
+
+def tus_created(client: httpx.Client, length: int, **kwargs: Any) -> str:
+    """A new upload's id (= its session's id)."""
+    response = tus_create(client, length, **kwargs)
+    assert response.status_code == 201, response.text
+    location = response.headers["location"]
+    assert location.startswith("/api/uploads/s_")
+    return location.rsplit("/", 1)[-1]
+
+
+def tus_patch(client: httpx.Client, upload_id: str, offset: int, chunk: bytes,
+              headers: dict[str, str] | None = None) -> httpx.Response:
+    return client.patch(f"/api/uploads/{upload_id}", content=chunk,
+                        headers={**TUS, "Upload-Offset": str(offset),
+                                 "Content-Type": "application/offset+octet-stream", **(headers or {})})
+
+
+def tus_offset(client: httpx.Client, upload_id: str) -> int:
+    response = client.head(f"/api/uploads/{upload_id}", headers=TUS)
+    assert response.status_code == 200, response.status_code
+    return int(response.headers["upload-offset"])

@@ -42,6 +42,10 @@ class Backend(Protocol):
 
     async def sessions(self) -> list[Session]: ...
 
+    async def save_upload(self, session: Session) -> None:
+        """Persist `session.upload` and `session.progress` alone: an upload in flight never rewrites the
+        rest of the session, so it cannot undo a cancel made meanwhile elsewhere."""
+
     # Event log: append assigns the id, persists and updates session.last_event_id; the event
     # reaches the hub's live subscribers (directly, or through the instance's stream reader).
     async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event: ...
@@ -86,3 +90,13 @@ class Backend(Protocol):
 
     async def workers_alive(self, local: int) -> int:
         """Worker processes alive across every instance, given this instance's own count."""
+
+    # Locks (one PATCH at a time per resumable upload, whichever instance it lands on)
+    async def try_lock(self, name: str, token: str, ttl_s: float) -> bool:
+        """Take the lock `name` for `ttl_s` unless another token holds it."""
+
+    async def refresh_lock(self, name: str, token: str, ttl_s: float) -> bool:
+        """Extend a lock this token holds; False when it was lost (expired)."""
+
+    async def unlock(self, name: str, token: str) -> None:
+        """Release the lock if this token still holds it."""

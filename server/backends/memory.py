@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import shutil
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -101,6 +102,7 @@ class MemoryBackend:
         self._queue_changed = asyncio.Condition()
         self._cancel_handler: CancelHandler | None = None
         self._files = _FileWriter(storage)
+        self._locks: dict[str, tuple[str, float]] = {}  # name -> (token, monotonic deadline)
 
     async def start(self) -> list[Session]:
         self._storage.prepare()
@@ -177,6 +179,13 @@ class MemoryBackend:
     async def sessions(self) -> list[Session]:
         return list(self._sessions.values())
 
+    async def save_upload(self, session: Session) -> None:
+        # One process, one Session object per id: the manifest is the only thing to update.
+        stored = self._sessions.get(session.id)
+        if stored is not None:
+            stored.upload, stored.progress = session.upload, session.progress
+            await self.save(stored)
+
     async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event:
         events = self._logs.setdefault(session.id, [])
         previous = int(events[-1].id or 0) if events else 0
@@ -242,3 +251,22 @@ class MemoryBackend:
     async def jobless(self) -> list[Session]:
         return [s for s in self._sessions.values()
                 if s.state in JOB_STATES and s.id not in self._queue and s.id not in self._inflight]
+    async def try_lock(self, name: str, token: str, ttl_s: float) -> bool:
+        holder = self._locks.get(name)
+        now = time.monotonic()
+        if holder is not None and holder[0] != token and holder[1] > now:
+            return False
+        self._locks[name] = (token, now + ttl_s)
+        return True
+
+    async def refresh_lock(self, name: str, token: str, ttl_s: float) -> bool:
+        holder = self._locks.get(name)
+        now = time.monotonic()
+        if holder is None or holder[0] != token or holder[1] <= now:
+            return False  # as on Redis: an expired lock is lost, even if nobody took it
+        self._locks[name] = (token, now + ttl_s)
+        return True
+
+    async def unlock(self, name: str, token: str) -> None:
+        if self._locks.get(name, ("",))[0] == token:
+            del self._locks[name]

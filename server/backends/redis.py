@@ -50,6 +50,21 @@ P = "vp:"
 JOBS, GROUP, QUEUED, SESSIONS, CANCEL_CHANNEL = P + "jobs", "workers", P + "queued", P + "sessions", P + "cancel"
 RECONCILE_LOCK = P + "reconcile"
 _READ_BLOCK_MS = 250
+# Never recreate the hash of a session removed meanwhile (a PATCH racing a DELETE).
+_SAVE_UPLOAD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'upload', ARGV[1])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'progress') else redis.call('HSET', KEYS[1], 'progress', ARGV[2]) end
+return 1
+"""
+_REFRESH_LOCK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _HEARTBEAT_TTL_S = 15
 _RETRIES = 3
 T = TypeVar("T")
@@ -160,15 +175,15 @@ class RedisBackend:
     async def get(self, session_id: str) -> Session | None:
         async def get() -> tuple[list[str | None], list[Any]]:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hmget(_session_key(session_id), ["doc", "progress"])
+                pipe.hmget(_session_key(session_id), ["doc", "progress", "upload"])
                 pipe.xrevrange(_events_key(session_id), count=1)
                 fields, tail = await pipe.execute()
             return fields, tail
 
-        (doc, progress), tail = await self._call(get)
+        (doc, progress, upload), tail = await self._call(get)
         if doc is None:
             return None
-        session = Session.from_manifest(json.loads(doc))
+        session = _session(doc, upload)
         session.last_event_id = tail[0][0] if tail else None
         if progress and not session.state.finished:
             session.progress = json.loads(progress)
@@ -198,17 +213,22 @@ class RedisBackend:
         await self._call(remove)
 
     async def sessions(self) -> list[Session]:
-        async def load() -> list[str | None]:
+        async def load() -> list[list[str | None]]:
             ids = await self._redis.zrange(SESSIONS, 0, -1)
             if not ids:
                 return []
             async with self._redis.pipeline(transaction=False) as pipe:
                 for session_id in ids:
-                    pipe.hget(_session_key(session_id), "doc")
+                    pipe.hmget(_session_key(session_id), ["doc", "upload"])
                 return list(await pipe.execute())
 
-        docs = await self._call(load)
-        return [Session.from_manifest(json.loads(doc)) for doc in docs if doc]
+        rows = await self._call(load)
+        return [_session(doc, upload) for doc, upload in rows if doc]
+
+    async def save_upload(self, session: Session) -> None:
+        upload = json.dumps(session.upload)
+        progress = "" if session.progress is None else json.dumps(session.progress)
+        await self._call(lambda: self._redis.eval(_SAVE_UPLOAD, 1, _session_key(session.id), upload, progress))
 
     # Events ----------------------------------------------------------------------------------
 
@@ -412,6 +432,26 @@ class RedisBackend:
             return sum(int(v) for v in values if v)
 
         return await self._call(count)
+
+    # Locks -----------------------------------------------------------------------------------
+
+    async def try_lock(self, name: str, token: str, ttl_s: float) -> bool:
+        taken = await self._call(lambda: self._redis.set(f"{P}lock:{name}", token, nx=True, px=int(ttl_s * 1000)))
+        return bool(taken) or await self.refresh_lock(name, token, ttl_s)
+
+    async def refresh_lock(self, name: str, token: str, ttl_s: float) -> bool:
+        return bool(await self._call(
+            lambda: self._redis.eval(_REFRESH_LOCK, 1, f"{P}lock:{name}", token, int(ttl_s * 1000))))
+
+    async def unlock(self, name: str, token: str) -> None:
+        await self._call(lambda: self._redis.eval(_UNLOCK, 1, f"{P}lock:{name}", token))
+
+
+def _session(doc: str, upload: str | None) -> Session:
+    session = Session.from_manifest(json.loads(doc))
+    if upload:
+        session.upload = json.loads(upload)
+    return session
 
 
 def _client(url: str) -> aioredis.Redis:

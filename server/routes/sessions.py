@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from ..errors import Unprocessable
 from ..files import object_response
+from ..ingest import is_json
 from ..storage import ARTIFACTS
 from . import Resource, answer, owner, runtime
 
@@ -17,7 +18,8 @@ DEFAULT_PAGE = 50
 async def create_session(request: Request) -> Response:
     rt = runtime(request)
     rt.check_accepting()
-    session = await rt.service.create(request, owner(request))
+    create = rt.ingest.create if is_json(request) else rt.service.create
+    session = await create(request, owner(request))
     document = await rt.service.document(session)
     return answer(document, 202, {"Location": document.links.self})
 

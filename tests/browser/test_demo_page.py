@@ -43,7 +43,7 @@ def test_upload_shows_live_progress_then_results(demo: Demo, clip: Clip, tmp_pat
     demo.set_options(render=True)
     demo.upload(("progress.mp4", clip.path))
     card = demo.card("progress.mp4")
-    expect(card).to_have_attribute("data-state", "succeeded")
+    expect(card).to_have_attribute("data-state", "succeeded", timeout=60_000)  # render on a loaded machine
 
     uploaded = demo.seen("progress.mp4", "aria-valuenow", meter="upload")
     assert uploaded[-1] == "100", uploaded
@@ -78,7 +78,7 @@ def test_several_uploads_at_once_queue_and_spare_connections(demo: Demo, clip: C
     demo.upload(*[(name, clip.path) for name in names])
     for name in names:
         card = demo.card(name)
-        expect(card).to_have_attribute("data-state", "succeeded")
+        expect(card).to_have_attribute("data-state", "succeeded", timeout=60_000)
         expect(card.locator(".scenes img")).to_have_count(len(clip.truth.cuts) + 1)
         assert processing_values(demo, name)[-1] == 100
     # Two workers for five jobs: some wait, and their cards say where they are in the queue.

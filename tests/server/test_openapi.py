@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from tests.client import follow, upload, wait_state
+from tests.client import TUS, follow, tus_create, tus_offset, tus_patch, upload, wait_state
 from vidpulse import __version__
 from vidpulse.processing import AnalysisOptions, OptionsError
 from vidpulse.processing.schema import Report
@@ -379,11 +379,11 @@ def test_unsupported_methods_are_405_with_the_documented_allow(doc, shared_serve
     client = shared_server.client()
     for path, item in doc["paths"].items():
         url = path.replace("{id}", finished["id"]).replace("{name}", "report.json")
-        documented = {m.upper() for m in item if m in ("get", "post", "delete", "put", "patch")}
+        documented = {m.upper() for m in item if m in ("get", "post", "delete", "put", "patch", "head", "options")}
         if path == "/api/ws":
             documented = {"GET"}
         expected = documented | ({"HEAD"} if "GET" in documented else set())
-        for method in ("OPTIONS", "TRACE", "PUT", "PATCH"):
+        for method in {"OPTIONS", "TRACE", "PUT", "PATCH"} - documented:
             response = client.request(method, url)
             assert response.status_code == 405, (method, path, response.status_code)
             assert set(response.headers["allow"].split(", ")) == expected, (method, path)
@@ -395,3 +395,35 @@ def test_plain_get_on_the_websocket_path_is_a_documented_426(doc, shared_server)
     response = shared_server.client().get("/api/ws")
     assert response.status_code == 426 and response.headers["upgrade"] == "websocket"
     check_response(doc, "/api/ws", "get", response)
+
+
+def test_tus_answers_and_uploading_documents_match(doc, shared_server, clip):
+    client = shared_server.client()
+    data = clip.path.read_bytes()
+    check_response(doc, "/api/uploads", "options", client.options("/api/uploads"))
+    created = tus_create(client, len(data), options={"width": 160})
+    check_response(doc, "/api/uploads", "post", created)
+    upload_id = created.headers["location"].rsplit("/", 1)[-1]
+    check_response(doc, "/api/uploads/{id}", "head", client.head(f"/api/uploads/{upload_id}", headers=TUS))
+    check_response(doc, "/api/uploads/{id}", "patch", tus_patch(client, upload_id, 0, data[:1000]))
+    check_response(doc, "/api/uploads/{id}", "patch", tus_patch(client, upload_id, 5, data[:10]))  # 409
+    check_response(doc, "/api/uploads/{id}", "patch", tus_patch(client, upload_id, 1000, data[1000:2000],
+                                                                {"Upload-Checksum": "sha1 AAAA"}))  # 460
+    check_response(doc, "/api/uploads", "post", client.post("/api/uploads", headers={"Upload-Length": "5"}))  # 400
+    check_response(doc, "/api/uploads", "post",
+                   client.post("/api/uploads", headers={"Upload-Length": "5", "Tus-Resumable": "0.2.2"}))  # 412
+    assert tus_offset(client, upload_id) == 1000
+    session = client.get(f"/api/sessions/{upload_id}")
+    check_response(doc, "/api/sessions/{id}", "get", session)
+    assert session.json()["state"] == "uploading"
+    events = follow(client, upload_id, last_event_id="0", stop_after=3)
+    assert [e.type for e in events] == ["snapshot", "stage", "progress"]
+    for event in events:
+        check_schema(doc, "Event", event.body)
+    check_response(doc, "/api/uploads/{id}", "delete", client.delete(f"/api/uploads/{upload_id}", headers=TUS))
+
+
+def test_an_ingest_request_matches(doc, shared_server):
+    refused = shared_server.client().post("/api/sessions", json={"url": "http://127.0.0.1/clip.mp4"})
+    check_response(doc, "/api/sessions", "post", refused)
+    schemas.IngestRequest.model_validate({"url": "https://example.com/clip.mp4", "options": {"width": 320}})

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -13,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.servers import free_port
+from tests.servers import free_port, need
 from vidpulse.server.outbound import OutboundRefused, address_problem, check_url, outbound_client
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
@@ -82,6 +85,11 @@ class Target:
 
 @pytest.fixture
 async def target() -> AsyncIterator[Target]:
+    async for target in _serve():
+        yield target
+
+
+async def _serve(**ssl_files: str) -> AsyncIterator[Target]:
     target = Target(free_port())
 
     async def hello(request: Request) -> Response:
@@ -93,7 +101,8 @@ async def target() -> AsyncIterator[Target]:
         return RedirectResponse(request.query_params["to"], status_code=302)
 
     app = Starlette(routes=[Route("/hello", hello), Route("/redirect", redirect)])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=target.port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=target.port, log_level="warning",
+                                           **ssl_files))  # type: ignore[arg-type]
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
         while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
@@ -138,3 +147,34 @@ async def test_allow_private_client_reaches_loopback(target):
         answer = await client.get(target.url("/redirect"), params={"to": target.url("/hello")})
     assert answer.status_code == 200
     assert target.hits == ["/redirect", "/hello"]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[str, str]:
+    """A key and a self-signed certificate for the name `localhost` only (no IP address)."""
+    need("openssl", shutil.which("openssl") is not None)
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(key), str(cert)
+
+
+@pytest.fixture
+async def tls_target(certificate) -> AsyncIterator[tuple[Target, ssl.SSLContext]]:
+    key, cert = certificate
+    async for target in _serve(ssl_keyfile=key, ssl_certfile=cert):
+        yield target, ssl.create_default_context(cafile=cert)
+
+
+async def test_https_to_the_checked_address_still_verifies_the_name(tls_target):
+    target, trust = tls_target
+    url = f"https://localhost:{target.port}/hello"
+    async with outbound_client(allow_private=False, allowed=LOOPBACK, verify=trust) as client:
+        answer = await client.get(url)
+    # The connection went to 127.0.0.1 or ::1, yet SNI and the certificate check used the name.
+    assert answer.status_code == 200 and answer.json() == {"host": f"localhost:{target.port}"}
+    async with httpx.AsyncClient(verify=trust) as plain:
+        with pytest.raises(httpx.ConnectError):  # the certificate names no address
+            await plain.get(f"https://127.0.0.1:{target.port}/hello")

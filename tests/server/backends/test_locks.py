@@ -1,0 +1,66 @@
+"""The backends' locks and upload records (what lets one PATCH at a time run across instances)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from vidpulse.server.backends import Backend, create_backend
+from vidpulse.server.config import Settings
+from vidpulse.server.hub import Hub
+from vidpulse.server.models import Session, SessionState, new_session_id
+from vidpulse.server.storage import LocalStorage
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backends(request, tmp_path) -> AsyncIterator[tuple[Backend, Backend]]:
+    """Two backends sharing their state as two instances would (one process for memory)."""
+    settings = Settings(data_dir=tmp_path)
+    if request.param == "redis":
+        settings = Settings(data_dir=tmp_path, backend="redis", redis_url=request.getfixturevalue("redis_server").url())
+    storage = LocalStorage(tmp_path)
+    first = create_backend(settings, storage, Hub(8))
+    second = create_backend(settings, storage, Hub(8)) if request.param == "redis" else first
+    for backend in {id(first): first, id(second): second}.values():
+        await backend.start()
+    yield first, second
+    for backend in {id(first): first, id(second): second}.values():
+        await backend.close()
+
+
+async def test_a_lock_has_one_holder_until_released_or_expired(backends):
+    a, b = backends
+    assert await a.try_lock("upload:x", "t1", 10)
+    assert await a.try_lock("upload:x", "t1", 10)  # the holder may take it again
+    assert not await b.try_lock("upload:x", "t2", 10)
+    assert not await b.refresh_lock("upload:x", "t2", 10)
+    assert await a.refresh_lock("upload:x", "t1", 10)
+    await b.unlock("upload:x", "t2")  # not the holder: nothing happens
+    assert not await b.try_lock("upload:x", "t2", 10)
+    await a.unlock("upload:x", "t1")
+    assert await b.try_lock("upload:x", "t2", 0.2)
+    await asyncio.sleep(0.4)
+    assert not await b.refresh_lock("upload:x", "t2", 10)  # expired
+    assert await a.try_lock("upload:x", "t1", 10)
+
+
+async def test_save_upload_touches_only_the_upload_and_never_revives_a_removed_session(backends, tmp_path):
+    a, b = backends
+    session = Session(id=new_session_id(), filename="x.mp4", state=SessionState.UPLOADING,
+                      upload={"offset": 0, "length": 100, "via": "tus"})
+    LocalStorage(tmp_path).paths(session.id).root.mkdir(parents=True)
+    await a.add(session)
+    elsewhere = await b.get(session.id)
+    assert elsewhere is not None
+    elsewhere.state = SessionState.CANCELLED  # a cancel on the other instance...
+    await b.save(elsewhere)
+    session.upload = {**session.upload, "offset": 40}
+    session.progress = {"stage": "upload", "offset": 40}
+    await a.save_upload(session)  # ...is not undone by the upload's own record
+    seen = await b.get(session.id)
+    assert seen is not None and seen.state is SessionState.CANCELLED and seen.upload["offset"] == 40
+    await b.remove(session.id)
+    await a.save_upload(session)
+    assert await a.get(session.id) is None and await b.get(session.id) is None
