@@ -305,9 +305,9 @@ class SessionService:
         previous = (session.progress or {}).get("fraction", 0.0)
         fraction = round(max(previous, min(1.0, float(progress["fraction"]))), 4)
         eta = progress.get("eta_s")
-        data = schemas.Progress(fraction=fraction, stage=progress["stage"], frame=progress["frame"],
-                                total_frames=progress["total_frames"], fps=round(float(progress["fps"]), 1),
-                                eta_s=None if eta is None else round(float(eta), 1))
+        data = schemas.ProgressData(schemas.Progress(
+            fraction=fraction, stage=progress["stage"], frame=progress["frame"], total_frames=progress["total_frames"],
+            fps=round(float(progress["fps"]), 1), eta_s=None if eta is None else round(float(eta), 1)))
         session.progress = await self._log(session, EventType.PROGRESS, data)
 
     async def succeed(self, session: Session, summary: dict[str, Any]) -> None:
