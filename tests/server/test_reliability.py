@@ -207,7 +207,7 @@ def test_a_file_that_hangs_the_probe_delays_only_itself(start_server, clip, tmp_
     """An FFmpeg concat list that names itself over and over keeps the demuxer busy for many
     seconds (longer than PROBE_TIMEOUT_S): that upload waits and is refused, while a normal upload
     sent after it is probed by another process and answered first."""
-    server = start_server(WORKERS=0, PROBE_TIMEOUT_S=8)
+    server = start_server(WORKERS=0, PROBE_TIMEOUT_S=4)
     hostile = tmp_path / "hostile.mp4"
     hostile.write_text("ffconcat version 1.0\n" + "file source\n" * 200)
     with ThreadPoolExecutor(1) as pool:
