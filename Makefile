@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint bench clean schemas
+.PHONY: run test test-fast lint bench bench-quick clean schemas
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -43,6 +43,11 @@ bench: $(STAMP) .bench-venv/bin/python
 	$(BIN)/python bench/analysis.py --scenedetect-python .bench-venv/bin/python
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/scaleout.py
+
+# Issue 17's headline ratios, whole process and in-process, in under two minutes.
+bench-quick: $(STAMP) .bench-venv/bin/python
+	$(BIN)/python bench/analysis.py --quick --rounds 3
+	$(BIN)/python bench/fanout.py --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,18 +1,26 @@
-"""Analysis benchmark: run by hand (`make bench` or the command below), never by the tests.
+"""Analysis benchmark: run by hand (`make bench`, `make bench-quick` or the commands below), never
+by the tests.
 
-    .venv/bin/python bench/analysis.py [--seconds 60] [--scenedetect-python /work/bench-venv/bin/python]
+    .venv/bin/python bench/analysis.py --quick            # the headline ratios only, about a minute
+    .venv/bin/python bench/analysis.py [--seconds 60] [--rounds 3] [--skip-4k]
 
 In one run it generates a 1280x720 30 fps H.264 test video with known cuts, fades, a
 dissolve and flashes (cached in bench/out/), then reports:
-1. analysis fps against decode-only fps of the same file with the same decoder;
-2. analysis fps against PySceneDetect's ContentDetector and AdaptiveDetector, and each tool's
+1. the headline ratios of issue 17, whole process (start-up and finalize included, timed from
+   outside) and in-process (the work call alone, timed inside) side by side:
+   `vidpulse analyze` against `ffmpeg -threads 2 -i f -f null -` (decode only) and against
+   PySceneDetect's `detect(path, ContentDetector())`, and `vidpulse analyze --render` against
+   decode-only; interleaved rounds, the best of each counts;
+2. analysis fps against decode-only fps of the same file with the same decoder (PyAV);
+3. analysis fps against PySceneDetect's ContentDetector and AdaptiveDetector, and each tool's
    cuts against the truth;
-3. the same with `render` on;
 4. peak RSS of an analysis process for 720p and 4K input, at two lengths each.
-Prints a Markdown table for docs/benchmarks.md.
+Prints Markdown tables for docs/benchmarks.md.
 
 PySceneDetect (`scenedetect-headless`, which uses opencv-python-headless like the project)
-runs in a subprocess with `--scenedetect-python`, so it may live in its own venv.
+runs in a subprocess with `--scenedetect-python`, so it may live in its own venv (`make
+.bench-venv/bin/python`). The FFmpeg command-line tool is a system package (`apt-get install -y
+ffmpeg`): without it the bench says so and reports the in-process ratios only.
 """
 
 from __future__ import annotations
@@ -20,13 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -361,6 +370,164 @@ def score(found: list[tuple[int, str]] | list[int], truth: list[tuple[int, str]]
     return f"{hits}/{len(truth)} found, {len(unmatched)} false"
 
 
+# Whole processes (issue 17's headline) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Process:
+    """One command run to completion: wall time from outside, and the time of its work call
+    measured inside (None when the tool cannot say)."""
+
+    wall_s: float
+    cpu_s: float  # user + system of the child and its threads
+    inner_s: float | None
+    cuts: tuple[int, ...] = ()
+
+
+def run_process(command: list[str], inner: Callable[[str], tuple[float | None, tuple[int, ...]]]) -> Process:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    seconds, cuts = inner(done.stdout)
+    return Process(wall, cpu, seconds, cuts)
+
+
+def ffmpeg_command(path: Path, fast: bool = False) -> list[str] | None:
+    """`ffmpeg -threads 2 -i f -f null -`, or None when the FFmpeg CLI is not installed."""
+    binary = shutil.which("ffmpeg")
+    if binary is None:
+        return None
+    skip = ["-skip_loop_filter", "all", "-flags2", "fast"] if fast else []
+    return [binary, "-hide_banner", "-loglevel", "error", "-threads", "2", *skip, "-i", str(path), "-f", "null", "-"]
+
+
+def vidpulse_command(path: Path, out: Path, render: bool) -> list[str]:
+    """The installed console script, exactly what a user runs."""
+    script = Path(sys.executable).with_name("vidpulse")
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "vidpulse.server.cli"]
+    return [*head, "analyze", str(path), "--out", str(out), "--json", *(["--render"] if render else [])]
+
+
+def vidpulse_inner(stdout: str) -> tuple[float | None, tuple[int, ...]]:
+    report = json.loads(stdout)
+    return float(report["timing"]["wall_s"]), tuple(c["frame"] for c in report["cuts"])
+
+
+_SCENEDETECT_ONE = textwrap.dedent(
+    """
+    import json, sys, time
+    from scenedetect import detect, ContentDetector
+    started = time.perf_counter()
+    scenes = detect(sys.argv[1], ContentDetector())
+    print(json.dumps({"seconds": time.perf_counter() - started, "cuts": [s[0].get_frames() for s in scenes[1:]]}))
+    """
+)
+
+
+def scenedetect_inner(stdout: str) -> tuple[float | None, tuple[int, ...]]:
+    data = json.loads(stdout.strip().splitlines()[-1])
+    return float(data["seconds"]), tuple(data["cuts"])
+
+
+def no_inner(stdout: str) -> tuple[float | None, tuple[int, ...]]:
+    return None, ()
+
+
+def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int, scenedetect_python: str,
+             row: Callable[[str, str, str], None]) -> None:
+    """Issue 17's ratios: whole processes timed from outside, their work calls timed inside,
+    interleaved rounds, the best of each."""
+    out = Path(tempfile.mkdtemp(prefix="vidpulse-bench-cli-"))
+    commands: dict[str, tuple[list[str], Callable[[str], tuple[float | None, tuple[int, ...]]]]] = {}
+    ffmpeg, ffmpeg_fast = ffmpeg_command(path), ffmpeg_command(path, fast=True)
+    if ffmpeg is None or ffmpeg_fast is None:
+        print("*** ffmpeg (the FFmpeg command-line tool) is NOT installed: `apt-get install -y ffmpeg`. "
+              "The ratios against FFmpeg's decode-only are NOT measured; PyAV's decode-only stands in "
+              "for the in-process column only. ***", flush=True)
+    else:
+        commands["ffmpeg"] = (ffmpeg, no_inner)
+        commands["ffmpeg fast"] = (ffmpeg_fast, no_inner)
+    commands["analyze"] = (vidpulse_command(path, out / "a", render=False), vidpulse_inner)
+    commands["render"] = (vidpulse_command(path, out / "r", render=True), vidpulse_inner)
+    if Path(scenedetect_python).exists():
+        commands["scenedetect"] = ([scenedetect_python, "-c", _SCENEDETECT_ONE, str(path)], scenedetect_inner)
+    else:
+        print(f"*** PySceneDetect's python {scenedetect_python} is missing (`make .bench-venv/bin/python`): "
+              "no ratio against it. ***", flush=True)
+    runs: dict[str, list[Process]] = {name: [] for name in commands}
+    decode_in: list[Timed] = []
+    try:
+        for _ in range(rounds):
+            decode_in.append(timed(lambda: decode_only(path)))
+            for name, (command, inner) in commands.items():
+                runs[name].append(run_process(command, inner))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    fastest = {name: min(r, key=lambda p: p.wall_s) for name, r in runs.items()}
+    inner_best = {name: min(p.inner_s for p in r if p.inner_s is not None)
+                  for name, r in runs.items() if any(p.inner_s is not None for p in r)}
+    inner_best["pyav decode"] = frames / best(decode_in).fps
+
+    def fps(seconds: float | None) -> str:
+        return "-" if seconds is None else f"{frames / seconds:.0f}"
+
+    print(f"\n{frames} frames; best of {rounds} interleaved rounds; load average {os.getloadavg()[0]:.2f}")
+    print("\n| command | whole process s (fps) | CPU s | work call in-process s (fps) |\n|---|---|---|---|")
+    labels = {
+        "ffmpeg": "`ffmpeg -threads 2 -i f -f null -` (decode only)",
+        "ffmpeg fast": "`ffmpeg -threads 2 -skip_loop_filter all -flags2 fast -i f -f null -`",
+        "analyze": "`vidpulse analyze f` (in-process: `analyze()`)",
+        "render": "`vidpulse analyze --render f`",
+        "scenedetect": "PySceneDetect `detect(f, ContentDetector())` (+ import)",
+    }
+    for name, p in fastest.items():
+        work_s = inner_best.get(name)
+        print(f"| {labels[name]} | {p.wall_s:.2f} ({fps(p.wall_s)}) | {p.cpu_s:.2f} | "
+              f"{'-' if work_s is None else f'{work_s:.2f}'} ({fps(work_s)}) |")
+    print(f"| PyAV decode only, in the bench process | - | - | {inner_best['pyav decode']:.2f} "
+          f"({fps(inner_best['pyav decode'])}) |")
+    print()
+
+    short = {"ffmpeg": "ffmpeg decode-only", "analyze": "vidpulse analyze", "render": "vidpulse analyze --render",
+             "scenedetect": "PySceneDetect ContentDetector", "pyav decode": "PyAV decode-only"}
+
+    def ratio(name: str, base: str, target: float, in_base: str) -> None:
+        """Speed of `name` over `base` (their time the other way round), whole and in-process."""
+        if name not in fastest:
+            return
+        whole = f"{fastest[base].wall_s / fastest[name].wall_s:.2f}x" if base in fastest else "NOT MEASURED"
+        per_round = sorted(b.wall_s / a.wall_s for a, b in zip(runs[name], runs.get(base, []), strict=False))
+        spread = f"; rounds {', '.join(f'{r:.2f}' for r in per_round)}" if per_round else ""
+        inside, mine = inner_best.get(in_base), inner_best.get(name)
+        in_ratio = f"{inside / mine:.2f}x (vs {short[in_base]})" if inside and mine else "-"
+        # CPU time moves less with the neighbours than wall time does: the steadier companion.
+        cpu = f"; CPU {fastest[name].cpu_s / fastest[base].cpu_s:.2f}x theirs" if base in fastest else ""
+        row(f"{short[name]} / {short[base]}, whole process", whole,
+            f"target {target}x; in-process {in_ratio}{spread}{cpu}")
+
+    ratio("analyze", "ffmpeg", 1.0, in_base="pyav decode")
+    ratio("analyze", "scenedetect", 1.5, in_base="scenedetect")
+    ratio("render", "ffmpeg", 0.4, in_base="pyav decode")
+    if "ffmpeg fast" in fastest:
+        row("ffmpeg with -skip_loop_filter all -flags2 fast vs plain",
+            f"{fastest['ffmpeg'].wall_s / fastest['ffmpeg fast'].wall_s:.2f}x", "decode only, both whole process")
+    for name in ("analyze", "scenedetect"):
+        if name in fastest:
+            found = runs[name][-1].cuts
+            row(f"{short[name]} cuts vs truth", score(list(found), truth), exact_hard(found, truth))
+
+
+def exact_hard(found: Sequence[int], truth: list[tuple[int, str]]) -> str:
+    hard = [frame for frame, kind in truth if kind == "hard"]
+    exact = sum(1 for frame in hard if frame in found)
+    return f"hard cuts on the exact frame: {exact}/{len(hard)}"
+
+
 # Report ----------------------------------------------------------------------------------------
 
 
@@ -368,7 +535,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument(
-        "--scenedetect-python", default=os.environ.get("SCENEDETECT_PYTHON", "/work/bench-venv/bin/python")
+        "--scenedetect-python",
+        default=os.environ.get("SCENEDETECT_PYTHON", str(ROOT / ".bench-venv" / "bin" / "python")),
     )
     parser.add_argument("--skip-4k", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repeats; the best counts")
@@ -378,6 +546,7 @@ def main() -> None:
     parser.add_argument(
         "--baseline", type=Path, help="also the accuracy table of the analysis in this checkout (e.g. `git archive`)"
     )
+    parser.add_argument("--quick", action="store_true", help="the headline ratios only (make bench-quick)")
     args = parser.parse_args()
     if args.render_pairs:
         path = OUT / f"test-720p-{args.seconds:g}s.mp4"
@@ -403,9 +572,13 @@ def main() -> None:
         rows.append((what, value, note))
         print(f"{what:55s} {value:>12s}  {note}", flush=True)
 
-    # Warm up once: imports, file cache, matplotlib.
-    analysis(main_video, render=False)
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    # Warm up once: file cache, the interpreter's bytecode caches.
+    analysis(main_video, render=False)
+    headline(main_video, film.frames, truth, args.rounds, args.scenedetect_python, row)
+    if args.quick:
+        _print_rows(rows)
+        return
     variants: dict[str, Callable[[], Timed]] = {
         "decode": lambda: timed(lambda: decode_only(main_video)),
         "Decoder: luma at 320 px": lambda: timed(lambda: decoder_loop(main_video, 0)),
@@ -481,12 +654,9 @@ def main() -> None:
                 f"{rss['frames']} frames at {rss['frames'] / rss['seconds']:.0f} fps",
             )
 
-    print("\n| measurement | value | note |\n|---|---|---|")
-    for what, value, note in rows:
-        print(f"| {what} | {value} | {note} |")
+    _print_rows(rows)
     if args.profile:
         profile(main_video)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
     print(f"\ntruth: {truth}\nanalysis: {plain.cuts}")
     for name, outcomes in others.items():
         print(f"{name}: {outcomes[0][1]}")
@@ -572,6 +742,11 @@ def render_pairs(path: Path, rounds: int, baseline: Path | None) -> None:
         spread = ", ".join(f"{r:.2f}" for r in values)
         print(f"| analysis + render / decode-only, {name}, median | {values[len(values) // 2]:.2f}x | {spread}; "
               f"CPU {min(cpu[name]):.2f} ms/frame (best) |", flush=True)
+def _print_rows(rows: list[tuple[str, str, str]]) -> None:
+    print("\n| measurement | value | note |\n|---|---|---|")
+    for what, value, note in rows:
+        print(f"| {what} | {value} | {note} |")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 def profile(path: Path) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+# The tests package (its video generator) lives at the repository top, beside bench/.
+sys.path.insert(0, str(ROOT))
 
 
 def free_port() -> int:
@@ -86,6 +87,12 @@ def rss_mb(pid: int) -> float:
 def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) of one process, not counting its children."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_s(pid: int, tid: int) -> float:
+    """CPU seconds of one thread of a process (the event loop runs in the main thread, tid == pid)."""
+    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -1,10 +1,14 @@
-"""Fan-out benchmark: N live subscribers (SSE and WebSocket, half each) over 1 and over 20 running
-sessions. Reports delivery latency (event `ts` to receipt), server RSS per subscriber, and the
-analysis speed with N watchers divided by the analysis speed with none, measured in the same run.
+"""Fan-out benchmark: N live subscribers (SSE, WebSocket, or half each) over 1 and over 20 running
+sessions. Reports delivery latency (event `ts` to receipt), server RSS per subscriber, server CPU
+per delivered event (the whole server process, and its event-loop thread alone), the clients' CPU
+separately, and the analysis speed with N watchers divided by the analysis speed with none,
+measured in the same run.
 
-    .venv/bin/python bench/fanout.py --subscribers 500,1000,2000
+    .venv/bin/python bench/fanout.py --quick      # issue 17's cases: SSE and WS at 1,000, mixed at 2,000
+    .venv/bin/python bench/fanout.py --subscribers 500,1000,2000 [--transport sse|ws|mixed]
 
-Clients run in separate processes on the same machine, so every figure includes their CPU cost.
+Clients run in separate processes on the same machine: their CPU is reported apart from the
+server's, and it competes with the server's for the same cores.
 """
 
 from __future__ import annotations
@@ -21,9 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from videogen import Segment, write_video
-
-from common import BenchServer, cpu_s, percentile
+from common import BenchServer, cpu_s, percentile, thread_cpu_s
+from tests.videogen import Segment, write_video
 
 CLIENT_PROCESSES = 2
 TERMINAL = ("succeeded", "failed", "cancelled", "expired")
@@ -71,7 +74,7 @@ async def _ws(port: int, session_id: str, latencies: list[float], connected: lis
                 return
 
 
-def _client_process(port: int, sessions: list[str], count: int, offset: int, conn: Any) -> None:
+def _client_process(port: int, sessions: list[str], count: int, offset: int, transport: str, conn: Any) -> None:
     _raise_fd_limit()
 
     async def main() -> None:
@@ -80,7 +83,8 @@ def _client_process(port: int, sessions: list[str], count: int, offset: int, con
         tasks = []
         for i in range(count):
             session_id = sessions[(offset + i) % len(sessions)]
-            kind = _sse if (offset + i) % 2 == 0 else _ws
+            sse = transport == "sse" or (transport == "mixed" and (offset + i) % 2 == 0)
+            kind = _sse if sse else _ws
             tasks.append(asyncio.create_task(kind(port, session_id, latencies, connected)))
             if i % 50 == 49:
                 await asyncio.sleep(0.05)  # open gradually, as real tabs would
@@ -96,7 +100,8 @@ def _client_process(port: int, sessions: list[str], count: int, offset: int, con
     asyncio.run(main())
 
 
-def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int, frames: int) -> dict[str, Any]:
+def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int, frames: int,
+             transport: str = "mixed") -> dict[str, Any]:
     # Gate jobs hold every worker while the watched sessions wait in the queue and the subscribers
     # connect; cancelling the gates starts the watched jobs with everyone already watching.
     # (Rendering at 640 px makes the gates slow enough to outlast the connecting; a gate that still
@@ -112,13 +117,14 @@ def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int
     for index in range(CLIENT_PROCESSES if subscribers else 0):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_client_process, args=(server.port, sessions, per_process,
-                                                          index * per_process, child))
+                                                          index * per_process, transport, child))
         proc.start()
         pipes.append(parent)
         procs.append(proc)
     connected = sum(p.recv()[1] for p in pipes)
     rss_connected = server.rss_mb()
-    server_cpu_before, started = cpu_s(server.process.pid), time.monotonic()
+    pid = server.process.pid
+    server_cpu_before, loop_cpu_before, started = cpu_s(pid), thread_cpu_s(pid, pid), time.monotonic()
     for gate in gates:
         server.cancel(gate)
     latencies: list[float] = []
@@ -130,40 +136,59 @@ def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int
         errors += failed
         client_cpu += cpu
     wall = time.monotonic() - started
-    server_cores = (cpu_s(server.process.pid) - server_cpu_before) / wall
+    server_cores = (cpu_s(pid) - server_cpu_before) / wall
+    loop_cores = (thread_cpu_s(pid, pid) - loop_cpu_before) / wall
     for proc in procs:
         proc.join()
     fps = [server.report(s)["timing"]["fps"] for s in sessions if server.wait(s)["state"] == "succeeded"]
     return {
-        "sessions": sessions_n, "subscribers": subscribers, "connected": connected, "errors": errors,
+        "sessions": sessions_n, "subscribers": subscribers, "transport": transport, "connected": connected,
+        "errors": errors,
         "events": len(latencies), "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
         "rss_kb_per_sub": (rss_connected - rss_before) * 1024 / subscribers if subscribers else 0.0,
         "analysis_fps": sum(fps) / len(fps) if fps else float("nan"),
-        "server_cores": server_cores, "client_cores": client_cpu / wall,
+        "server_cores": server_cores, "client_cores": client_cpu / wall, "loop_cores": loop_cores,
         "server_us_per_event": server_cores * wall / len(latencies) * 1e6 if latencies else 0.0,
+        "loop_us_per_event": loop_cores * wall / len(latencies) * 1e6 if latencies else 0.0,
+        "client_us_per_event": client_cpu / len(latencies) * 1e6 if latencies else 0.0,
     }
+
+
+# Issue 17's cases: (sessions, subscribers, transport). The 1,000-subscriber cases give the CPU per
+# delivered event of each transport, the 2,000 mixed case the tail latency.
+QUICK = [(1, 1000, "sse"), (1, 1000, "ws"), (1, 2000, "mixed")]
+QUICK_FRAMES = 1200  # about 100 progress events at PROGRESS_HZ=20 on a quiet machine
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", default="500,1000,2000")
     parser.add_argument("--sessions", default="1,20")
+    parser.add_argument("--transport", default="mixed", choices=("sse", "ws", "mixed"))
     parser.add_argument("--frames", type=int, default=3000, help="analysed frames per case, split over its sessions")
+    parser.add_argument("--progress-hz", type=float, default=20.0, help="the server's PROGRESS_HZ")
+    parser.add_argument("--quick", action="store_true", help="issue 17's three cases only (make bench-quick)")
     args = parser.parse_args()
     _raise_fd_limit()
+    if args.quick:
+        cases, args.frames = QUICK, min(args.frames, QUICK_FRAMES)
+    else:
+        cases = [(int(m), int(n), args.transport)
+                 for m in args.sessions.split(",") for n in args.subscribers.split(",")]
     work = Path(tempfile.mkdtemp(prefix="vidpulse-fanout-"))
     video = work / "fanout.mp4"
     scenes = max(1, args.frames // 125 + 1)
     write_video(video, [Segment("scene", 125, seed=i) for i in range(scenes)], fps=25, size=(640, 360))
     rows = []
     try:
-        for sessions_n in (int(s) for s in args.sessions.split(",")):
-            server = BenchServer(work / f"data-{sessions_n}", workers=sessions_n, max_queued=1000)
+        for sessions_n in sorted({m for m, _, _ in cases}):
+            server = BenchServer(work / f"data-{sessions_n}", workers=sessions_n, max_queued=1000,
+                                 progress_hz=args.progress_hz)
             try:
                 frames = args.frames // sessions_n
                 baseline = run_case(server, video, sessions_n, 0, frames)
-                for n in (int(s) for s in args.subscribers.split(",")):
-                    row = run_case(server, video, sessions_n, n, frames)
+                for _, n, transport in (c for c in cases if c[0] == sessions_n):
+                    row = run_case(server, video, sessions_n, n, frames, transport)
                     row["slowdown"] = row["analysis_fps"] / baseline["analysis_fps"]
                     row["baseline_fps"] = baseline["analysis_fps"]
                     rows.append(row)
@@ -172,14 +197,18 @@ def main() -> None:
                 server.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("\n| sessions | subscribers held | p50 ms | p99 ms | server KB / subscriber "
-          "| analysis fps watched / unwatched | server cores (us / event) | client cores |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"\nPROGRESS_HZ={args.progress_hz:g}; server us/event: the whole server process (its event-loop "
+          "thread alone in brackets); targets: SSE <= 10 us at 1,000, WS no worse, p99 < 100 ms at 2,000")
+    print("\n| sessions | subscribers held | transport | p50 ms | p99 ms | server us / event (loop thread) "
+          "| client us / event | server cores | client cores | server KB / subscriber "
+          "| analysis fps watched / unwatched |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['sessions']} | {r['connected']}/{r['subscribers']} (errors {r['errors']}) | {r['p50_ms']:.0f} | "
-              f"{r['p99_ms']:.0f} | {r['rss_kb_per_sub']:.0f} | {r['slowdown']:.2f} "
-              f"({r['analysis_fps']:.0f} / {r['baseline_fps']:.0f}) | {r['server_cores']:.2f} "
-              f"({r['server_us_per_event']:.0f}) | {r['client_cores']:.2f} |")
+        print(f"| {r['sessions']} | {r['connected']}/{r['subscribers']} (errors {r['errors']}) | {r['transport']} "
+              f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['server_us_per_event']:.1f} "
+              f"({r['loop_us_per_event']:.1f}) | {r['client_us_per_event']:.1f} | {r['server_cores']:.2f} "
+              f"| {r['client_cores']:.2f} | {r['rss_kb_per_sub']:.0f} | {r['slowdown']:.2f} "
+              f"({r['analysis_fps']:.0f} / {r['baseline_fps']:.0f}) |")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,9 @@ from typing import Any
 
 import httpx
 import redis
-from videogen import Segment, write_video
 
 from common import ROOT, BenchServer, free_port
+from tests.videogen import Segment, write_video
 
 FPS = 25
 SCENE_FRAMES = 50  # a cut every 2 s, so every clip has a few scenes and thumbnails
