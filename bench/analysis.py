@@ -384,16 +384,27 @@ class Process:
     cuts: tuple[int, ...] = ()
 
 
-def run_process(command: list[str], inner: Callable[[str], tuple[float | None, tuple[int, ...]]]) -> Process:
+Inner = Callable[[str], tuple[float | None, tuple[int, ...]]]
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: list[str]
+    inner: Inner
+    cwd: Path | None = None
+    env: dict[str, str] | None = None
+
+
+def run_process(command: Command) -> Process:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command.argv, capture_output=True, text=True, cwd=command.cwd, env=command.env)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        raise RuntimeError(f"{' '.join(command.argv)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    seconds, cuts = inner(done.stdout)
+    seconds, cuts = command.inner(done.stdout)
     return Process(wall, cpu, seconds, cuts)
 
 
@@ -439,23 +450,28 @@ def no_inner(stdout: str) -> tuple[float | None, tuple[int, ...]]:
 
 
 def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int, scenedetect_python: str,
-             row: Callable[[str, str, str], None]) -> None:
+             row: Callable[[str, str, str], None], baseline_src: Path | None = None) -> None:
     """Issue 17's ratios: whole processes timed from outside, their work calls timed inside,
-    interleaved rounds, the best of each."""
+    interleaved rounds, the best of each. `baseline_src`: another checkout of the project (say
+    `git archive main | tar -x -C DIR`) whose `vidpulse analyze` runs in the same rounds."""
     out = Path(tempfile.mkdtemp(prefix="vidpulse-bench-cli-"))
-    commands: dict[str, tuple[list[str], Callable[[str], tuple[float | None, tuple[int, ...]]]]] = {}
+    commands: dict[str, Command] = {}
     ffmpeg, ffmpeg_fast = ffmpeg_command(path), ffmpeg_command(path, fast=True)
     if ffmpeg is None or ffmpeg_fast is None:
         print("*** ffmpeg (the FFmpeg command-line tool) is NOT installed: `apt-get install -y ffmpeg`. "
               "The ratios against FFmpeg's decode-only are NOT measured; PyAV's decode-only stands in "
               "for the in-process column only. ***", flush=True)
     else:
-        commands["ffmpeg"] = (ffmpeg, no_inner)
-        commands["ffmpeg fast"] = (ffmpeg_fast, no_inner)
-    commands["analyze"] = (vidpulse_command(path, out / "a", render=False), vidpulse_inner)
-    commands["render"] = (vidpulse_command(path, out / "r", render=True), vidpulse_inner)
+        commands["ffmpeg"] = Command(ffmpeg, no_inner)
+        commands["ffmpeg fast"] = Command(ffmpeg_fast, no_inner)
+    commands["analyze"] = Command(vidpulse_command(path, out / "a", render=False), vidpulse_inner)
+    commands["render"] = Command(vidpulse_command(path, out / "r", render=True), vidpulse_inner)
+    if baseline_src is not None:
+        # `python -m` puts the working directory first on sys.path: its vidpulse/ wins.
+        argv = [sys.executable, "-m", "vidpulse.server.cli", "analyze", str(path), "--out", str(out / "b"), "--json"]
+        commands["baseline"] = Command(argv, vidpulse_inner, cwd=baseline_src)
     if Path(scenedetect_python).exists():
-        commands["scenedetect"] = ([scenedetect_python, "-c", _SCENEDETECT_ONE, str(path)], scenedetect_inner)
+        commands["scenedetect"] = Command([scenedetect_python, "-c", _SCENEDETECT_ONE, str(path)], scenedetect_inner)
     else:
         print(f"*** PySceneDetect's python {scenedetect_python} is missing (`make .bench-venv/bin/python`): "
               "no ratio against it. ***", flush=True)
@@ -464,11 +480,12 @@ def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int,
     try:
         for _ in range(rounds):
             decode_in.append(timed(lambda: decode_only(path)))
-            for name, (command, inner) in commands.items():
-                runs[name].append(run_process(command, inner))
+            for name, command in commands.items():
+                runs[name].append(run_process(command))
     finally:
         shutil.rmtree(out, ignore_errors=True)
     fastest = {name: min(r, key=lambda p: p.wall_s) for name, r in runs.items()}
+    least_cpu = {name: min(p.cpu_s for p in r) for name, r in runs.items()}
     inner_best = {name: min(p.inner_s for p in r if p.inner_s is not None)
                   for name, r in runs.items() if any(p.inner_s is not None for p in r)}
     inner_best["pyav decode"] = frames / best(decode_in).fps
@@ -477,26 +494,28 @@ def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int,
         return "-" if seconds is None else f"{frames / seconds:.0f}"
 
     print(f"\n{frames} frames; best of {rounds} interleaved rounds; load average {os.getloadavg()[0]:.2f}")
-    print("\n| command | whole process s (fps) | CPU s | work call in-process s (fps) |\n|---|---|---|---|")
+    print("\n| command | whole process s (fps) | least CPU s | work call in-process s (fps) |\n|---|---|---|---|")
     labels = {
         "ffmpeg": "`ffmpeg -threads 2 -i f -f null -` (decode only)",
         "ffmpeg fast": "`ffmpeg -threads 2 -skip_loop_filter all -flags2 fast -i f -f null -`",
         "analyze": "`vidpulse analyze f` (in-process: `analyze()`)",
         "render": "`vidpulse analyze --render f`",
+        "baseline": f"`vidpulse analyze f` of {baseline_src}",
         "scenedetect": "PySceneDetect `detect(f, ContentDetector())` (+ import)",
     }
     for name, p in fastest.items():
         work_s = inner_best.get(name)
-        print(f"| {labels[name]} | {p.wall_s:.2f} ({fps(p.wall_s)}) | {p.cpu_s:.2f} | "
+        print(f"| {labels[name]} | {p.wall_s:.2f} ({fps(p.wall_s)}) | {least_cpu[name]:.2f} | "
               f"{'-' if work_s is None else f'{work_s:.2f}'} ({fps(work_s)}) |")
     print(f"| PyAV decode only, in the bench process | - | - | {inner_best['pyav decode']:.2f} "
           f"({fps(inner_best['pyav decode'])}) |")
     print()
 
     short = {"ffmpeg": "ffmpeg decode-only", "analyze": "vidpulse analyze", "render": "vidpulse analyze --render",
-             "scenedetect": "PySceneDetect ContentDetector", "pyav decode": "PyAV decode-only"}
+             "scenedetect": "PySceneDetect ContentDetector", "pyav decode": "PyAV decode-only",
+             "baseline": "baseline vidpulse analyze"}
 
-    def ratio(name: str, base: str, target: float, in_base: str) -> None:
+    def ratio(name: str, base: str, target: float | None, in_base: str) -> None:
         """Speed of `name` over `base` (their time the other way round), whole and in-process."""
         if name not in fastest:
             return
@@ -506,13 +525,16 @@ def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int,
         inside, mine = inner_best.get(in_base), inner_best.get(name)
         in_ratio = f"{inside / mine:.2f}x (vs {short[in_base]})" if inside and mine else "-"
         # CPU time moves less with the neighbours than wall time does: the steadier companion.
-        cpu = f"; CPU {fastest[name].cpu_s / fastest[base].cpu_s:.2f}x theirs" if base in fastest else ""
+        cpu = f"; CPU {least_cpu[name] / least_cpu[base]:.2f}x theirs" if base in fastest else ""
         row(f"{short[name]} / {short[base]}, whole process", whole,
-            f"target {target}x; in-process {in_ratio}{spread}{cpu}")
+            f"{'' if target is None else f'target {target}x; '}in-process {in_ratio}{spread}{cpu}")
 
     ratio("analyze", "ffmpeg", 1.0, in_base="pyav decode")
     ratio("analyze", "scenedetect", 1.5, in_base="scenedetect")
     ratio("render", "ffmpeg", 0.4, in_base="pyav decode")
+    if "baseline" in fastest:
+        ratio("baseline", "ffmpeg", 1.0, in_base="pyav decode")
+        ratio("analyze", "baseline", None, in_base="baseline")
     if "ffmpeg fast" in fastest:
         row("ffmpeg with -skip_loop_filter all -flags2 fast vs plain",
             f"{fastest['ffmpeg'].wall_s / fastest['ffmpeg fast'].wall_s:.2f}x", "decode only, both whole process")
@@ -547,6 +569,7 @@ def main() -> None:
         "--baseline", type=Path, help="also the accuracy table of the analysis in this checkout (e.g. `git archive`)"
     )
     parser.add_argument("--quick", action="store_true", help="the headline ratios only (make bench-quick)")
+    parser.add_argument("--baseline-src", type=Path, help="a checkout whose `vidpulse analyze` runs alongside")
     args = parser.parse_args()
     if args.render_pairs:
         path = OUT / f"test-720p-{args.seconds:g}s.mp4"
@@ -575,7 +598,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     # Warm up once: file cache, the interpreter's bytecode caches.
     analysis(main_video, render=False)
-    headline(main_video, film.frames, truth, args.rounds, args.scenedetect_python, row)
+    headline(main_video, film.frames, truth, args.rounds, args.scenedetect_python, row, args.baseline_src)
     if args.quick:
         _print_rows(rows)
         return
