@@ -34,6 +34,10 @@ OPEN_TIMEOUT_S = 10.0
 _CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
 # Decoded full-size frames the decode thread may hold ready (4K: 12 MB each).
 READ_AHEAD = 4
+# Decoder options for pictures only measured at the analysis size: no in-loop deblocking (H.264,
+# HEVC) and FFmpeg's non-conforming shortcuts. About 25% less decoding CPU; the blockier pictures
+# average out when shrunk (docs/benchmarks.md: the same cuts, on the same frames).
+DRAFT_OPTIONS = {"skip_loop_filter": "all", "flags2": "+fast"}
 # Packets to read for the first decodable frame before calling a file undecodable.
 MAX_PACKETS_TO_FIRST_FRAME = 300
 # Demuxers that hold single pictures or text, not video.
@@ -302,6 +306,7 @@ class Decoder:
         audio: bool = False,
         colour_width: int | None = None,
         full_longest: int = 0,
+        draft: bool = False,
     ) -> None:
         """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always).
         `read_ahead`: frames a background thread may decode ahead (0: decode in the caller;
@@ -309,9 +314,12 @@ class Decoder:
         one, in the same pass (`self.audio`, read once the frames are done). `colour_width`:
         width of the colour copy (default: the analysis width; never above the source's).
         `full_longest`: attach to every frame an I420 copy at the display size with its longer
-        side at most this (0: none), for the annotated video."""
+        side at most this (0: none), for the annotated video. `draft`: decode with
+        DRAFT_OPTIONS, for when no picture is shown or written at full size."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
+        if draft:
+            self.stream.codec_context.options = dict(DRAFT_OPTIONS)
         self.span = span
         self.fps = frame_rate(self.stream)
         self.full_range = False

@@ -119,6 +119,9 @@ class _Run:
             full_longest=RENDER_LONGEST if opts.render else 0,
             span=span,
             audio=True,
+            # Thumbnails and the analysis see shrunk copies, where the blocking averages out;
+            # only the rendered video shows whole pictures.
+            draft=not opts.render,
         )
         with decoder:
             fps = self.fps = decoder.fps
