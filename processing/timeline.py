@@ -45,11 +45,13 @@ def timeline_png(
     cuts: Sequence[Cut],
     quality: QualityResult,
     end_s: float,
-    loudness: tuple[Sequence[float], Sequence[float]] | None = None,
+    loudness: Sequence[tuple[float, float | None]] | None = None,
 ) -> bytes:
-    """The timeline as PNG bytes. `loudness`: (times in seconds, loudness in LUFS or dBFS), drawn
-    in a lane of its own under the plot when given and not empty."""
-    with_lane = loudness is not None and len(loudness[0]) > 0
+    """The timeline as PNG bytes. `loudness`: (time in seconds, loudness in LUFS or None where
+    unmeasured) pairs, such as the audio analysis' short-term series, drawn in a lane of its own
+    under the plot when given and not empty; None and anything below LOUDNESS_FLOOR_DB sit on the
+    lane's floor."""
+    with_lane = bool(loudness)
     plot = (TOP, TOP + PLOT_HEIGHT)
     lanes = [plot] + ([(plot[1] + LANE_GAP, plot[1] + LANE_GAP + LANE_HEIGHT)] if with_lane else [])
     image = np.full((lanes[-1][1] + BOTTOM, WIDTH, 3), 255, np.uint8)
@@ -76,7 +78,8 @@ def timeline_png(
     legend += [(name, colour, "box") for name, colour in _SHADES if getattr(quality, name)]
     if with_lane and loudness is not None:
         top, bottom = lanes[1]
-        lane_times, lane_db = np.asarray(loudness[0], np.float64), np.asarray(loudness[1], np.float64)
+        pairs = np.asarray(loudness, np.float64)  # None becomes NaN
+        lane_times, lane_db = pairs[:, 0], pairs[:, 1]
         lane_db = np.clip(np.nan_to_num(lane_db, nan=LOUDNESS_FLOOR_DB, neginf=LOUDNESS_FLOOR_DB), LOUDNESS_FLOOR_DB, 0)
         cols, _, db = _reduce(x, lane_times, lane_db, lane_db)
         _line(image, cols, _to_rows(db, LOUDNESS_FLOOR_DB, 0.0, (top, bottom)), _LOUDNESS)

@@ -73,9 +73,9 @@ def test_loudness_lane_is_drawn_below_the_plot_only_when_given() -> None:
     frames, end_s = 100, 4.0
     series = _series(frames)
     without = _decode(timeline_png(series, [0.0] * frames, [], _quality(), end_s))
-    times = [i * 0.1 for i in range(40)]
-    loud = [-6.0 if t < 2 else -54.0 for t in times]  # loud, then near the floor
-    with_lane = _decode(timeline_png(series, [0.0] * frames, [], _quality(), end_s, loudness=(times, loud)))
+    # Loud, then near the floor, with an unmeasured stretch (None) at the end.
+    loud = [(i * 0.1, -6.0 if i < 20 else -54.0 if i < 35 else None) for i in range(40)]
+    with_lane = _decode(timeline_png(series, [0.0] * frames, [], _quality(), end_s, loudness=loud))
     assert with_lane.shape[0] == without.shape[0] + LANE_GAP + LANE_HEIGHT
     lane = with_lane[TOP + PLOT_HEIGHT + LANE_GAP + 1 : TOP + PLOT_HEIGHT + LANE_GAP + LANE_HEIGHT - 1]
     coloured = np.abs(lane.astype(int) - lane.mean(axis=2, keepdims=True)).max(axis=2) > 25
@@ -84,7 +84,7 @@ def test_loudness_lane_is_drawn_below_the_plot_only_when_given() -> None:
     assert len(rows_early) and len(rows_late)
     # Loud is drawn near the top of the lane, quiet near its bottom.
     assert rows_early.mean() < LANE_HEIGHT / 3 < 2 * LANE_HEIGHT / 3 < rows_late.mean()
-    empty = _decode(timeline_png(series, [0.0] * frames, [], _quality(), end_s, loudness=([], [])))
+    empty = _decode(timeline_png(series, [0.0] * frames, [], _quality(), end_s, loudness=[]))
     assert empty.shape == without.shape
 
 
