@@ -25,13 +25,18 @@ def free_port() -> int:
 
 
 class BenchServer:
-    def __init__(self, data_dir: Path, **settings: Any) -> None:
+    def __init__(self, data_dir: Path, command: list[str] | None = None, *, app_in_child: bool = False,
+                 **settings: Any) -> None:
+        """`command`: what serves the app (default `vidpulse serve`), configured from the environment.
+        `app_in_child`: the command supervises a worker process that runs the app (Granian)."""
+        self.app_in_child = app_in_child
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port), DATA_DIR=str(data_dir), LOG_LEVEL="warning")
         env.update({k.upper(): str(v) for k, v in settings.items()})
-        self.process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", "serve"], cwd=ROOT, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = command or [sys.executable, "-m", "vidpulse.server.cli", "serve"]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -66,8 +71,16 @@ class BenchServer:
     def report(self, session_id: str) -> dict[str, Any]:
         return httpx.get(f"{self.url}/api/sessions/{session_id}/results", timeout=10).json()  # type: ignore[no-any-return]
 
+    @property
+    def app_pid(self) -> int:
+        """The process that runs the app's event loop (the analysis workers are its children)."""
+        if not self.app_in_child:
+            return self.process.pid
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return int(children[0])
+
     def rss_mb(self) -> float:
-        return rss_mb(self.process.pid)
+        return rss_mb(self.app_pid)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -6,6 +6,7 @@ measured in the same run.
 
     .venv/bin/python bench/fanout.py --quick      # issue 17's cases: SSE and WS at 1,000, mixed at 2,000
     .venv/bin/python bench/fanout.py --subscribers 500,1000,2000 [--transport sse|ws|mixed]
+    .venv/bin/python bench/fanout.py --quick --variant plain,stock   # levers from bench/fanout_server.py
 
 Clients run in separate processes on the same machine: their CPU is reported apart from the
 server's, and it competes with the server's for the same cores.
@@ -19,13 +20,14 @@ import json
 import multiprocessing
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from common import BenchServer, cpu_s, percentile, thread_cpu_s
+from common import ROOT, BenchServer, cpu_s, percentile, thread_cpu_s
 from tests.videogen import Segment, write_video
 
 CLIENT_PROCESSES = 2
@@ -123,7 +125,7 @@ def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int
         procs.append(proc)
     connected = sum(p.recv()[1] for p in pipes)
     rss_connected = server.rss_mb()
-    pid = server.process.pid
+    pid = server.app_pid
     server_cpu_before, loop_cpu_before, started = cpu_s(pid), thread_cpu_s(pid, pid), time.monotonic()
     for gate in gates:
         server.cancel(gate)
@@ -158,6 +160,13 @@ def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int
 # delivered event of each transport, the 2,000 mixed case the tail latency.
 QUICK = [(1, 1000, "sse"), (1, 1000, "ws"), (1, 2000, "mixed")]
 QUICK_FRAMES = 1200  # about 100 progress events at PROGRESS_HZ=20 on a quiet machine
+# How the app is served: the project's `vidpulse serve`, or bench/fanout_server.py's variants.
+VARIANTS = {
+    "stock": None,
+    "plain": ["--stream", "plain", "--server", "uvicorn"],
+    "granian": ["--stream", "sse-starlette", "--server", "granian"],
+    "granian-plain": ["--stream", "plain", "--server", "granian"],
+}
 
 
 def main() -> None:
@@ -168,6 +177,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=3000, help="analysed frames per case, split over its sessions")
     parser.add_argument("--progress-hz", type=float, default=20.0, help="the server's PROGRESS_HZ")
     parser.add_argument("--quick", action="store_true", help="issue 17's three cases only (make bench-quick)")
+    parser.add_argument("--profile", help="with a fanout_server variant: write its cProfile stats to PROFILE-VARIANT")
+    parser.add_argument("--variant", default="stock",
+                        help=f"comma-separated, run in turn for each case: {', '.join(VARIANTS)}")
     args = parser.parse_args()
     _raise_fd_limit()
     if args.quick:
@@ -180,31 +192,48 @@ def main() -> None:
     scenes = max(1, args.frames // 125 + 1)
     write_video(video, [Segment("scene", 125, seed=i) for i in range(scenes)], fps=25, size=(640, 360))
     rows = []
+    variants = args.variant.split(",")
     try:
         for sessions_n in sorted({m for m, _, _ in cases}):
-            server = BenchServer(work / f"data-{sessions_n}", workers=sessions_n, max_queued=1000,
-                                 progress_hz=args.progress_hz)
+            frames = args.frames // sessions_n
+            servers = {}
             try:
-                frames = args.frames // sessions_n
-                baseline = run_case(server, video, sessions_n, 0, frames)
+                for variant in variants:
+                    extra = VARIANTS[variant]
+                    script = str(ROOT / "bench" / "fanout_server.py")
+                    command = None if extra is None else [sys.executable, script, *extra]
+                    profile = {"fanout_profile": f"{args.profile}-{variant}"} if args.profile else {}
+                    servers[variant] = BenchServer(work / f"data-{sessions_n}-{variant}", command,
+                                                   app_in_child=variant.startswith("granian"), workers=sessions_n,
+                                                   max_queued=1000, progress_hz=args.progress_hz, **profile)
+                for variant, server in servers.items():
+                    maps = Path(f"/proc/{server.app_pid}/maps").read_text()
+                    print(f"{variant}: uvloop {'loaded' if 'uvloop' in maps else 'NOT loaded'}, "
+                          f"httptools {'loaded' if 'httptools' in maps else 'NOT loaded'}", flush=True)
+                baselines = {v: run_case(server, video, sessions_n, 0, frames) for v, server in servers.items()}
+                # Variants take turns on each case, so that the neighbours' load hits them alike.
                 for _, n, transport in (c for c in cases if c[0] == sessions_n):
-                    row = run_case(server, video, sessions_n, n, frames, transport)
-                    row["slowdown"] = row["analysis_fps"] / baseline["analysis_fps"]
-                    row["baseline_fps"] = baseline["analysis_fps"]
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+                    for variant, server in servers.items():
+                        row = run_case(server, video, sessions_n, n, frames, transport)
+                        row["variant"] = variant
+                        row["slowdown"] = row["analysis_fps"] / baselines[variant]["analysis_fps"]
+                        row["baseline_fps"] = baselines[variant]["analysis_fps"]
+                        rows.append(row)
+                        print(json.dumps(row), flush=True)
             finally:
-                server.stop()
+                for server in servers.values():
+                    server.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\nPROGRESS_HZ={args.progress_hz:g}; server us/event: the whole server process (its event-loop "
           "thread alone in brackets); targets: SSE <= 10 us at 1,000, WS no worse, p99 < 100 ms at 2,000")
-    print("\n| sessions | subscribers held | transport | p50 ms | p99 ms | server us / event (loop thread) "
+    print("\n| variant | sessions | subscribers held | transport | p50 ms | p99 ms | server us / event (loop thread) "
           "| client us / event | server cores | client cores | server KB / subscriber "
           "| analysis fps watched / unwatched |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['sessions']} | {r['connected']}/{r['subscribers']} (errors {r['errors']}) | {r['transport']} "
+        print(f"| {r['variant']} | {r['sessions']} | {r['connected']}/{r['subscribers']} (errors {r['errors']}) "
+              f"| {r['transport']} "
               f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['server_us_per_event']:.1f} "
               f"({r['loop_us_per_event']:.1f}) | {r['client_us_per_event']:.1f} | {r['server_cores']:.2f} "
               f"| {r['client_cores']:.2f} | {r['rss_kb_per_sub']:.0f} | {r['slowdown']:.2f} "
