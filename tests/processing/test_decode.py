@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.videogen import Truth, write_frames
+from tests.videogen import Segment, Truth, segment_frames, write_frames
 from vidpulse.processing.decode import Decoder, Span, analysis_size
 
 
@@ -90,3 +90,33 @@ def test_variable_frame_rate_keeps_real_times(tmp_path: Path) -> None:
         frames = list(decoder.frames())
     assert [round(f.time_s, 3) for f in frames] == [ms / 1000 for ms in times_ms]
     assert [f.index for f in frames] == list(range(len(times_ms)))
+
+
+
+def _deblocked_clip(path: Path) -> int:
+    """A clip that H.264's deblocking filter visibly changes: a preset that keeps the filter on
+    (ultrafast, which videogen uses, turns it off) at a low quality."""
+    frames = list(segment_frames([Segment("scene", 30, seed=1), Segment("scene", 30, seed=2)], (640, 360)))
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "38"}
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+    return len(frames)
+
+
+def test_draft_decoding_keeps_the_analysis_pictures(tmp_path: Path) -> None:
+    """Without deblocking (`draft`) the full pictures change, those at the analysis size stay
+    within a level or two."""
+    path = tmp_path / "blocky.mp4"
+    count = _deblocked_clip(path)
+    with Decoder(path, 160) as exact, Decoder(path, 160, draft=True) as draft:
+        assert draft.stream.codec_context.options.get("skip_loop_filter") == "all"
+        assert "skip_loop_filter" not in exact.stream.codec_context.options
+        pairs = list(zip(exact.frames(), draft.frames(), strict=True))
+    assert len(pairs) == count
+    differences = [float(np.abs(a.luma.astype(int) - b.luma.astype(int)).mean()) for a, b in pairs]
+    assert max(differences) < 2.0
+    assert sum(differences) > 0  # the filter really was skipped
