@@ -72,7 +72,7 @@ def timeline_png(
         cv2.rectangle(image, (x.left, top), (x.right, bottom), _AXIS, 1)
     _time_axis(image, x, lanes[-1][1])
     _y_labels(image, plot, ("0", "0.5", "1"), (0.0, 0.5, 1.0), 1.02)
-    _vertical_label(image, "0 .. 1", plot)
+    _vertical_label(image, "0 to 1", plot)
     legend = [("motion (share of pixels moving)", _MOTION, "line"), ("brightness", _BRIGHTNESS, "line"),
               ("cut (dashed: gradual)", _CUT, "line")]
     legend += [(name, colour, "box") for name, colour in _SHADES if getattr(quality, name)]
@@ -121,7 +121,8 @@ def _reduce(x: _Axis, times: np.ndarray, peak: np.ndarray, mean: np.ndarray) -> 
 
 
 def _to_rows(values: np.ndarray, low: float, high: float, band: tuple[int, int]) -> np.ndarray:
-    top, bottom = band
+    # Two pixels inside the frame lines, so that a value at either end stays visible.
+    top, bottom = band[0] + 2, band[1] - 2
     share = (np.clip(values, low, high) - low) / (high - low)
     return np.rint(bottom - share * (bottom - top)).astype(np.int32)
 
