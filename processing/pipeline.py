@@ -246,7 +246,8 @@ class _Run:
         self.artifacts.write_bytes(CSV_NAME, "text/csv", frames_csv(self.series, loudness))
         self._check_cancel()
         end_s = self.series.end_s(fps)
-        png = timeline_png(self.series, motion.scores, cut_result.cuts, quality, end_s)
+        sound = None if self.audio is None else self.audio.short_term
+        png = timeline_png(self.series, motion.scores, cut_result.cuts, quality, end_s, loudness=sound)
         self.artifacts.write_bytes(TIMELINE_NAME, "image/png", png)
         self._check_cancel()
         scenes = scenes_of(cut_result.cuts, self.series, fps, thumbnails)

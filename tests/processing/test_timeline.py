@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
+from tests.videogen import Segment as Clip
+from tests.videogen import silence, tone, write_video, write_video_with_audio
+from vidpulse.processing import AnalysisOptions, analyze
 from vidpulse.processing.analyzers.cuts import Cut
 from vidpulse.processing.analyzers.quality import QualityResult
 from vidpulse.processing.series import FrameSeries
@@ -53,7 +58,7 @@ def test_lines_cuts_and_shading_land_where_their_values_are() -> None:
     frames, end_s = 250, 10.0
     motion = [0.0] * frames
     motion[100] = 1.0  # one spike at 4 s
-    cuts = [Cut(150, 6.0, "hard", 40.0)]
+    cuts = [Cut(150, 6.0, "hard", 40.0, confidence=1.0)]
     black = [Segment(200, 225, 8.0, 9.0)]
     image = _decode(timeline_png(_series(frames), motion, cuts, _quality(black), end_s))
     assert image.shape == (TOP + PLOT_HEIGHT + BOTTOM, WIDTH, 3)
@@ -92,3 +97,22 @@ def test_an_empty_or_single_frame_series_still_draws() -> None:
     for frames in (0, 1):
         image = _decode(timeline_png(_series(frames), [0.0] * frames, [], _quality(), 1 / FPS))
         assert image.shape[1] == WIDTH
+
+
+def test_an_analysis_with_sound_draws_the_loudness_lane(tmp_path: Path) -> None:
+    loud_then_silent = np.concatenate((tone(-12.0, 4.0), silence(4.0)), axis=1)
+    with_sound = tmp_path / "sound.mp4"
+    write_video_with_audio(with_sound, [Clip("scene", 200, 1)], loud_then_silent, size=(320, 240))
+    analyze(with_sound, tmp_path / "a", AnalysisOptions())
+    image = cv2.imread(str(tmp_path / "a" / "timeline.png"))
+    assert image is not None and image.shape[0] == TOP + PLOT_HEIGHT + LANE_GAP + LANE_HEIGHT + BOTTOM
+    lane = image[TOP + PLOT_HEIGHT + LANE_GAP + 1 : TOP + PLOT_HEIGHT + LANE_GAP + LANE_HEIGHT - 1]
+    coloured = np.abs(lane.astype(int) - lane.mean(axis=2, keepdims=True)).max(axis=2) > 25
+    loud, quiet = (np.flatnonzero(coloured[:, _column(t, 8.0)]) for t in (3.6, 7.8))
+    # -12 LUFS near the top of the -60..0 lane; silence on its floor.
+    assert len(loud) and len(quiet) and loud.mean() < LANE_HEIGHT / 3 and quiet.mean() > 2 * LANE_HEIGHT / 3
+    silent = tmp_path / "silent.mp4"
+    write_video(silent, [Clip("scene", 25, 1)], size=(320, 240))
+    analyze(silent, tmp_path / "b", AnalysisOptions())
+    image = cv2.imread(str(tmp_path / "b" / "timeline.png"))
+    assert image is not None and image.shape[0] == TOP + PLOT_HEIGHT + BOTTOM
