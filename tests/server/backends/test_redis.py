@@ -192,7 +192,8 @@ def test_killed_redis_connections_go_unnoticed_by_a_live_stream(start_server, re
     url = redis_server.url()
     server = start_server(BACKEND="redis", REDIS_URL=url, WORKERS=1, PROGRESS_HZ=20)
     client = server.client()
-    session = upload_ok(client, long_clip.path, {"max_frames": 400})
+    # Rendered, so the job outlasts several kills however fast the machine decodes.
+    session = upload_ok(client, long_clip.path, {"render": True})
     wait_state(client, session["id"], {"running"})
     with concurrent.futures.ThreadPoolExecutor(1) as pool, _redis(url) as admin:
         stream = pool.submit(follow, server.client(), session["id"], "0")
