@@ -14,10 +14,20 @@ from httpx_sse import EventSource
 from vidpulse.processing.schema import Report
 from vidpulse.server.schemas import Session
 
-from . import paths
+from . import paths, tus
 from .errors import VidpulseError, check
 from .events import READ_TIMEOUT_S, Event, Resume
-from .transfer import CHUNK, MultipartUpload, OnProgress, download_target, finish_download, partial_path
+from .retry import Backoff
+from .transfer import (
+    CHUNK,
+    MultipartUpload,
+    OnProgress,
+    afile_chunks,
+    download_target,
+    finish_download,
+    partial_path,
+    progress_from,
+)
 
 
 class AsyncClient:
@@ -28,6 +38,7 @@ class AsyncClient:
                  http: httpx.AsyncClient | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.reconnect_for_s = reconnect_for_s
+        self._tus: bool | None = None
         self._http = http or httpx.AsyncClient(base_url=self.base_url, headers=paths.headers(api_key),
                                                timeout=timeout)
 
@@ -49,9 +60,44 @@ class AsyncClient:
 
     async def upload(self, path: str | Path, options: Mapping[str, Any] | None = None,
                      on_progress: OnProgress | None = None) -> Session:
+        if await self._offers_tus():
+            size = (await asyncio.to_thread(Path(path).stat)).st_size
+            return await self._upload_tus(tus.TusUpload(Path(path), options, size), on_progress)
         body = MultipartUpload(Path(path), options)
         return paths.session(await self._send("POST", "/api/sessions", content=body.achunks(on_progress),
                                               headers=body.headers()))
+
+    async def _offers_tus(self) -> bool:
+        if self._tus is None:
+            self._tus = tus.offered(await self._send("OPTIONS", tus.ENDPOINT))
+        return self._tus
+
+    async def _upload_tus(self, upload: tus.TusUpload, on_progress: OnProgress | None) -> Session:
+        url = tus.location(await self._send("POST", tus.ENDPOINT, headers=upload.creation_headers()))
+        backoff, offset = Backoff(self.reconnect_for_s, "the upload"), 0
+        with upload.path.open("rb") as source:
+            while offset < upload.size:
+                source.seek(offset)
+                try:
+                    response = await self._http.patch(
+                        url, content=afile_chunks(source, progress_from(offset, on_progress)),
+                        headers=upload.patch_headers(offset))
+                    if (found := tus.new_offset(response)) is not None:
+                        offset = found
+                        backoff.reset()
+                        continue
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(backoff.next_delay())
+                offset = await self._tus_offset(url, offset)
+        return await self.session(tus.session_id(url))
+
+    async def _tus_offset(self, url: str, offset: int) -> int:
+        try:
+            found = tus.new_offset(await self._http.head(url, headers=tus.TusUpload.head_headers()))
+        except httpx.TransportError:
+            return offset
+        return offset if found is None else found
 
     async def session(self, session_id: str) -> Session:
         return paths.session(await self._send("GET", paths.session_path(session_id)))
@@ -83,7 +129,7 @@ class AsyncClient:
             except httpx.TransportError:
                 pass
             if not resume.done:
-                await asyncio.sleep(resume.next_delay())
+                await asyncio.sleep(resume.backoff.next_delay())
 
     async def wait(self, session_id: str) -> Session:
         async for _ in self.watch(session_id):

@@ -7,7 +7,6 @@ connection), whether the terminal event came, and how long to wait before the ne
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +17,10 @@ from vidpulse.server.models import EventType, event_order
 from vidpulse.server.schemas import EVENT_DATA
 
 from .errors import VidpulseError
+from .retry import Backoff
 
 # The server pings idle streams every SSE_PING_S (15 s by default): a longer silence is a dead connection.
 READ_TIMEOUT_S = 60.0
-_FIRST_DELAY_S, _MAX_DELAY_S = 0.25, 5.0
 
 
 @dataclass(frozen=True)
@@ -49,12 +48,10 @@ class Event:
 
 class Resume:
     def __init__(self, reconnect_for_s: float) -> None:
-        self.reconnect_for_s = reconnect_for_s
+        self.backoff = Backoff(reconnect_for_s, "the event stream")
         self.last_id: str | None = None
         self.done = False
         self._snapshot_seen = False
-        self._failing_since: float | None = None
-        self._delay = _FIRST_DELAY_S
 
     def headers(self) -> dict[str, str]:
         return {"Last-Event-ID": self.last_id} if self.last_id is not None else {}
@@ -66,7 +63,7 @@ class Resume:
             self.done = True
             return False
         if response.is_success:
-            self._failing_since, self._delay = None, _FIRST_DELAY_S
+            self.backoff.reset()
             return True
         if response.status_code >= 500 or response.status_code in (408, 429):
             return False
@@ -91,13 +88,3 @@ class Resume:
         self.last_id = event.id
         self.done = event.terminal
         return event
-
-    def next_delay(self) -> float:
-        """Seconds to wait before reconnecting; VidpulseError once the server has been gone too long."""
-        now = time.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
-        elif now - self._failing_since > self.reconnect_for_s:
-            raise VidpulseError(f"lost the event stream and could not reconnect for {self.reconnect_for_s:g} s")
-        delay, self._delay = self._delay, min(self._delay * 2, _MAX_DELAY_S)
-        return delay

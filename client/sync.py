@@ -14,10 +14,20 @@ from httpx_sse import EventSource
 from vidpulse.processing.schema import Report
 from vidpulse.server.schemas import Session
 
-from . import paths
+from . import paths, tus
 from .errors import VidpulseError, check
 from .events import READ_TIMEOUT_S, Event, Resume
-from .transfer import CHUNK, MultipartUpload, OnProgress, download_target, finish_download, partial_path
+from .retry import Backoff
+from .transfer import (
+    CHUNK,
+    MultipartUpload,
+    OnProgress,
+    download_target,
+    file_chunks,
+    finish_download,
+    partial_path,
+    progress_from,
+)
 
 
 class Client:
@@ -29,6 +39,7 @@ class Client:
                  http: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.reconnect_for_s = reconnect_for_s
+        self._tus: bool | None = None  # whether the server offers tus, once asked
         self._http = http or httpx.Client(base_url=self.base_url, headers=paths.headers(api_key), timeout=timeout)
 
     def __enter__(self) -> Client:
@@ -50,10 +61,45 @@ class Client:
 
     def upload(self, path: str | Path, options: Mapping[str, Any] | None = None,
                on_progress: OnProgress | None = None) -> Session:
-        """Upload a video; the session is queued (202). `on_progress(bytes_sent)` as it streams."""
+        """Upload a video and return its queued session; `on_progress(bytes_sent)` as it streams.
+        Over tus when the server offers it, so a dropped connection resumes where it broke off."""
+        if self._offers_tus():
+            return self._upload_tus(tus.TusUpload(Path(path), options, Path(path).stat().st_size), on_progress)
         body = MultipartUpload(Path(path), options)
         return paths.session(self._send("POST", "/api/sessions", content=body.chunks(on_progress),
                                         headers=body.headers()))
+
+    def _offers_tus(self) -> bool:
+        if self._tus is None:
+            self._tus = tus.offered(self._send("OPTIONS", tus.ENDPOINT))
+        return self._tus
+
+    def _upload_tus(self, upload: tus.TusUpload, on_progress: OnProgress | None) -> Session:
+        url = tus.location(self._send("POST", tus.ENDPOINT, headers=upload.creation_headers()))
+        backoff, offset = Backoff(self.reconnect_for_s, "the upload"), 0
+        with upload.path.open("rb") as source:
+            while offset < upload.size:
+                source.seek(offset)
+                try:
+                    response = self._http.patch(url, content=file_chunks(source, progress_from(offset, on_progress)),
+                                                headers=upload.patch_headers(offset))
+                    if (found := tus.new_offset(response)) is not None:
+                        offset = found
+                        backoff.reset()
+                        continue
+                except httpx.TransportError:
+                    pass
+                time.sleep(backoff.next_delay())
+                offset = self._tus_offset(url, offset)
+        return self.session(tus.session_id(url))
+
+    def _tus_offset(self, url: str, offset: int) -> int:
+        """How much of the upload the server has (after a drop, it may have less than was sent)."""
+        try:
+            found = tus.new_offset(self._http.head(url, headers=tus.TusUpload.head_headers()))
+        except httpx.TransportError:
+            return offset
+        return offset if found is None else found
 
     def session(self, session_id: str) -> Session:
         return paths.session(self._send("GET", paths.session_path(session_id)))
@@ -87,7 +133,7 @@ class Client:
             except httpx.TransportError:
                 pass  # the server went away mid-stream or is restarting: resume from the last id
             if not resume.done:
-                time.sleep(resume.next_delay())
+                time.sleep(resume.backoff.next_delay())
 
     def wait(self, session_id: str) -> Session:
         """Block until the session has ended; its final document."""

@@ -84,6 +84,13 @@ async def afile_chunks(source: IO[bytes], on_progress: OnProgress | None,
         yield chunk
 
 
+def progress_from(offset: int, on_progress: OnProgress | None) -> OnProgress | None:
+    """`on_progress` for bytes sent from `offset` on, reporting the total."""
+    if on_progress is None:
+        return None
+    return lambda sent: on_progress(offset + sent)
+
+
 def download_target(path: str | Path, name: str) -> Path:
     """`path`, or `path/name` when `path` is a folder."""
     target = Path(path)
