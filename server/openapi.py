@@ -275,7 +275,8 @@ def tus_operations(settings: Settings) -> list[Op]:
             507: None, 500: None},
            description=(
                "Creates the session at once (state `uploading`, `upload.offset` 0); the upload's id is the "
-               "session's id. `Upload-Metadata` may carry `filename` and `options` (the options JSON). With "
+               "session's id. `Upload-Metadata` may carry `filename` and `options` (the UploadOptions JSON, "
+               "`callback_url` included). With "
                "`Content-Type: application/offset+octet-stream` the body is the first chunk "
                "(creation-with-upload)."),
            params=(resumable,

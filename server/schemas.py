@@ -94,13 +94,23 @@ class Upload(Closed):
         return cls(offset=stored["offset"], length=stored.get("length"), expires_at=expires)
 
 
+UploadOptions = create_model(
+    "UploadOptions", __base__=Options, __doc__=(
+        "The options of an upload (multipart field, tus metadata or URL ingest): the analysis options, "
+        "and where to send this session's webhook."),
+    callback_url=(str | None, Field(default=None, json_schema_extra={"format": "uri"}, description=(
+        "also POST this session's webhook here (needs WEBHOOK_SECRET on the server; a private or loopback "
+        "address is a 422 unless ALLOW_PRIVATE_URLS=1)"))))
+
+
 class IngestRequest(Closed):
     """`POST /api/sessions` with JSON: the server downloads the video from `url`."""
 
     url: str = Field(min_length=1, description=(
         "http or https; refused (422, `field: url`) when it resolves to a loopback, private, link-local or "
         "otherwise non-public address, unless ALLOW_PRIVATE_URLS=1"))
-    options: Options | None = Field(default=None)  # type: ignore[valid-type]
+    options: UploadOptions | None = Field(default=None, description=(  # type: ignore[valid-type]
+        "the analysis options, and `callback_url` for this session's webhook"))
 
 
 class SessionError(Closed):
@@ -350,14 +360,6 @@ class DeliveryState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     GAVE_UP = "gave_up"
-
-
-UploadOptions = create_model(
-    "UploadOptions", __base__=Options, __doc__=(
-        "The `options` form field of an upload: the analysis options, and where to send this session's webhook."),
-    callback_url=(str | None, Field(default=None, json_schema_extra={"format": "uri"}, description=(
-        "also POST this session's webhook here (needs WEBHOOK_SECRET on the server; a private or loopback "
-        "address is a 422 unless ALLOW_PRIVATE_URLS=1)"))))
 
 
 class WebhookPayload(Closed):

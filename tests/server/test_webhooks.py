@@ -8,12 +8,18 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from standardwebhooks import Webhook
 
-from tests.client import assert_problem, upload, upload_ok, wait_state
+from tests.client import assert_problem, tus_create, tus_created, tus_patch, upload, upload_ok, wait_state
 from tests.conftest import backend_settings
 from tests.receiver import Receiver, new_secret, running_receiver
 from tests.servers import ROOT, free_port
@@ -179,6 +185,60 @@ def test_callback_url_needs_a_secret(start_server, clip):
     server = start_server(ALLOW_PRIVATE_URLS=1)
     doc = assert_problem(upload(server.client(), clip.path, {"callback_url": "http://127.0.0.1:9/"}), 422)
     assert doc["field"] == "options.callback_url" and "WEBHOOK_SECRET" in doc["detail"]
+
+
+@contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """A real HTTP origin on loopback serving `folder`, for URL ingest."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(folder)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_callback_url_on_tus_uploads_and_url_ingest(start_server, clip):
+    secret = new_secret()
+    data = clip.path.read_bytes()
+    with running_receiver() as callback, serving(clip.path.parent) as origin:
+        client = start_server(WEBHOOK_SECRET=secret, **FAST_RETRIES).client()
+        tus_id = tus_created(client, len(data), options={"width": 160, "callback_url": callback.url})
+        assert tus_patch(client, tus_id, 0, data).status_code == 204
+        response = client.post("/api/sessions", json={"url": f"{origin}/{clip.path.name}",
+                                                      "options": {"width": 160, "callback_url": callback.url}})
+        assert response.status_code == 202, response.text
+        ingest_id = response.json()["id"]
+        for session_id in (tus_id, ingest_id):
+            wait_state(client, session_id, {"succeeded"})
+        callback.wait_for(2)
+        time.sleep(0.3)  # one delivery each, nothing more
+        payloads = verified(callback, secret)
+        assert sorted(p["data"]["id"] for p in payloads) == sorted([tus_id, ingest_id])
+        assert {p["type"] for p in payloads} == {"session.succeeded"}
+        assert {p["data"]["state"] for p in payloads} == {"succeeded"}
+        for session_id in (tus_id, ingest_id):
+            items = wait_attempts(client, session_id, 1)
+            assert [(i["target"], i["status_code"]) for i in items] == [("callback_url", 200)]
+
+
+def test_private_callback_url_on_tus_is_refused(start_server, clip):
+    server = start_server(WEBHOOK_SECRET=new_secret())
+    client = server.client()
+    before = server.session_dirs()
+    for url in ("http://127.0.0.1:9/hook", "http://10.0.0.7/hook", "file:///etc/passwd"):
+        doc = assert_problem(tus_create(client, 100, options={"callback_url": url}), 422)
+        assert doc["field"] == "options.callback_url", doc
+    assert server.session_dirs() == before, "a refused upload leaves nothing behind"
+    assert client.get("/api/sessions").json()["items"] == []
+
+
+def test_ingest_options_refuse_unknown_fields(start_server):
+    client = start_server(WEBHOOK_SECRET=new_secret()).client()
+    response = client.post("/api/sessions", json={"url": "http://127.0.0.1:9/clip.mp4", "options": {"bogus": 1}})
+    assert assert_problem(response, 422)["field"] == "options.bogus"
 
 
 @pytest.mark.parametrize(("env", "says"), [
