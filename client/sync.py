@@ -61,7 +61,8 @@ class Client:
 
     def upload(self, path: str | Path, options: Mapping[str, Any] | None = None,
                on_progress: OnProgress | None = None) -> Session:
-        """Upload a video and return its queued session; `on_progress(bytes_sent)` as it streams.
+        """Upload a video and return its session once the file is in (queued, or already further along);
+        `on_progress(bytes_sent)` as it streams.
         Over tus when the server offers it, so a dropped connection resumes where it broke off."""
         if self._offers_tus():
             return self._upload_tus(tus.TusUpload(Path(path), options, Path(path).stat().st_size), on_progress)

@@ -26,7 +26,8 @@ def client(shared_server: Server):
 def test_upload_watch_results_download(client, shared_server, clip, tmp_path):
     sent: list[int] = []
     session = client.upload(clip.path, {"width": 160}, on_progress=sent.append)
-    assert isinstance(session, Session) and session.state.value == "queued"
+    # Over tus the session is read after the last PATCH: its job may have started already.
+    assert isinstance(session, Session) and session.state.value in ("queued", "running", "succeeded")
     assert sent and sent[-1] == clip.path.stat().st_size and sent == sorted(sent)
 
     events = list(client.watch(session.id))
