@@ -22,7 +22,7 @@ from .sessions import SessionService
 from .storage import Storage, create_storage
 from .supervise import Supervisor
 from .tus import TusService
-from .upload_store import LocalUploadStore, UploadStore
+from .upload_store import LocalUploadStore, S3UploadStore, UploadStore
 from .webhook_store import create_webhook_store
 from .webhooks import Webhooks
 
@@ -60,9 +60,12 @@ class Runtime:
         prober = Prober(settings.probe_timeout_s, settings.probe_processes)
         webhooks = Webhooks(settings, create_webhook_store(settings, storage), metrics)
         service = SessionService(settings, backend, storage, hub, metrics, prober, webhooks)
-        uploads = LocalUploadStore(storage)
+        # tus chunks may land on any instance, so with S3 they go to the bucket; a URL ingest is fetched
+        # whole by one instance, which keeps it in its scratch until the last byte (one put, no join).
+        fetched = LocalUploadStore(storage)
+        uploads: UploadStore = S3UploadStore(storage) if settings.storage == "s3" else fetched
         runtime = cls(settings, storage, hub, backend, pool, prober, service, Dispatcher(service, pool), metrics,
-                      webhooks, uploads, TusService(settings, service, uploads), Ingestor(settings, service, uploads))
+                      webhooks, uploads, TusService(settings, service, uploads), Ingestor(settings, service, fetched))
         await storage.start()
         unfinished = await backend.start()
         await webhooks.start()  # after the backend, which removes orphan folders at start

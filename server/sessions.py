@@ -153,12 +153,12 @@ class SessionService:
 
     async def open_upload(self, owner: str | None, filename: str, options: dict[str, Any], length: int | None,
                           via: str, metadata: str | None = None) -> Session:
-        """A session in `uploading` with its folder, for a tus upload or a URL ingest."""
+        """A session in `uploading`, for a tus upload or a URL ingest. No folder yet: the upload store
+        makes one when it writes to this host's disk (with S3, a tus upload never does)."""
         parsed, callback_url = await self._options(options)
         await self._check_capacity()
         session_id = new_session_id()
         bind_session(session_id)
-        self.storage.paths(session_id).root.mkdir(parents=True, exist_ok=True)
         upload: dict[str, Any] = {"offset": 0, "length": length, "via": via, "expires_at": self._upload_expiry()}
         if metadata:
             upload["metadata"] = metadata

@@ -5,17 +5,22 @@ A chunk is written through a ChunkWriter that starts at the upload's committed o
 makes what arrived so far durable (a dropped connection keeps it); `commit` ends the chunk; `discard`
 forgets all of it (a checksum mismatch keeps nothing). Bytes past a stale offset (an instance died
 between writing and recording its offset) are overwritten by the next chunk.
+
+`LocalUploadStore` writes into a file on this host; `S3UploadStore` (STORAGE=s3) keeps each chunk as an
+object of its own in the bucket, so a PATCH can land on any instance, even one that shares no disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
-from .errors import InsufficientStorage
+from .errors import InsufficientStorage, Unprocessable
 from .storage import SOURCE, Storage
 
 
@@ -52,8 +57,8 @@ class LocalUploadStore:
 
     With STORAGE=local that file is the `source` object itself (and DATA_DIR is shared by the instances
     when BACKEND=redis, as DESIGN.md's table of backends says), so `complete` has nothing to do. With
-    STORAGE=s3 it is this instance's private scratch: `complete` uploads it to the bucket and drops it.
-    An S3 upload must then stay on one instance until its last byte (see docs/api.md)."""
+    STORAGE=s3 it is this instance's private scratch: `complete` uploads it to the bucket and drops it
+    (URL ingest, where one instance fetches the whole file, uses it so; tus uses S3UploadStore)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -123,3 +128,132 @@ class LocalChunkWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+PARTS = "parts/"
+# Chunks waiting for the bucket while a PATCH streams: a few of Starlette's ~64 KB pieces, so a
+# slow store slows the client (back-pressure) instead of filling memory.
+_QUEUED_CHUNKS = 16
+
+
+def part_name(offset: int) -> str:
+    return f"{PARTS}{offset:012d}"  # fixed width: the names list in offset order
+
+
+def part_chain(sizes: dict[str, int], length: int) -> Iterator[str]:
+    """The parts that make bytes 0..length, in order: each starts where the one before ends. A part at
+    another offset is stale (written by an instance that died before recording its offset) and skipped."""
+    offset = 0
+    while offset < length:
+        name = part_name(offset)
+        size = sizes.get(name)
+        if not size:
+            raise Unprocessable(f"The upload lost its bytes from offset {offset}; start it again.",
+                                code="upload_incomplete")
+        yield name
+        offset += size
+
+
+class S3UploadStore:
+    """Each PATCH's bytes become one object, `parts/{offset:012d}`, streamed to the bucket as they
+    arrive; the completing PATCH joins the parts into `source` (one streamed multipart upload) and
+    deletes them. Nothing is on an instance's disk, so a PATCH can land on any instance.
+
+    An object exists only once its put completes, so mid-chunk checkpoints make nothing durable: an
+    instance that dies mid-PATCH loses that chunk (the client resends it from the recorded offset); a
+    dropped connection ends the put with what arrived."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def writer(self, session_id: str, offset: int) -> S3ChunkWriter:
+        return S3ChunkWriter(self.storage, session_id, offset)
+
+    async def complete(self, session_id: str) -> None:
+        sizes = await self.storage.sizes(session_id, PARTS)
+        length = sum(sizes.values())
+        chain = list(part_chain(sizes, length))  # names only: a few dozen bytes per chunk
+        await self.storage.write(session_id, SOURCE, self._joined(session_id, chain))
+        await self.storage.delete(session_id, PARTS)
+
+    async def _joined(self, session_id: str, names: list[str]) -> AsyncIterator[bytes]:
+        for name in names:
+            async for chunk in self.storage.read(session_id, name):
+                yield chunk
+
+    async def remove(self, session_id: str) -> None:
+        await self.storage.delete(session_id, PARTS)
+
+
+class S3ChunkWriter:
+    """Feeds one PATCH's bytes, through a bounded queue, to a put of `parts/{start}` running beside it."""
+
+    def __init__(self, storage: Storage, session_id: str, offset: int) -> None:
+        self.storage = storage
+        self.session_id = session_id
+        self.start = self.offset = offset
+        self._written = 0
+        self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(_QUEUED_CHUNKS)
+        self._put: asyncio.Task[int] | None = None
+
+    def _task(self) -> asyncio.Task[int]:
+        if self._put is None:
+            self._put = asyncio.create_task(self.storage.write(self.session_id, part_name(self.start),
+                                                               self._chunks()))
+        return self._put
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, BaseException):
+                raise item  # the put fails and leaves no object
+            if item is None:  # the end of the chunk
+                return
+            yield item
+
+    async def _send(self, item: bytes | BaseException | None) -> None:
+        task = self._task()
+        queued = asyncio.ensure_future(self._queue.put(item))
+        await asyncio.wait({queued, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not queued.done():  # the put failed (the store stopped answering): nobody reads the queue
+            queued.cancel()
+            task.result()
+            raise RuntimeError("the part's put ended before its last byte")
+
+    async def write(self, data: bytes) -> None:
+        if data:
+            await self._send(data)
+            self._written += len(data)
+
+    async def checkpoint(self) -> int:
+        return self.offset  # nothing is durable before the put completes (see S3UploadStore)
+
+    async def commit(self) -> int:
+        if self._written:
+            if self._put is not None and self._put.done():
+                self._put.result()  # a failed put raises its error here
+            await self._send(None)
+            await self._task()
+            # Parts past this one are stale (see part_chain); remove them so they never mislead.
+            later = [name for name in await self.storage.names(self.session_id, PARTS)
+                     if name > part_name(self.start)]
+            for name in later:
+                await self.storage.delete(self.session_id, name)
+        self.offset = self.start + self._written
+        return self.offset
+
+    async def discard(self) -> None:
+        if self._put is not None and not self._put.done():
+            await self._send(_Discarded())
+            # The put raises _Discarded, possibly wrapped by the store's client: either way no object.
+            with contextlib.suppress(Exception):
+                await self._put
+        self.offset = self.start
+
+    def abandon(self) -> None:
+        if self._put is not None:
+            self._put.cancel()
+
+
+class _Discarded(Exception):
+    """Ends a part's put without storing it (a checksum mismatch keeps nothing of the chunk)."""

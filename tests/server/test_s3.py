@@ -3,12 +3,27 @@ SeaweedFS), each with a DATA_DIR of its own that holds nothing once a job is ove
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import signal
+import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
+from tusclient.client import TusClient
 
-from tests.client import assert_problem, follow, upload, upload_ok, wait_progress, wait_state
+from tests.client import (
+    assert_problem,
+    follow,
+    tus_created,
+    tus_offset,
+    tus_patch,
+    upload,
+    upload_ok,
+    wait_progress,
+    wait_state,
+)
 from tests.servers import S3Server, Server, spawn_s3
 
 pytestmark = [pytest.mark.s3, pytest.mark.redis]
@@ -58,6 +73,99 @@ def test_upload_on_a_stream_and_download_on_b_by_range(start_server, redis_serve
     assert b.client().delete(f"/api/sessions/{sid}").status_code == 204
     assert a.bucket_keys() == [], "DELETE removes every object of the session"
     assert_problem(a.client().get(f"/api/sessions/{sid}"), 404)
+
+
+def _sha1(chunk: bytes) -> dict[str, str]:
+    return {"Upload-Checksum": f"sha1 {base64.b64encode(hashlib.sha1(chunk).digest()).decode()}"}
+
+
+def _cut_patch(server: Server, upload_id: str, offset: int, chunk: bytes, sent: int) -> None:
+    """A PATCH whose connection drops after `sent` bytes of its body."""
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        head = (f"PATCH /api/uploads/{upload_id} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+                f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
+                f"Content-Length: {len(chunk)}\r\n\r\n")
+        sock.sendall(head.encode() + chunk[:sent])
+        time.sleep(0.3)
+
+
+def _wait_offset(server: Server, upload_id: str, offset: int) -> None:
+    deadline = time.monotonic() + 15
+    while tus_offset(server.client(), upload_id) != offset:
+        assert time.monotonic() < deadline, "the bytes of the dropped PATCH were not kept"
+        time.sleep(0.1)
+
+
+def _parts(server: Server, session_id: str) -> list[str]:
+    return [key for key in server.bucket_keys() if key.startswith(f"{session_id}/parts/")]
+
+
+def _finished_cleanly(a: Server, b: Server, session_id: str) -> None:
+    done = wait_state(b.client(), session_id, {"succeeded", "failed"}, timeout=90)
+    assert done["state"] == "succeeded", done["error"]
+    assert a.has_source(session_id) and _parts(a, session_id) == [], "the parts are joined into source"
+    _no_scratch_left(a, b)
+
+
+def test_a_tus_upload_begun_on_a_is_finished_on_b_by_hand(start_server, redis_server, s3_server, clip):
+    """B shares no disk with A: the chunks are objects in the bucket, the offset is in Redis."""
+    common = _settings(redis_server, s3_server)
+    a, b = start_server(WORKERS=0, **common), start_server(WORKERS=1, **common)
+    assert a.data_dir != b.data_dir
+    data = clip.path.read_bytes()
+    upload_id = tus_created(a.client(), len(data))
+    assert tus_patch(a.client(), upload_id, 0, data[:50_000], _sha1(data[:50_000])).status_code == 204
+    _cut_patch(a, upload_id, 50_000, data[50_000:], 100_000)  # a dropped connection keeps what arrived
+    _wait_offset(a, upload_id, 150_000)
+    assert _parts(a, upload_id) == [f"{upload_id}/parts/000000000000", f"{upload_id}/parts/000000050000"]
+    assert a.session_dirs() == b.session_dirs() == set(), "no instance keeps the bytes on its disk"
+
+    assert tus_offset(b.client(), upload_id) == 150_000
+    chunk = data[150_000:250_000]
+    assert_problem(tus_patch(b.client(), upload_id, 150_000, chunk, _sha1(chunk[:-1])), 460)
+    assert tus_offset(a.client(), upload_id) == 150_000
+    assert len(_parts(a, upload_id)) == 2, "a checksum mismatch keeps nothing of the chunk"
+    assert tus_patch(b.client(), upload_id, 150_000, chunk, _sha1(chunk)).status_code == 204
+    last = tus_patch(b.client(), upload_id, 250_000, data[250_000:])
+    assert last.status_code == 204 and last.headers["upload-offset"] == str(len(data))
+    _finished_cleanly(a, b, upload_id)
+    source = b.client().get(f"/api/sessions/{upload_id}/results").json()
+    assert source["video"]["frames"] > 0
+
+
+def test_tuspy_begins_on_a_and_resumes_on_b_after_a_drop(start_server, redis_server, s3_server, clip):
+    common = _settings(redis_server, s3_server)
+    a, b = start_server(WORKERS=0, **common), start_server(WORKERS=1, **common)
+    size = clip.path.stat().st_size
+    first = TusClient(f"{a.url}/api/uploads").uploader(str(clip.path), chunk_size=64 * 1024,
+                                                       metadata={"filename": "clip.mp4"})
+    first.upload(stop_at=2 * 64 * 1024)
+    upload_id = first.url.rstrip("/").rsplit("/", 1)[-1]
+    _cut_patch(a, upload_id, first.offset, clip.path.read_bytes()[first.offset:], 30_000)
+    _wait_offset(b, upload_id, 2 * 64 * 1024 + 30_000)
+
+    resumed = TusClient(f"{b.url}/api/uploads").uploader(str(clip.path), url=f"{b.url}/api/uploads/{upload_id}",
+                                                         chunk_size=64 * 1024, upload_checksum=True)
+    assert resumed.offset == 2 * 64 * 1024 + 30_000  # B asked for it with HEAD
+    resumed.upload()
+    assert resumed.offset == size
+    _finished_cleanly(a, b, upload_id)
+
+
+def test_unfinished_and_deleted_tus_uploads_leave_no_parts(start_server, redis_server, s3_server, clip):
+    a = start_server(WORKERS=0, UPLOAD_TTL_S=5, SESSION_TTL_S=2, **_settings(redis_server, s3_server))
+    data = clip.path.read_bytes()
+    expiring, deleted = tus_created(a.client(), len(data)), tus_created(a.client(), len(data))
+    for upload_id in (expiring, deleted):
+        assert tus_patch(a.client(), upload_id, 0, data[:10_000]).status_code == 204
+        assert _parts(a, upload_id) == [f"{upload_id}/parts/000000000000"]
+    assert a.client().delete(f"/api/uploads/{deleted}", headers={"Tus-Resumable": "1.0.0"}).status_code == 204
+    assert _parts(a, deleted) == []
+    deadline = time.monotonic() + 30
+    while a.bucket_keys():
+        assert time.monotonic() < deadline, f"expiry left {a.bucket_keys()}"
+        time.sleep(0.2)
 
 
 @pytest.mark.slow
