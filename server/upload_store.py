@@ -16,11 +16,11 @@ import asyncio
 import contextlib
 import errno
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Protocol
 
-from .errors import InsufficientStorage, Unprocessable
+from .errors import InsufficientStorage, NotFound, Unprocessable
 from .storage import SOURCE, Storage
 
 
@@ -140,20 +140,6 @@ def part_name(offset: int) -> str:
     return f"{PARTS}{offset:012d}"  # fixed width: the names list in offset order
 
 
-def part_chain(sizes: dict[str, int], length: int) -> Iterator[str]:
-    """The parts that make bytes 0..length, in order: each starts where the one before ends. A part at
-    another offset is stale (written by an instance that died before recording its offset) and skipped."""
-    offset = 0
-    while offset < length:
-        name = part_name(offset)
-        size = sizes.get(name)
-        if not size:
-            raise Unprocessable(f"The upload lost its bytes from offset {offset}; start it again.",
-                                code="upload_incomplete")
-        yield name
-        offset += size
-
-
 class S3UploadStore:
     """Each PATCH's bytes become one object, `parts/{offset:012d}`, streamed to the bucket as they
     arrive; the completing PATCH joins the parts into `source` (one streamed multipart upload) and
@@ -170,16 +156,28 @@ class S3UploadStore:
         return S3ChunkWriter(self.storage, session_id, offset)
 
     async def complete(self, session_id: str) -> None:
-        sizes = await self.storage.sizes(session_id, PARTS)
-        length = sum(sizes.values())
-        chain = list(part_chain(sizes, length))  # names only: a few dozen bytes per chunk
-        await self.storage.write(session_id, SOURCE, self._joined(session_id, chain))
+        await self.storage.write(session_id, SOURCE, self._joined(session_id))
         await self.storage.delete(session_id, PARTS)
 
-    async def _joined(self, session_id: str, names: list[str]) -> AsyncIterator[bytes]:
-        for name in names:
-            async for chunk in self.storage.read(session_id, name):
-                yield chunk
+    async def _joined(self, session_id: str) -> AsyncIterator[bytes]:
+        """The parts' bytes in order, each part found at the offset where the one before ends (no
+        listing: memory stays bounded however many chunks the client sent). A part written by an
+        instance that died before recording its offset sits at the recorded offset, so the next chunk
+        replaced it; the chain ends at the first offset with no part, the upload's length."""
+        offset = 0
+        while True:
+            start = offset
+            try:
+                async for chunk in self.storage.read(session_id, part_name(offset)):
+                    offset += len(chunk)
+                    yield chunk
+            except NotFound:
+                if offset == 0:
+                    raise Unprocessable("The upload lost its bytes; start it again.",
+                                        code="upload_incomplete") from None
+                return
+            if offset == start:
+                return
 
     async def remove(self, session_id: str) -> None:
         await self.storage.delete(session_id, PARTS)
@@ -234,24 +232,27 @@ class S3ChunkWriter:
                 self._put.result()  # a failed put raises its error here
             await self._send(None)
             await self._task()
-            # Parts past this one are stale (see part_chain); remove them so they never mislead.
-            later = [name for name in await self.storage.names(self.session_id, PARTS)
-                     if name > part_name(self.start)]
-            for name in later:
-                await self.storage.delete(self.session_id, name)
         self.offset = self.start + self._written
         return self.offset
 
     async def discard(self) -> None:
-        if self._put is not None and not self._put.done():
-            await self._send(_Discarded())
-            # The put raises _Discarded, possibly wrapped by the store's client: either way no object.
+        if self._put is not None:
+            # The put fails with _Discarded (possibly wrapped by the store's client), or had failed
+            # already: either way it leaves no object.
             with contextlib.suppress(Exception):
+                if not self._put.done():
+                    await self._send(_Discarded())
                 await self._put
         self.offset = self.start
 
     def abandon(self) -> None:
         if self._put is not None:
+            # Another PATCH owns the upload now and may be writing this very part: this put must never
+            # complete. Ending its stream with an error aborts it even if the cancel does not reach the
+            # store's client; the queue has room once emptied, as nothing else feeds it.
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(_Discarded())
             self._put.cancel()
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from httpx_sse import aconnect_sse, connect_sse
@@ -160,6 +162,17 @@ def tus_patch(client: httpx.Client, upload_id: str, offset: int, chunk: bytes,
     return client.patch(f"/api/uploads/{upload_id}", content=chunk,
                         headers={**TUS, "Upload-Offset": str(offset),
                                  "Content-Type": "application/offset+octet-stream", **(headers or {})})
+
+
+def tus_cut_patch(url: str, upload_id: str, offset: int, chunk: bytes, sent: int) -> None:
+    """A PATCH whose connection drops after `sent` bytes of its body."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        head = (f"PATCH /api/uploads/{upload_id} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+                f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
+                f"Content-Length: {len(chunk)}\r\n\r\n")
+        sock.sendall(head.encode() + chunk[:sent])
+        time.sleep(0.3)
 
 
 def tus_offset(client: httpx.Client, upload_id: str) -> int:

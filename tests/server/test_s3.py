@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import signal
-import socket
 import time
-from urllib.parse import urlsplit
 
 import pytest
 from tusclient.client import TusClient
@@ -17,6 +15,7 @@ from tests.client import (
     assert_problem,
     follow,
     tus_created,
+    tus_cut_patch,
     tus_offset,
     tus_patch,
     upload,
@@ -79,17 +78,6 @@ def _sha1(chunk: bytes) -> dict[str, str]:
     return {"Upload-Checksum": f"sha1 {base64.b64encode(hashlib.sha1(chunk).digest()).decode()}"}
 
 
-def _cut_patch(server: Server, upload_id: str, offset: int, chunk: bytes, sent: int) -> None:
-    """A PATCH whose connection drops after `sent` bytes of its body."""
-    parts = urlsplit(server.url)
-    with socket.create_connection((parts.hostname, parts.port)) as sock:
-        head = (f"PATCH /api/uploads/{upload_id} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
-                f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
-                f"Content-Length: {len(chunk)}\r\n\r\n")
-        sock.sendall(head.encode() + chunk[:sent])
-        time.sleep(0.3)
-
-
 def _wait_offset(server: Server, upload_id: str, offset: int) -> None:
     deadline = time.monotonic() + 15
     while tus_offset(server.client(), upload_id) != offset:
@@ -116,7 +104,7 @@ def test_a_tus_upload_begun_on_a_is_finished_on_b_by_hand(start_server, redis_se
     data = clip.path.read_bytes()
     upload_id = tus_created(a.client(), len(data))
     assert tus_patch(a.client(), upload_id, 0, data[:50_000], _sha1(data[:50_000])).status_code == 204
-    _cut_patch(a, upload_id, 50_000, data[50_000:], 100_000)  # a dropped connection keeps what arrived
+    tus_cut_patch(a.url, upload_id, 50_000, data[50_000:], 100_000)  # a dropped connection keeps what arrived
     _wait_offset(a, upload_id, 150_000)
     assert _parts(a, upload_id) == [f"{upload_id}/parts/000000000000", f"{upload_id}/parts/000000050000"]
     assert a.session_dirs() == b.session_dirs() == set(), "no instance keeps the bytes on its disk"
@@ -142,7 +130,7 @@ def test_tuspy_begins_on_a_and_resumes_on_b_after_a_drop(start_server, redis_ser
                                                        metadata={"filename": "clip.mp4"})
     first.upload(stop_at=2 * 64 * 1024)
     upload_id = first.url.rstrip("/").rsplit("/", 1)[-1]
-    _cut_patch(a, upload_id, first.offset, clip.path.read_bytes()[first.offset:], 30_000)
+    tus_cut_patch(a.url, upload_id, first.offset, clip.path.read_bytes()[first.offset:], 30_000)
     _wait_offset(b, upload_id, 2 * 64 * 1024 + 30_000)
 
     resumed = TusClient(f"{b.url}/api/uploads").uploader(str(clip.path), url=f"{b.url}/api/uploads/{upload_id}",

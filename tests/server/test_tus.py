@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import socket
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,6 +16,7 @@ from tests.client import (
     follow,
     tus_create,
     tus_created,
+    tus_cut_patch,
     tus_metadata,
     tus_offset,
     tus_patch,
@@ -224,22 +223,11 @@ def test_cancelling_an_upload_ends_it(shared_server, clip):
     assert client.delete(f"/api/sessions/{upload_id}").status_code == 204
 
 
-def _cut_patch(url: str, upload_id: str, offset: int, chunk: bytes, sent: int) -> None:
-    """A PATCH whose connection drops after `sent` bytes of its body."""
-    parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port)) as sock:
-        head = (f"PATCH /api/uploads/{upload_id} HTTP/1.1\r\nHost: {parts.netloc}\r\nTus-Resumable: 1.0.0\r\n"
-                f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
-                f"Content-Length: {len(chunk)}\r\n\r\n")
-        sock.sendall(head.encode() + chunk[:sent])
-        time.sleep(0.3)
-
-
 def test_a_dropped_connection_keeps_what_arrived_unless_a_checksum_was_promised(shared_server, clip):
     client = shared_server.client()
     data = clip.path.read_bytes()
     upload_id = tus_created(client, len(data))
-    _cut_patch(shared_server.url, upload_id, 0, data, 200_000)
+    tus_cut_patch(shared_server.url, upload_id, 0, data, 200_000)
     deadline = time.monotonic() + 15
     while (offset := tus_offset(client, upload_id)) < 200_000 and time.monotonic() < deadline:
         time.sleep(0.1)
