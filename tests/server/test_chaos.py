@@ -91,7 +91,8 @@ def test_chaos(start_server, redis_server, long_clip):
     hosts = [start_server(data_dir=a.data_dir, command="worker", WORKERS=1, **common) for _ in range(2)]
     instances = [a, b]
     # Several seconds of work each: long enough that kills land mid-job.
-    ids = [upload_ok(instances[i % 2].client(), long_clip.path, {"max_frames": 300})["id"] for i in range(SESSIONS)]
+    options = {"max_frames": 600, "render": True}  # rendered, however fast decoding gets
+    ids = [upload_ok(instances[i % 2].client(), long_clip.path, options)["id"] for i in range(SESSIONS)]
 
     def up() -> list[str]:
         alive = [s.url for s in instances if s.process is not None and s.process.poll() is None]

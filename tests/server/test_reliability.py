@@ -121,10 +121,12 @@ def test_finished_sessions_expire(start_server, clip, request, backend):
     assert "vidpulse_sessions{state=\"succeeded\"} 0.0" in client.get("/metrics").text
 
 
-def test_job_time_limit(start_server, long_clip, clip):
+def test_job_time_limit(start_server, make_clip, clip):
     server = start_server(WORKERS=1, JOB_TIMEOUT_S=2)
     client = server.client()
-    slow = upload_ok(client, long_clip.path, {"render": True, "width": 640})  # about 5 s of work
+    # 3,000 frames rendered: several times the limit even on a quiet machine with fast decoding.
+    longer = make_clip("longer.mp4", [Segment("scene", 250, seed=i) for i in range(12)], fps=25, size=(640, 360))
+    slow = upload_ok(client, longer.path, {"render": True, "width": 640})
     quick = upload_ok(client, clip.path, {"max_frames": 10})
     failed = wait_state(client, slow["id"], {"failed", "succeeded"}, timeout=30)
     assert failed["state"] == "failed" and failed["error"]["code"] == "timeout"
