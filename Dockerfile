@@ -16,6 +16,7 @@ COPY pyproject.toml README.md ./
 COPY vidpulse ./vidpulse
 COPY server ./server
 COPY processing ./processing
+COPY client ./client
 COPY static ./static
 RUN pip install . && rm -rf /app/build
 
