@@ -164,6 +164,7 @@ QUICK_FRAMES = 1200  # about 100 progress events at PROGRESS_HZ=20 on a quiet ma
 VARIANTS = {
     "stock": None,
     "plain": ["--stream", "plain", "--server", "uvicorn"],
+    "app": ["--stream", "sse-starlette", "--server", "uvicorn"],
     "granian": ["--stream", "sse-starlette", "--server", "granian"],
     "granian-plain": ["--stream", "plain", "--server", "granian"],
 }

@@ -14,13 +14,17 @@ CPU time of this process per delivered event (CPU, not wall time: steadier on a 
 4. `task`: as 3, through `Subscription.batches()` (the plain ASGI path of
    bench/fanout_server.py, without the ASGI layers);
 5. `task+asgi`: as 4, through five `send` wrappers as deep as the app's middleware stack and
-   uvicorn's chunked framing (what the SSE route pays today, minus sse-starlette's own loop).
+   uvicorn's chunked framing (the SSE route before `Subscription.deliver`, minus sse-starlette);
+6. `deliver`: `Subscription.deliver`, what the SSE and WebSocket routes use: the hub steps each
+   subscriber's `send` on publish (server/eager.py), no task wakes while the connections keep up;
+7. `deliver+asgi`: as 6, through the five wrappers and the chunked framing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import sys
@@ -151,20 +155,30 @@ async def _pump(subscription: Subscription, send: Send) -> None:
         pass
 
 
+async def _deliver(subscription: Subscription, send: Send) -> None:
+    async def write(batch: list[Event]) -> None:
+        body = batch[0].sse if len(batch) == 1 else b"".join(e.sse for e in batch)
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    with contextlib.suppress(SubscriberClosed):
+        await subscription.deliver(write)
+
+
 async def run(variant: str, subscribers: int, events: list[Event], gap_s: float) -> float:
     transports, child = await _connections(subscribers)
     hub = Hub(queue_size=64)
     snapshot = Event.create(None, SESSION, EventType.SNAPSHOT, {})
     tasks: list[asyncio.Task[None]] = []
-    if variant.startswith("task"):
-        depth = 5 if variant == "task+asgi" else 0
+    if variant.startswith(("task", "deliver")):
+        depth = 5 if variant.endswith("+asgi") else 0
         for transport in transports:
             subscriber = hub.subscribe(SESSION)
             if variant == "task-bare":
                 tasks.append(asyncio.create_task(_bare(subscriber, transport)))
                 continue
             subscription = Subscription(SESSION, snapshot, [], None, False, subscriber, hub)
-            tasks.append(asyncio.create_task(_pump(subscription, _layers(transport, depth))))
+            pump = _deliver if variant.startswith("deliver") else _pump
+            tasks.append(asyncio.create_task(pump(subscription, _layers(transport, depth))))
         await asyncio.sleep(0.2)  # every pump waiting on its queue
     direct = [_DirectSubscriber(t) for t in transports] if variant == "direct" else []
     started = time.process_time()
@@ -202,7 +216,7 @@ def main() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     events = _events(args.events)
-    variants = ("write", "direct", "task-bare", "task", "task+asgi")
+    variants = ("write", "direct", "task-bare", "task", "task+asgi", "deliver", "deliver+asgi")
     results: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(args.rounds):
         for variant in variants:

@@ -4,15 +4,23 @@ A subscriber that falls behind gets its queued `progress` events merged (latest 
 other event type is ever dropped. One that still cannot keep up is marked overflowed and its
 stream ends, so the client reconnects and replays from the log. Publishing never awaits, so a
 slow subscriber can neither slow the job nor delay the others.
+
+A subscriber whose connection keeps up can have a sink attached instead: while its queue is empty,
+`publish` hands each event straight to the sink, which writes it without waiting (see
+`Subscription.deliver`), so an event reaches a thousand connections without a thousand task wakes.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .models import Event, EventType
+
+# Takes one live event; called from `Hub.publish`, so it must not block or raise.
+Sink = Callable[[Event], None]
 
 
 class SubscriberOverflow(Exception):
@@ -39,11 +47,16 @@ class Subscriber:
         self._items: deque[Event] = deque()
         self._ready = asyncio.Event()
         self._stats = stats
+        self._sink: Sink | None = None
         self.overflowed = False
         self.closed = False
 
     def push(self, event: Event) -> None:
         if self.closed or self.overflowed:
+            return
+        if self._sink is not None and not self._items:
+            self._stats.delivered += 1
+            self._sink(event)
             return
         if len(self._items) >= self._maxsize:
             if self._drop_oldest_progress():
@@ -78,6 +91,15 @@ class Subscriber:
         self._stats.delivered += 1
         return self._items.popleft()
 
+    def take(self) -> list[Event]:
+        """Everything queued, without waiting; raises once nothing is queued and it is done."""
+        if not self._items:
+            if self.overflowed:
+                raise SubscriberOverflow
+            if self.closed:
+                raise SubscriberClosed
+        return self.drain()
+
     def drain(self) -> list[Event]:
         """Everything queued right now, without waiting (for batched sends)."""
         items = list(self._items)
@@ -85,8 +107,28 @@ class Subscriber:
         self._stats.delivered += len(items)
         return items
 
+    def attach(self, sink: Sink) -> bool:
+        """Have `push` hand events to `sink` while nothing is queued, until `detach`. Refused
+        (False) while events are queued or the subscriber is done: drain first."""
+        if self._items or self.overflowed or self.closed:
+            return False
+        self._sink = sink
+        self._ready.clear()
+        return True
+
+    def detach(self) -> None:
+        self._sink = None
+
+    async def wait(self) -> None:
+        """Until `wake` or `close`: a subscriber with a sink attached waits here."""
+        await self._ready.wait()
+
+    def wake(self) -> None:
+        self._ready.set()
+
     def close(self) -> None:
         self.closed = True
+        self._sink = None
         self._ready.set()
 
 

@@ -4,15 +4,20 @@ Order of delivery: a `snapshot` (no id; its `last_event_id` says what it covers)
 events after the client's starting id exactly as logged, then live events. The live queue is
 registered before the snapshot is taken, and any live event the replay already covered is skipped
 by id, so nothing is missed or doubled even when the backend suspends between the steps.
+
+Connections (SSE and WebSocket) use `deliver`: while a connection keeps up, its live events are
+written from `Hub.publish` itself, so one event reaches a thousand subscribers without a thousand
+task wakes; internal followers use `events`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from .backends import Backend
+from .eager import Rest, step
 from .errors import BadRequest
 from .hub import Hub, Subscriber
 from .models import Event, EventType, Session, event_order
@@ -53,9 +58,90 @@ class Subscription:
         finally:
             self.close()
 
+    async def deliver(self, write: Write) -> None:
+        """Sends the snapshot, the replay, then live events through `write` until the terminal
+        event; raises SubscriberOverflow or SubscriberClosed like `batches`."""
+        try:
+            await write([self.snapshot])
+            replay, ended = _through_terminal(self.replay)
+            if replay:
+                await write(replay)
+            live = _LiveWrites(self._subscriber, write, self.covered)
+            while not ended:
+                ended = await live.next_round()
+        finally:
+            self.close()
+
     def close(self) -> None:
         """Idempotent; whoever opened the subscription calls it on every path."""
         self._hub.unsubscribe(self._subscriber)
+
+
+# Writes a batch of events to one connection.
+Write = Callable[[list[Event]], Coroutine[Any, Any, None]]
+
+
+class _LiveWrites:
+    """The live part of `Subscription.deliver`, and the subscriber's sink.
+
+    While nothing is queued, `Hub.publish` calls this object with each event, and it runs `write`
+    right there (server/eager.py): an ASGI send finishes at once unless the socket is paused. The
+    connection's task sleeps meanwhile; it wakes only when a write has to wait (it then finishes
+    that write, and sends what queued meanwhile, merged by the hub, in one batch), when the stream
+    ends, or when a write failed."""
+
+    def __init__(self, subscriber: Subscriber, write: Write, covered: str | None) -> None:
+        self._subscriber = subscriber
+        self._write = write
+        # Live events the snapshot and replay already covered are skipped, up to the first newer one.
+        self._seen = event_order(covered) if covered else None
+        self._rest: Rest | None = None
+        self._error: Exception | None = None
+        self._ended = False
+
+    async def next_round(self) -> bool:
+        """Deliver until the hub has to queue again; True once the terminal event went out."""
+        batch, ended = _through_terminal(self._fresh(self._subscriber.take()))
+        if batch:
+            await self._write(batch)
+            return ended
+        if not self._subscriber.attach(self):
+            return False  # done: the next `take` raises
+        try:
+            await self._subscriber.wait()
+        except BaseException:
+            if self._rest is not None:
+                self._rest.close()
+            raise
+        finally:
+            self._subscriber.detach()
+        rest, self._rest = self._rest, None
+        if rest is not None:
+            await rest
+        if self._error is not None:
+            raise self._error
+        return self._ended
+
+    def __call__(self, event: Event) -> None:
+        if self._seen is not None and not self._fresh([event]):
+            return
+        try:
+            self._rest = step(self._write([event]))
+        except Exception as exc:  # a broken connection: its task ends the stream
+            self._error = exc
+        self._ended = event.type.terminal
+        if self._rest is not None or self._error is not None or self._ended:
+            self._subscriber.detach()
+            self._subscriber.wake()
+
+    def _fresh(self, batch: list[Event]) -> list[Event]:
+        if self._seen is None:
+            return batch
+        seen = self._seen
+        kept = [e for e in batch if e.id is None or event_order(e.id) > seen]
+        if any(e.id is not None for e in kept):
+            self._seen = None  # events arrive in order: everything after this one is new too
+        return kept
 
 
 def _through_terminal(batch: list[Event]) -> tuple[list[Event], bool]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ..hub import SubscriberClosed, SubscriberOverflow
+from ..models import Event
 from ..subscriptions import Subscription
 from . import Resource, owner, runtime
 
@@ -18,28 +18,38 @@ RETRY_MS = 3000
 
 
 class EventStream(EventSourceResponse):
-    """sse-starlette's response without its per-send cancel scope, which cost more than the send
-    itself at a few thousand subscribers. A client that stops reading blocks only its own stream
-    (uvicorn applies TCP back-pressure) while its hub queue stays bounded and merges progress.
+    """sse-starlette runs the exchange (headers, pings, the client's disconnect, the server's
+    shutdown, the end); the events themselves go straight to `send` through
+    `Subscription.deliver`, most of them written from the hub's publish without waking this
+    stream's task, and none through sse-starlette's body loop and its per-send machinery.
 
-    The response owns the subscription and releases it however the exchange ends: the body
-    generator's own `finally` never runs when the body is never started (HEAD, a client gone
-    before the first chunk, a cancellation before the first step)."""
+    A client that stops reading blocks only its own stream (uvicorn applies TCP back-pressure)
+    while its hub queue stays bounded and merges progress. The response owns the subscription and
+    releases it however the exchange ends (HEAD, a client gone before the body starts, ...)."""
 
-    def __init__(self, content: AsyncIterator[bytes], subscription: Subscription | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
+    def __init__(self, subscription: Subscription, ping_s: float) -> None:
+        super().__init__(self._body(), ping=ping_s, headers={"Cache-Control": "no-store"})
         self.subscription = subscription
+        self._send: Send | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._send = send
         try:
             await super().__call__(scope, receive, send)
         finally:
-            if self.subscription is not None:
-                self.subscription.close()
+            self.subscription.close()
 
-    async def _send_with_timeout(self, send: Send, message: Message) -> None:
-        await send(message)
+    async def _body(self) -> AsyncIterator[bytes]:
+        yield f"retry: {RETRY_MS}\r\n\r\n".encode()
+        try:
+            await self.subscription.deliver(self._write)
+        except (SubscriberOverflow, SubscriberClosed):
+            return  # the stream ends cleanly; the client resumes from its Last-Event-ID
+
+    async def _write(self, batch: list[Event]) -> None:
+        assert self._send is not None  # the body only runs inside __call__
+        body = batch[0].sse if len(batch) == 1 else b"".join(event.sse for event in batch)
+        await self._send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 async def stream_events(request: Request) -> Response:
@@ -49,17 +59,7 @@ async def stream_events(request: Request) -> Response:
     if subscription.nothing_new:
         subscription.close()
         return Response(status_code=204)
-    return EventStream(_chunks(subscription), subscription, ping=rt.settings.sse_ping_s,
-                       headers={"Cache-Control": "no-store"})
-
-
-async def _chunks(subscription: Subscription) -> AsyncIterator[bytes]:
-    yield f"retry: {RETRY_MS}\r\n\r\n".encode()
-    try:
-        async for batch in subscription.batches():
-            yield batch[0].sse if len(batch) == 1 else b"".join(event.sse for event in batch)
-    except (SubscriberOverflow, SubscriberClosed):
-        return  # the stream ends cleanly; the client resumes from its Last-Event-ID
+    return EventStream(subscription, rt.settings.sse_ping_s)
 
 
 routes = [Resource("/api/sessions/{id}/events", get=stream_events)]

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import UpgradeRequired, VidpulseError
 from ..hub import SubscriberClosed, SubscriberOverflow
-from ..models import isoformat, utcnow
+from ..models import Event, isoformat, utcnow
 from ..runtime import Runtime
 from ..schemas import WS_OPS, WsCancel, WsClientMessage, WsError, WsErrorData, WsSubscribe, WsUnsubscribe
 from ..subscriptions import Subscription
@@ -135,15 +135,17 @@ class Connection:
 
     async def _pump(self, subscription: Subscription) -> None:
         try:
-            async for batch in subscription.batches():
-                for event in batch:
-                    await self.send(event.json)
+            await subscription.deliver(self._write)
         except SubscriberOverflow:
             self.close(CLOSE_TOO_SLOW, f"too slow for {subscription.session_id}; resubscribe with after")
         except SubscriberClosed:
             self.close(CLOSE_TRY_AGAIN, "the server is restarting or lost its backend; reconnect with after")
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.close(CLOSE_TOO_SLOW, "send failed")
+
+    async def _write(self, batch: list[Event]) -> None:
+        for event in batch:
+            await self.send(event.json)
 
     async def send(self, text: str) -> None:
         # uvicorn waits here while the socket is paused, so a client that stops reading blocks

@@ -111,37 +111,6 @@ def test_a_malformed_last_event_id_is_a_400(shared_server, clip):
         assert response.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_the_send_override_is_still_called():
-    """EventStream overrides sse-starlette's private `_send_with_timeout` (pyproject bounds the
-    version): this fails when a new version stops sending through it."""
-    import asyncio
-
-    from vidpulse.server.routes.stream import EventStream
-
-    calls: list[str] = []
-
-    class Counting(EventStream):
-        async def _send_with_timeout(self, send, message):  # type: ignore[no-untyped-def]
-            calls.append(message["type"])
-            await super()._send_with_timeout(send, message)
-
-    async def chunks():  # type: ignore[no-untyped-def]
-        yield b"data: x\r\n\r\n"
-
-    sent: list[dict] = []
-
-    async def receive():  # type: ignore[no-untyped-def]
-        await asyncio.sleep(30)
-        return {"type": "http.disconnect"}
-
-    async def send(message):  # type: ignore[no-untyped-def]
-        sent.append(message)
-
-    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "asgi": {"spec_version": "2.4"}}
-    await asyncio.wait_for(Counting(chunks(), ping=600)(scope, receive, send), 10)
-    assert "http.response.body" in calls and any(m.get("body") == b"data: x\r\n\r\n" for m in sent)
-
-
 def test_scene_events_arrive_before_the_end_and_match_the_report(shared_server, clip):
     client = shared_server.client()
     session = upload_ok(client, clip.path)["id"]

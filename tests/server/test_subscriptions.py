@@ -9,9 +9,13 @@ import time
 from datetime import datetime
 
 import httpx
+import pytest
 import websockets
 
 from tests.client import afollow, order, upload_ok, wait_state
+from vidpulse.server.hub import Hub, SubscriberClosed
+from vidpulse.server.models import Event, EventType
+from vidpulse.server.subscriptions import Subscription
 
 NON_PROGRESS = {"queued", "started", "stage", "succeeded", "failed", "cancelled"}
 
@@ -99,3 +103,100 @@ async def test_200_subscribers_see_the_same_events(start_server, long_clip):
         ids = [order(e["id"]) for e in run if e["id"] is not None]
         assert ids == sorted(ids) and len(ids) == len(set(ids))
     wait_state(client, session_id, {"succeeded"})
+
+
+# `Subscription.deliver`, with the real hub and a recording connection ---------------------------
+
+
+def _live(n: int, type: str = "progress") -> Event:
+    return Event.create(str(n), "s_1", EventType(type), {"n": n})
+
+
+class _Connection:
+    """Records what `deliver` writes; `hold()` makes the next write wait until `release()`."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.tasks_woken = 0
+        self._gate: asyncio.Event | None = None
+
+    async def write(self, batch: list[Event]) -> None:
+        if self._gate is not None:
+            gate, self._gate = self._gate, None
+            await gate.wait()
+        self.written += [e.id or e.type.value for e in batch]
+
+    def hold(self) -> asyncio.Event:
+        self._gate = asyncio.Event()
+        return self._gate
+
+
+def _subscription(hub: Hub, covered: str | None = None, replay: list[Event] | None = None) -> Subscription:
+    snapshot = Event.create(None, "s_1", EventType.SNAPSHOT, {})
+    return Subscription("s_1", snapshot, replay or [], covered, False, hub.subscribe("s_1"), hub)
+
+
+async def _parked(task: asyncio.Task[None]) -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done()
+
+
+async def test_live_events_are_written_from_publish_itself():
+    hub = Hub(queue_size=8)
+    connection = _Connection()
+    task = asyncio.create_task(_subscription(hub, "2", [_live(2, "stage")]).deliver(connection.write))
+    await _parked(task)
+    assert connection.written == ["snapshot", "2"]
+    for n in (1, 2, 3, 4):  # 1 and 2 are covered by the snapshot and the replay
+        hub.publish(_live(n))
+        assert connection.written[-1] == ("2" if n <= 2 else str(n)), "written before publish returned"
+    hub.publish(_live(5, "succeeded"))
+    await asyncio.wait_for(task, 5)
+    assert connection.written == ["snapshot", "2", "3", "4", "5"]
+    assert hub.count("s_1") == 0, "the subscription is released at the end"
+
+
+async def test_a_write_that_waits_hands_over_and_the_backlog_goes_in_one_batch_merged():
+    hub = Hub(queue_size=4)
+    connection = _Connection()
+    task = asyncio.create_task(_subscription(hub).deliver(connection.write))
+    await _parked(task)
+    gate = connection.hold()
+    hub.publish(_live(1, "stage"))  # this write has to wait: the rest goes to the task
+    hub.publish(_live(2, "scene"))
+    for n in range(3, 40):
+        hub.publish(_live(n))
+    assert connection.written == ["snapshot"]
+    gate.set()
+    await _parked(task)
+    assert connection.written[:3] == ["snapshot", "1", "2"]
+    assert connection.written[-1] == "39", "the newest progress survives the merge"
+    assert len(connection.written) <= 3 + 4
+    hub.publish(_live(40))
+    assert connection.written[-1] == "40", "direct writes again once caught up"
+    hub.publish(_live(41, "failed"))
+    await asyncio.wait_for(task, 5)
+    assert connection.written[-1] == "41"
+
+
+async def test_closing_the_subscriber_ends_delivery_and_a_broken_write_raises():
+    hub = Hub(queue_size=4)
+    connection = _Connection()
+    subscription = _subscription(hub)
+    task = asyncio.create_task(subscription.deliver(connection.write))
+    await _parked(task)
+    hub.close_all()
+    with pytest.raises(SubscriberClosed):
+        await asyncio.wait_for(task, 5)
+
+    async def broken(batch: list[Event]) -> None:
+        if batch[0].type is not EventType.SNAPSHOT:
+            raise OSError("connection reset")
+
+    task = asyncio.create_task(_subscription(hub).deliver(broken))
+    await _parked(task)
+    hub.publish(_live(1))  # publish never raises: the connection's task does
+    with pytest.raises(OSError):
+        await asyncio.wait_for(task, 5)
+    assert hub.count("s_1") == 0
