@@ -171,6 +171,16 @@ def render_size(display: tuple[int, int], longest: int) -> tuple[int, int]:
     return max(2, round(dw * scale / 2) * 2), max(2, round(dh * scale / 2) * 2)
 
 
+def colour_size(display: tuple[int, int], at_least: int) -> tuple[int, int]:
+    """The display size halved as often as it stays at least `at_least` wide: `shrink` halves a
+    plane for a third of what an arbitrary size costs (docs/benchmarks.md), and the colour copy
+    is made for every few frames."""
+    width = display[0]
+    while width // 2 >= at_least:
+        width //= 2
+    return analysis_size(display, width)
+
+
 def analysis_size(display: tuple[int, int], width: int) -> tuple[int, int]:
     """Even (width, height) at most `width` wide with the display aspect ratio (never upscaled)."""
     dw, dh = display
@@ -312,7 +322,8 @@ class Decoder:
         `read_ahead`: frames a background thread may decode ahead (0: decode in the caller;
         None: the module's READ_AHEAD). `audio`: measure the first audio stream, if there is
         one, in the same pass (`self.audio`, read once the frames are done). `colour_width`:
-        width of the colour copy (default: the analysis width; never above the source's).
+        the colour copy is at least this wide, at the display size halved (`colour_size`), or
+        the display size when narrower (default: the analysis width).
         `full_longest`: attach to every frame an I420 copy at the display size with its longer
         side at most this (0: none), for the annotated video. `draft`: decode with
         DRAFT_OPTIONS, for when no picture is shown or written at full size."""
@@ -406,7 +417,7 @@ class Decoder:
         self.full_range = av_frame.format.name.startswith("yuvj") or av_frame.color_range == 2
         display = display_size(self.stream, rotation)
         size = analysis_size(display, self._width)
-        colour = analysis_size(display, self._colour_width) if self._colour_width else None
+        colour = colour_size(display, self._colour_width) if self._colour_width else None
         full = render_size(display, self._full_longest) if self._full_longest else None
         return FrameConverter(size, rotation, colour, full)
 

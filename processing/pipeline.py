@@ -293,7 +293,7 @@ class _Run:
 
 ANNOTATED_NAME = "annotated.mp4"
 # Only every n-th frame gets the colour copy a thumbnail is cut from, this wide at least (or the
-# source's width).
+# source's width; see decode.colour_size).
 THUMBNAIL_CANDIDATE_EVERY = 4
 THUMBNAIL_WIDTH = 480
 # Full-size frames held for the renderer until their scene number is final, at most.
