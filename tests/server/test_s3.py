@@ -198,7 +198,10 @@ def test_the_store_stopped_and_started(start_server, redis_server, tmp_path, cli
         assert_problem(upload(client, clip.path), 503)
         assert_problem(client.get(f"/api/sessions/{done['id']}/files/report.json"), 503)
         assert client.get(f"/api/sessions/{done['id']}").json()["state"] == "succeeded"
-        time.sleep(8)  # the running job finishes its analysis and waits to store the artifacts
+        deadline = time.monotonic() + 60
+        while not any("storage unavailable" in line and running["id"] in line for line in host.log().splitlines()):
+            assert time.monotonic() < deadline, "the running job finishes its analysis and waits to store"
+            time.sleep(0.2)
         assert client.get(f"/api/sessions/{running['id']}").json()["state"] == "running"
 
         s3.start()
