@@ -1,6 +1,8 @@
 """Schemathesis (the real CLI) against a live server and its own /openapi.json: every check except
 `positive_data_acceptance` (random bytes are schema-valid but not a video), every phase, a fixed
-seed and a time budget. Any failure fails the test with Schemathesis' report."""
+seed and a fixed number of examples per operation (no --max-time: with it, fuzzing and stateful
+testing repeat until the budget is spent, so the test took that long however soon every operation
+had been covered). Any failure fails the test with Schemathesis' report."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 from tests.client import upload, wait_state
 
 SEED = 20261129
-BUDGET_S = 40
+EXAMPLES = 25  # per operation and phase: about 1,300 requests, 13 s on a quiet machine
 HOOKS = Path(__file__).with_name("fuzz_hooks.py")
 
 
@@ -28,11 +30,11 @@ def test_schemathesis_finds_nothing(start_server, clip, tmp_path):
     st = Path(sys.executable).with_name("schemathesis")
     command = [str(st), "run", f"{server.url}/openapi.json", "--checks", "all",
                "--exclude-checks", "positive_data_acceptance", "--phases", "examples,coverage,fuzzing,stateful",
-               "--seed", str(SEED), "--max-examples", "10", "--max-time", str(BUDGET_S), "--no-shrink",
+               "--seed", str(SEED), "--max-examples", str(EXAMPLES), "--no-shrink",
                "--request-timeout", "30", "--report-dir", str(tmp_path)]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "VIDPULSE_FUZZ_SESSION": session_id,
            "VIDPULSE_FUZZ_FILES": ",".join(files)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=BUDGET_S * 4, cwd=tmp_path, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=150, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
     # The hooks reached the real session (reports, files, events), not only 404s.
     metrics = client.get("/metrics").text
