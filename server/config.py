@@ -44,6 +44,8 @@ class Settings:
     webhook_url: str = ""
     webhook_secret: str = ""
     webhook_retry_s: float = 5.0
+    # How long an attempt waits for the receiver's answer; below webhooks.LEASE_S (60 s).
+    webhook_timeout_s: float = 10.0
     webhook_max_attempts: int = 10
     # Not in the DESIGN.md list, but operators need them: see docs/api.md.
     job_timeout_s: float = 3600.0
@@ -102,6 +104,8 @@ class Settings:
             raise ConfigError("MAX_UPLOAD_MB and MAX_QUEUED must be above 0")
         if self.webhook_retry_s <= 0 or self.webhook_max_attempts < 1:
             raise ConfigError("WEBHOOK_RETRY_S must be above 0 and WEBHOOK_MAX_ATTEMPTS at least 1")
+        if not 0 < self.webhook_timeout_s < 60:
+            raise ConfigError("WEBHOOK_TIMEOUT_S must be above 0 and below 60 (a delivery's lease)")
 
 
 def _parse(name: str, type_name: Any, raw: str) -> Any:

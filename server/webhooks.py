@@ -41,8 +41,7 @@ log = logging.getLogger("vidpulse.webhooks")
 
 SECRET_PREFIX = "whsec_"
 CALLBACK_OPTION = "callback_url"
-TIMEOUT_S = 10.0
-# Longer than one attempt can take, so a lease only lapses when its instance is gone.
+# Longer than one attempt can take (WEBHOOK_TIMEOUT_S is below it), so a lease only lapses when its instance is gone.
 LEASE_S = 60.0
 MAX_DELAY_S = 86_400.0
 _IDLE_POLL_S = 5.0
@@ -159,7 +158,8 @@ class Webhooks:
 
     async def start(self) -> None:
         await self.store.start()
-        self._client = outbound_client(allow_private=self.settings.allow_private_urls, timeout=TIMEOUT_S)
+        self._client = outbound_client(allow_private=self.settings.allow_private_urls,
+                                       timeout=self.settings.webhook_timeout_s)
         self._task = asyncio.create_task(self._deliver_forever(), name="webhooks")
 
     async def stop(self) -> None:
@@ -285,7 +285,7 @@ class Webhooks:
         except OutboundRefused as exc:
             return None, str(exc)
         except httpx.TimeoutException:
-            return None, f"no answer within {TIMEOUT_S:g} s"
+            return None, f"no answer within {self.settings.webhook_timeout_s:g} s"
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"[:300]
         ok = 200 <= response.status_code < 300

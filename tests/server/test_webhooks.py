@@ -120,17 +120,21 @@ def test_callback_url_and_giving_up(start_server, clip):
 
 def test_a_hanging_receiver_holds_up_no_other(start_server, clip):
     secret = new_secret()
+    timeout_s = 4  # WEBHOOK_TIMEOUT_S: the hanging attempt's window, in which the other deliveries go
     with running_receiver(delay_s=30) as hanging, running_receiver() as prompt:
-        server = start_server(WEBHOOK_URL=prompt.url, WEBHOOK_SECRET=secret, **FAST_RETRIES)
+        server = start_server(WEBHOOK_URL=prompt.url, WEBHOOK_SECRET=secret, WEBHOOK_TIMEOUT_S=timeout_s,
+                              **FAST_RETRIES)
         client = server.client()
         first = upload_ok(client, clip.path, {"callback_url": hanging.url})
         wait_state(client, first["id"], {"succeeded"})
-        hanging.wait_for(1)
+        stuck = hanging.wait_for(1)[0]
         second = upload_ok(client, clip.path)
         wait_state(client, second["id"], {"succeeded"})
-        prompt.wait_for(2, timeout=6)  # well inside the hanging attempt's 10 s
+        delivered = prompt.wait_for(2, timeout=timeout_s)
+        assert {r.json["data"]["id"] for r in delivered} == {first["id"], second["id"]}
+        assert max(r.at for r in delivered) < stuck.at + timeout_s, "delivered while the hanging attempt waited"
         items = wait_attempts(client, first["id"], 2, timeout=30)
-        assert {i["target"]: i["error"] for i in items}["callback_url"] == "no answer within 10 s"
+        assert {i["target"]: i["error"] for i in items}["callback_url"] == f"no answer within {timeout_s} s"
 
 
 def test_failed_and_cancelled_sessions_are_announced(start_server, tmp_path, long_clip):
@@ -271,8 +275,9 @@ def test_secrets_and_settings():
     for bad in ("whsec_%%%", "whsec_c2hvcnQ="):
         with pytest.raises(ConfigError):
             parse_secret(bad)
-    with pytest.raises(ConfigError):
-        Settings.from_env({"WEBHOOK_MAX_ATTEMPTS": "0"})
+    for bad in ({"WEBHOOK_MAX_ATTEMPTS": "0"}, {"WEBHOOK_TIMEOUT_S": "0"}, {"WEBHOOK_TIMEOUT_S": "60"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env(bad)
 
 
 def test_backoff_grows_with_jitter():
