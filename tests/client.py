@@ -56,10 +56,11 @@ def _received(sse: Any) -> Received:
 
 
 def follow(client: httpx.Client, session_id: str, last_event_id: str | None = None,
-           stop_after: int | None = None) -> list[Received]:
-    """Read the SSE stream until it closes (or `stop_after` events)."""
+           stop_after: int | None = None, into: list[Received] | None = None) -> list[Received]:
+    """Read the SSE stream until it closes (or `stop_after` events). Events are appended to `into`
+    as they arrive, so a caller that follows in a thread sees them live."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-    events: list[Received] = []
+    events: list[Received] = [] if into is None else into
     with connect_sse(client, "GET", f"/api/sessions/{session_id}/events", headers=headers,
                      timeout=httpx.Timeout(60, read=60)) as source:
         assert source.response.status_code == 200

@@ -74,11 +74,12 @@ def test_one_stream_from_the_first_byte_to_the_report(shared_server, clip):
     data = clip.path.read_bytes()
     upload_id = tus_created(client, len(data))
     received: list = []
-    watcher = threading.Thread(target=lambda: received.extend(follow(shared_server.client(), upload_id)))
+    watcher = threading.Thread(target=follow, args=(shared_server.client(), upload_id), kwargs={"into": received})
     watcher.start()
     deadline = time.monotonic() + 10
-    while not received and time.monotonic() < deadline:
-        time.sleep(0.02)  # the snapshot: the subscriber is live before the bytes arrive
+    while not received:  # the snapshot: the subscriber is live before the bytes arrive
+        assert time.monotonic() < deadline, "no snapshot"
+        time.sleep(0.02)
     step = len(data) // 4 + 1
     for offset in range(0, len(data), step):
         assert tus_patch(client, upload_id, offset, data[offset:offset + step]).status_code == 204
