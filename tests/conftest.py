@@ -16,6 +16,7 @@ from tests.servers import (
     free_port,
     need,
     new_server,
+    settle,
     spawn_redis,
     spawn_s3,
     weed_binary,
@@ -98,11 +99,40 @@ def backend_settings(request: pytest.FixtureRequest, backend: str) -> dict[str, 
     return settings
 
 
-@pytest.fixture(scope="module", params=["memory", "redis", pytest.param("redis-s3", marks=pytest.mark.s3)])
-def shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server per backend and storage for a module's tests that do not care about each other's
-    sessions: every test that uses it runs on memory, on Redis, and on Redis with an S3 bucket."""
-    server = new_server(tmp_path_factory.mktemp("shared"), MAX_UPLOAD_MB=20,
-                        **backend_settings(request, request.param))
+def _backend_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    backend: str) -> Iterator[Server]:
+    server = new_server(tmp_path_factory.mktemp("shared"), MAX_UPLOAD_MB=20, **backend_settings(request, backend))
     yield server
     dispose(server)
+
+
+# One server per backend for the whole run (each start costs seconds); they depend on
+# redis_server / s3_server, so they stop before the services they use.
+@pytest.fixture(scope="session")
+def memory_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _backend_server(request, tmp_path_factory, "memory")
+
+
+@pytest.fixture(scope="session")
+def redis_backend_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                         redis_server: RedisServer) -> Iterator[Server]:
+    yield from _backend_server(request, tmp_path_factory, "redis")
+
+
+@pytest.fixture(scope="session")
+def redis_s3_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    redis_server: RedisServer, s3_server: S3Server) -> Iterator[Server]:
+    yield from _backend_server(request, tmp_path_factory, "redis-s3")
+
+
+SHARED = {"memory": "memory_server", "redis": "redis_backend_server", "redis-s3": "redis_s3_server"}
+
+
+@pytest.fixture(scope="module", params=["memory", "redis", pytest.param("redis-s3", marks=pytest.mark.s3)])
+def shared_server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """The server of a backend and storage, for a module's tests that do not care about each other's
+    sessions: every test that uses it runs on memory, on Redis, and on Redis with an S3 bucket. The
+    servers live for the whole run; each module leaves its server idle and its storage owned."""
+    server: Server = request.getfixturevalue(SHARED[request.param])
+    yield server
+    settle(server)

@@ -175,6 +175,27 @@ def assert_data_dir_owned(server: Server) -> None:
     assert not scratch, f"DATA_DIR holds scratch files after the jobs ended: {scratch}"
 
 
+def settle(server: Server) -> None:
+    """Leave a long-lived server as a fresh one: what is unfinished is cancelled (a job left running
+    would take a worker and CPU from the next tests), storage holds only what sessions own, and the
+    clients handed out are closed."""
+    try:
+        if server.process is None or server.process.poll() is not None:
+            return
+        unfinished = {"uploading", "queued", "running", "cancelling"}
+        deadline = time.monotonic() + 30
+        while left := [i for i, state in owned_sessions(server).items() if state in unfinished]:
+            assert time.monotonic() < deadline, f"sessions still unfinished after a cancel: {left}"
+            for session_id in left:
+                httpx.post(f"{server.url}/api/sessions/{session_id}/cancel", timeout=10)
+            time.sleep(0.1)
+        assert_data_dir_owned(server)
+    finally:
+        for client in server.clients:
+            client.close()
+        server.clients.clear()
+
+
 def dispose(server: Server) -> None:
     try:
         assert_data_dir_owned(server)
