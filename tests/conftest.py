@@ -53,9 +53,7 @@ def make_clip(tmp_path: Path) -> Callable[..., Clip]:
     return make
 
 
-@pytest.fixture
-def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
-    """Start a real `vidpulse serve` (uvicorn) on a free port; settings as keyword arguments."""
+def _server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
     def start(data_dir: Path | None = None, command: str = "serve", **settings: object) -> Server:
@@ -66,6 +64,19 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     yield start
     for server in reversed(servers):
         dispose(server)
+
+
+@pytest.fixture
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """Start a real `vidpulse serve` (uvicorn) on a free port; settings as keyword arguments."""
+    yield from _server_factory(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """`start_server` for a server that several tests of a module share (a start costs seconds):
+    for tests that only read it, or whose sessions cannot meet."""
+    yield from _server_factory(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

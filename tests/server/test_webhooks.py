@@ -22,7 +22,7 @@ from standardwebhooks import Webhook
 from tests.client import assert_problem, tus_create, tus_created, tus_patch, upload, upload_ok, wait_state
 from tests.conftest import backend_settings
 from tests.receiver import Receiver, new_secret, running_receiver
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, Server, free_port
 from vidpulse.server.config import ConfigError, Settings
 from vidpulse.server.schemas import WebhookTarget
 from vidpulse.server.webhook_store import RedisWebhookStore
@@ -36,6 +36,12 @@ from vidpulse.server.webhooks import (
 )
 
 FAST_RETRIES = {"ALLOW_PRIVATE_URLS": 1, "WEBHOOK_RETRY_S": 0.2, "WORKERS": 1}
+
+
+@pytest.fixture(scope="module")
+def signing_server(start_module_server) -> Server:
+    """WEBHOOK_SECRET set, private addresses refused: for the tests whose every request is refused."""
+    return start_module_server(WEBHOOK_SECRET=new_secret())
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -175,8 +181,8 @@ def test_delivery_after_a_restart(start_server, backend, tmp_path, clip):
         assert [i["status_code"] for i in items] == [503, 200]
 
 
-def test_private_callback_url_is_refused(start_server, clip):
-    server = start_server(WEBHOOK_SECRET=new_secret())
+def test_private_callback_url_is_refused(signing_server, clip):
+    server = signing_server
     client = server.client()
     before = server.session_dirs()
     for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest", "file:///etc/passwd"):
@@ -228,8 +234,8 @@ def test_callback_url_on_tus_uploads_and_url_ingest(start_server, clip):
             assert [(i["target"], i["status_code"]) for i in items] == [("callback_url", 200)]
 
 
-def test_private_callback_url_on_tus_is_refused(start_server, clip):
-    server = start_server(WEBHOOK_SECRET=new_secret())
+def test_private_callback_url_on_tus_is_refused(signing_server, clip):
+    server = signing_server
     client = server.client()
     before = server.session_dirs()
     for url in ("http://127.0.0.1:9/hook", "http://10.0.0.7/hook", "file:///etc/passwd"):
@@ -239,8 +245,8 @@ def test_private_callback_url_on_tus_is_refused(start_server, clip):
     assert client.get("/api/sessions").json()["items"] == []
 
 
-def test_ingest_options_refuse_unknown_fields(start_server):
-    client = start_server(WEBHOOK_SECRET=new_secret()).client()
+def test_ingest_options_refuse_unknown_fields(signing_server):
+    client = signing_server.client()
     response = client.post("/api/sessions", json={"url": "http://127.0.0.1:9/clip.mp4", "options": {"bogus": 1}})
     assert assert_problem(response, 422)["field"] == "options.bogus"
 
