@@ -173,11 +173,12 @@ def test_tus_js_client_terminates_and_sees_refusals(start_server, clip, tus_js, 
 # Two instances, one Redis, one shared DATA_DIR -----------------------------------------------------------
 
 
-@pytest.fixture
-def two_instances(start_server, redis_server, tmp_path) -> tuple[Server, Server]:
+@pytest.fixture(scope="module")
+def two_instances(start_module_server, redis_server, tmp_path_factory) -> tuple[Server, Server]:
+    """For the module: each test has uploads of its own, so they cannot meet."""
     shared = {"BACKEND": "redis", "REDIS_URL": redis_server.url(), "WORKERS": 1, "JOB_VISIBILITY_S": 3}
-    data = tmp_path / "shared-data"
-    return start_server(data_dir=data, **shared), start_server(data_dir=data, **shared)
+    data = tmp_path_factory.mktemp("two-instances") / "shared-data"
+    return start_module_server(data_dir=data, **shared), start_module_server(data_dir=data, **shared)
 
 
 @pytest.mark.redis
