@@ -94,6 +94,12 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text()[-4000:] if self.log_path and self.log_path.exists() else ""
 
+    def log_records(self) -> list[dict[str, Any]]:
+        """The whole log's JSON lines, complete ones only: the server may be writing the last."""
+        text = self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+        return [json.loads(line) for line in text.splitlines(keepends=True)
+                if line.startswith("{") and line.endswith("\n")]
+
     def session_dirs(self) -> set[str]:
         return {p.name for p in self.data_dir.iterdir()} if self.data_dir.exists() else set()
 

@@ -6,7 +6,6 @@ docs/reliability.md lists what each of these gets; keep the two in step.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import socket
@@ -140,7 +139,7 @@ def test_request_id_is_echoed_and_logged(shared_server):
     assert response.headers["x-request-id"] == "trace-42"
     assert client.get("/healthz").headers["x-request-id"]
     time.sleep(0.2)
-    lines = [json.loads(line) for line in shared_server.log().splitlines() if line.startswith("{")]
+    lines = shared_server.log_records()
     assert any(line.get("request_id") == "trace-42" and line.get("status") == 404 for line in lines)
 
 
@@ -148,7 +147,7 @@ def test_session_lines_in_the_log_name_the_session(shared_server, clip):
     client = shared_server.client()
     session = upload_ok(client, clip.path)
     follow(client, session["id"])
-    lines = [json.loads(line) for line in shared_server.log().splitlines() if line.startswith("{")]
+    lines = shared_server.log_records()
     mine = [line for line in lines if line.get("session") == session["id"]]
     assert any("created" in line["message"] for line in mine)
 
