@@ -77,7 +77,9 @@ class Runtime:
                  "expiry": runtime._expire_forever, "heartbeat": runtime._heartbeat_forever}
         for name, run in loops.items():
             runtime.supervisor.start(name, run)
-        runtime.supervisor.start("loop-lag", runtime.loop_lag.run, required=False)
+        # Neither is needed to take uploads and stream: a restart does not make the instance unready.
+        for name, run in {"loop-lag": runtime.loop_lag.run, **webhooks.loops()}.items():
+            runtime.supervisor.start(name, run, required=False)
         _tame_the_collector()
         log.info("vidpulse ready: backend=%s storage=%s workers=%d data_dir=%s", backend.name, storage.name,
                  pool.size, settings.data_dir)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -33,6 +32,7 @@ from .models import Session, SessionState, isoformat, utcnow
 from .outbound import OutboundRefused, check_url, outbound_client
 from .schemas import DeliveryState, WebhookAttempt, WebhookAttemptList, WebhookPayload, WebhookTarget, WebhookType
 from .schemas import Session as SessionDocument
+from .supervise import LoopFunction
 
 if TYPE_CHECKING:
     from .webhook_store import WebhookStore
@@ -154,19 +154,17 @@ class Webhooks:
         self.key = parse_secret(settings.webhook_secret) if settings.webhook_secret else None
         self._client: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.store.start()
         self._client = outbound_client(allow_private=self.settings.allow_private_urls,
                                        timeout=self.settings.webhook_timeout_s)
-        self._task = asyncio.create_task(self._deliver_forever(), name="webhooks")
+
+    def loops(self) -> dict[str, LoopFunction]:
+        """The delivery loop, for the runtime's supervisor (stopped before `stop`)."""
+        return {"webhooks": self._deliver_forever}
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
         try:
             await self.store.release()  # an attempt cut short is made again at once, here or elsewhere
         except Exception:

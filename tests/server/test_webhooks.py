@@ -99,6 +99,8 @@ def test_retries_after_refusals_under_one_id(start_server, backend, clip):
         assert items[0]["target"] == "webhook_url" and receiver.url not in str(items)
         assert metric(client, "vidpulse_webhooks_delivered") == 1
         assert metric(client, "vidpulse_webhooks_retried") == 2
+        # The delivery loop runs under the supervisor, which would start it again if it died.
+        assert metric(client, 'vidpulse_task_restarts_total{task="webhooks"}') == 0
 
 
 def test_callback_url_and_giving_up(start_server, clip):
