@@ -6,7 +6,7 @@ measured in the same run.
 
     .venv/bin/python bench/fanout.py --quick      # issue 17's cases: SSE and WS at 1,000, mixed at 2,000
     .venv/bin/python bench/fanout.py --subscribers 500,1000,2000 [--transport sse|ws|mixed]
-    .venv/bin/python bench/fanout.py --quick --variant plain,stock   # levers from bench/fanout_server.py
+    .venv/bin/python bench/fanout.py --quick --variant stock,granian   # other servers: bench/fanout_server.py
 
 Clients run in separate processes on the same machine: their CPU is reported apart from the
 server's, and it competes with the server's for the same cores.
@@ -163,10 +163,8 @@ QUICK_FRAMES = 1200  # about 100 progress events at PROGRESS_HZ=20 on a quiet ma
 # How the app is served: the project's `vidpulse serve`, or bench/fanout_server.py's variants.
 VARIANTS = {
     "stock": None,
-    "plain": ["--stream", "plain", "--server", "uvicorn"],
-    "app": ["--stream", "sse-starlette", "--server", "uvicorn"],
-    "granian": ["--stream", "sse-starlette", "--server", "granian"],
-    "granian-plain": ["--stream", "plain", "--server", "granian"],
+    "app": ["--server", "uvicorn"],  # as stock, through bench/fanout_server.py: --profile works
+    "granian": ["--server", "granian"],
 }
 
 
