@@ -2,8 +2,8 @@
 editors.
 
 `chapters.vtt`: one cue per scene (a `<track kind="chapters">` in a browser). `scenes.edl`: one
-cut event per scene, source and record timecodes equal (the file's own timeline), frames at the
-nearest whole timebase; gradual transitions are noted in comments, which CMX 3600 readers skip.
+event per scene, source and record timecodes equal (the file's own timeline), frames at the
+nearest whole timebase: a cut, or a dissolve where the scene is entered by a fade or a dissolve.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ EDL_NAME = "scenes.edl"
 # CMX 3600 reel names are at most 8 characters; AX ("auxiliary") with a clip-name comment is
 # what editors write for a file-based source.
 _REEL = "AX"
+# A dissolve's length field has three digits.
+_MAX_TRANSITION = 999
 
 
 def chapters_vtt(scenes: Sequence[Scene]) -> bytes:
@@ -35,23 +37,47 @@ def chapters_vtt(scenes: Sequence[Scene]) -> bytes:
 
 
 def scenes_edl(scenes: Sequence[Scene], cuts: Sequence[Cut], fps: float, title: str) -> bytes:
-    """CMX 3600: a header, then per scene an event line and a FROM CLIP NAME comment."""
+    """CMX 3600: a header, then one event per scene, its source and record timecodes equal.
+
+    A scene entered by a hard cut is a cut event. One entered by a fade or a dissolve is a
+    dissolve event in the standard two-line form: the outgoing clip, zero frames long where the
+    transition begins, then the incoming clip with `D` and the transition's length in frames,
+    from the transition's first frame to the scene's end. The scene before thus ends where its
+    transition begins, as an editor cuts it. A fade through black or white is written as a
+    dissolve too (with a comment saying so): CMX 3600 has no fade of its own."""
     base = max(1, round(fps))
     name = _ascii(title)[:64] or "vidpulse"
     lines = [f"TITLE: {name}", "FCM: NON-DROP FRAME", ""]
     by_frame = {cut.frame: cut for cut in cuts}
-    for number, scene in enumerate(scenes, start=1):
-        start = _frames(scene.start_s, fps)
-        end = max(start + 1, _frames(scene.end_s, fps))
+    entered = [_gradual(by_frame.get(scene.start_frame)) if i else None for i, scene in enumerate(scenes)]
+    starts = [_frames(scene.start_s, fps) for scene in scenes]
+    for i, cut in enumerate(entered):
+        if cut is not None and cut.span is not None:
+            # From the transition's first frame, leaving the scene before at least one frame.
+            starts[i] = max(starts[i - 1] + 1, min(starts[i], _frames(cut.span[2], fps)))
+    ends = [*starts[1:], max(starts[-1] + 1, _frames(scenes[-1].end_s, fps))] if scenes else []
+    for number, (start, end, cut) in enumerate(zip(starts, ends, entered, strict=True), start=1):
         tc_in, tc_out = _timecode(start, base), _timecode(end, base)
-        lines.append(f"{number:03d}  {_REEL:<8} V     C        {tc_in} {tc_out} {tc_in} {tc_out}")
-        lines.append(f"* FROM CLIP NAME: {name}")
-        cut = by_frame.get(scene.start_frame)
-        if cut is not None and cut.kind != "hard" and cut.span is not None:
-            length = cut.span[1] - cut.span[0] + 1
-            lines.append(f"* VIDPULSE TRANSITION: {cut.kind.upper()} {length} FRAMES")
+        if cut is not None and cut.span is not None:
+            length = max(1, min(_MAX_TRANSITION, end - start, _frames(cut.span[3], fps) + 1 - start))
+            lines += [
+                f"{number:03d}  {_REEL:<8} V     C        {tc_in} {tc_in} {tc_in} {tc_in}",
+                f"{number:03d}  {_REEL:<8} V     D    {length:03d} {tc_in} {tc_out} {tc_in} {tc_out}",
+                f"* FROM CLIP NAME: {name}",
+                f"* TO CLIP NAME: {name}",
+            ]
+            if cut.kind == "fade":
+                lines.append("* VIDPULSE TRANSITION: FADE")
+        else:
+            lines.append(f"{number:03d}  {_REEL:<8} V     C        {tc_in} {tc_out} {tc_in} {tc_out}")
+            lines.append(f"* FROM CLIP NAME: {name}")
         lines.append("")
     return "\n".join(lines).encode("ascii")
+
+
+def _gradual(cut: Cut | None) -> Cut | None:
+    """The cut if it is a fade or a dissolve with its span, else None."""
+    return cut if cut is not None and cut.kind != "hard" and cut.span is not None else None
 
 
 def _frames(seconds: float, fps: float) -> int:
