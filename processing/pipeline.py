@@ -21,7 +21,15 @@ from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.audio import AudioResult
 from vidpulse.processing.decode import Decoder, Span
 from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
-from vidpulse.processing.exports import CHAPTERS_NAME, EDL_NAME, chapters_vtt, scenes_edl
+from vidpulse.processing.exports import (
+    CHAPTERS_NAME,
+    EDL_NAME,
+    OTIO_NAME,
+    OTIO_TYPE,
+    chapters_vtt,
+    scenes_edl,
+    scenes_otio,
+)
 from vidpulse.processing.features import Measured, Meter
 from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.probe import VideoInfo, probe
@@ -254,6 +262,8 @@ class _Run:
         self.artifacts.write_bytes(CHAPTERS_NAME, "text/vtt", chapters_vtt(scenes))
         edl = scenes_edl(scenes, cut_result.cuts, fps, self.source.name)
         self.artifacts.write_bytes(EDL_NAME, "text/plain", edl)
+        otio = scenes_otio(scenes, cut_result.cuts, fps, self.source.name)
+        self.artifacts.write_bytes(OTIO_NAME, OTIO_TYPE, otio)
         frames = len(self.series)
         video = info.to_dict()
         if self._whole_video():

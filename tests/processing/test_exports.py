@@ -161,6 +161,37 @@ def test_edl_writes_a_gradual_transition_as_a_dissolve_event(
     assert read_with_otio(text, fps) == ([(e.rec_in, e.rec_out) for e in events], {1: events[1].dissolve})
 
 
+@pytest.mark.parametrize("shape", ["dissolve", "fade-white"])
+def test_otio_timeline_has_a_clip_per_scene_and_the_transition(
+    shape: str, transition_clips: Path, tmp_path: Path
+) -> None:
+    clip = make_known_clip(transition_clips, shape, 1.0)
+    report = analyse(clip.path, tmp_path)
+    fps = report["video"]["fps"]
+    timeline = otio.adapters.read_from_file(str(tmp_path / "scenes.otio"))
+    assert timeline.name == clip.path.name
+    (track,) = timeline.video_tracks()
+    clips = list(track.find_clips())
+    scenes = report["scenes"]
+    assert [c.name for c in clips] == [f"Scene {s['index'] + 1}" for s in scenes]
+    for item, scene in zip(clips, scenes, strict=True):
+        placed = track.range_of_child(item)
+        expected = (scene["start_frame"], scene["end_frame"] + 1)
+        assert (round(placed.start_time.to_frames(fps)), round(placed.end_time_exclusive().to_frames(fps))) == expected
+        assert item.source_range == placed  # the file's own timeline
+        assert item.media_reference.target_url == clip.path.name
+        assert item.metadata["vidpulse"]["thumbnail"] == scene["thumbnail"]
+    (cut,) = (c for c in report["cuts"] if c["kind"] != "hard")
+    (transition,) = track.find_children(otio.schema.Transition)
+    assert track.index(transition) == track.index(clips[1]) - 1
+    assert transition.transition_type == otio.schema.TransitionTypes.SMPTE_Dissolve
+    assert transition.metadata["vidpulse"]["kind"] == cut["kind"]
+    assert transition.in_offset.to_frames(fps) == cut["frame"] - cut["start_frame"]
+    assert transition.out_offset.to_frames(fps) == cut["end_frame"] + 1 - cut["frame"]
+    types = {a["name"]: a["type"] for a in report["artifacts"]}
+    assert types["scenes.otio"] == "application/vnd.pixar.opentimelineio+json"
+
+
 def test_strict_reader_rejects_a_malformed_event() -> None:
     with pytest.raises(AssertionError):
         read_cmx3600("TITLE: x\nFCM: NON-DROP FRAME\n\n001  AX V C 00:00:00:00 00:00:01:00\n", 25)
