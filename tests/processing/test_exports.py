@@ -13,7 +13,7 @@ import pytest
 import webvtt
 
 from tests.processing.conftest import analyse
-from tests.transitions import make_known_clip
+from tests.transitions import KnownClip, make_known_clip
 from tests.videogen import Truth
 
 _EVENT = re.compile(
@@ -134,18 +134,17 @@ def test_edl_is_cmx3600_with_an_event_per_scene(std_clip: tuple[Path, Truth], tm
     )
 
 
-@pytest.fixture(scope="module")
-def transition_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("edl-clips")
+@pytest.fixture(scope="module", params=["dissolve", "fade-black", "fade-white"])
+def gradual(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[KnownClip, dict, Path]:
+    """A clip with one known transition and one hard cut, analysed: (clip, report, out dir)."""
+    folder = tmp_path_factory.mktemp("exports")
+    clip = make_known_clip(folder, request.param, 1.0)
+    return clip, analyse(clip.path, folder / "out"), folder / "out"
 
 
-@pytest.mark.parametrize("shape", ["dissolve", "fade-black"])
-def test_edl_writes_a_gradual_transition_as_a_dissolve_event(
-    shape: str, transition_clips: Path, tmp_path: Path
-) -> None:
-    clip = make_known_clip(transition_clips, shape, 1.0)
-    report = analyse(clip.path, tmp_path)
-    text = (tmp_path / "scenes.edl").read_text("ascii")
+def test_edl_writes_a_gradual_transition_as_a_dissolve_event(gradual: tuple[KnownClip, dict, Path]) -> None:
+    _, report, out = gradual
+    text = (out / "scenes.edl").read_text("ascii")
     fps = report["video"]["fps"]
     events = read_cmx3600(text, round(fps))
     gradual = [c for c in report["cuts"] if c["kind"] != "hard"]
@@ -161,14 +160,10 @@ def test_edl_writes_a_gradual_transition_as_a_dissolve_event(
     assert read_with_otio(text, fps) == ([(e.rec_in, e.rec_out) for e in events], {1: events[1].dissolve})
 
 
-@pytest.mark.parametrize("shape", ["dissolve", "fade-white"])
-def test_otio_timeline_has_a_clip_per_scene_and_the_transition(
-    shape: str, transition_clips: Path, tmp_path: Path
-) -> None:
-    clip = make_known_clip(transition_clips, shape, 1.0)
-    report = analyse(clip.path, tmp_path)
+def test_otio_timeline_has_a_clip_per_scene_and_the_transition(gradual: tuple[KnownClip, dict, Path]) -> None:
+    clip, report, out = gradual
     fps = report["video"]["fps"]
-    timeline = otio.adapters.read_from_file(str(tmp_path / "scenes.otio"))
+    timeline = otio.adapters.read_from_file(str(out / "scenes.otio"))
     assert timeline.name == clip.path.name
     (track,) = timeline.video_tracks()
     clips = list(track.find_clips())
