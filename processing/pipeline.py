@@ -31,6 +31,7 @@ from vidpulse.processing.exports import (
     scenes_otio,
 )
 from vidpulse.processing.features import Measured, Meter
+from vidpulse.processing.framepool import FramePool
 from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.probe import VideoInfo, probe
 from vidpulse.processing.progress import Progress, ProgressTracker, never_cancelled, no_progress, no_scene
@@ -106,6 +107,8 @@ class _Run:
         self.to_render: deque[tuple[int, float, VideoFrame, list[Box]]] = deque()
         self.scene = 0
         self.renderer: Renderer | None = None
+        # The annotated video's frames, drawn and encoded, then decoded into again.
+        self.frame_pool = FramePool()
         self.series_width = 1
         self._cut_frames: list[int] = []
         self.fps = 25.0
@@ -125,6 +128,7 @@ class _Run:
             colour_every=THUMBNAIL_CANDIDATE_EVERY,
             colour_width=max(THUMBNAIL_WIDTH, opts.width),
             full_longest=RENDER_LONGEST if opts.render else 0,
+            full_pool=self.frame_pool,
             span=span,
             audio=True,
             # Thumbnails and the analysis see shrunk copies, where the blocking averages out;
@@ -232,7 +236,7 @@ class _Run:
             if self.renderer is None:
                 width, height = picture.width, picture.height
                 path = self.artifacts.claim(ANNOTATED_NAME, "video/mp4")
-                self.renderer = Renderer(path, self.fps, (width, height), self.series_width)
+                self.renderer = Renderer(path, self.fps, (width, height), self.series_width, self.frame_pool)
             self.renderer.write(picture, time_s, scene, boxes)
 
     def _scene_closed(self, index: int, end_frame: int, end_s: float) -> None:

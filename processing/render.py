@@ -26,6 +26,7 @@ import numpy as np
 from vidpulse.processing.analyzers.motion import Box
 from vidpulse.processing.decode import plane_view
 from vidpulse.processing.errors import RenderFailed
+from vidpulse.processing.framepool import FramePool
 from vidpulse.processing.overlay import timecode
 
 # The annotated video's longer side, at most.
@@ -46,10 +47,12 @@ class Renderer:
     """Writes one annotated frame per analysed frame, numbered from 0 at the video's rate.
 
     `size` is the picture's (width, height); `analysis_width` the width the motion boxes are
-    measured at, to scale them up.
+    measured at, to scale them up. Each frame goes back to `pool`, if given, once encoded.
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], analysis_width: int) -> None:
+    def __init__(
+        self, path: Path, fps: float, size: tuple[int, int], analysis_width: int, pool: FramePool | None = None
+    ) -> None:
         self._container = av.open(str(path), mode="w", options={"movflags": "+faststart"})
         rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
@@ -63,6 +66,7 @@ class Renderer:
         self._scale = max(0.45, min(size) / 700)
         self._thickness = max(1, round(self._scale * 1.5))
         self._pts = 0
+        self._pool = pool
         self.frames = 0
         self._queue: queue.Queue[av.VideoFrame | None] = queue.Queue(maxsize=ENCODE_QUEUE)
         self._error: RenderFailed | None = None
@@ -123,6 +127,10 @@ class Renderer:
                 self._mux(frame)
             except RenderFailed as exc:
                 self._error = exc
+            else:
+                # libx264 has copied the picture (FramePool.take copies it again should it not have).
+                if self._pool is not None:
+                    self._pool.give(frame)
 
     def _raise_failure(self) -> None:
         if self._error is not None:
