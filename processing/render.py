@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 
@@ -36,8 +37,10 @@ _BOX_YUV = (145, 54, 34)
 _TEXT_Y, _OUTLINE_Y = 235, 16
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 # libx264's fastest preset: at full size the encoder is the render's cost (docs/benchmarks.md),
-# and a slightly larger file is the better trade for a preview.
-_ENCODER_OPTIONS = {"preset": "ultrafast", "crf": "23"}
+# and a slightly larger file is the better trade for a preview. Its threads are left to libx264
+# (frame threads, 1.5 a core): fewer, sliced threads, a higher crf or no lookahead saved no
+# measurable CPU (bench/render.py).
+ENCODER_OPTIONS: Mapping[str, str] = {"preset": "ultrafast", "crf": "23"}
 # Drawn frames waiting for the encoder thread, at most.
 ENCODE_QUEUE = 4
 _DONE = None
@@ -48,17 +51,26 @@ class Renderer:
 
     `size` is the picture's (width, height); `analysis_width` the width the motion boxes are
     measured at, to scale them up. Each frame goes back to `pool`, if given, once encoded.
+    `options` are libx264's, `depth` the frames that may wait for the encoder thread.
     """
 
     def __init__(
-        self, path: Path, fps: float, size: tuple[int, int], analysis_width: int, pool: FramePool | None = None
+        self,
+        path: Path,
+        fps: float,
+        size: tuple[int, int],
+        analysis_width: int,
+        pool: FramePool | None = None,
+        *,
+        options: Mapping[str, str] = ENCODER_OPTIONS,
+        depth: int = ENCODE_QUEUE,
     ) -> None:
         self._container = av.open(str(path), mode="w", options={"movflags": "+faststart"})
         rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = size
         self._stream.pix_fmt = "yuv420p"
-        self._stream.options = dict(_ENCODER_OPTIONS)
+        self._stream.options = dict(options)
         self._stream.thread_type = "AUTO"
         self._size = size
         self._box_scale = size[0] / max(1, analysis_width)
@@ -68,7 +80,7 @@ class Renderer:
         self._pts = 0
         self._pool = pool
         self.frames = 0
-        self._queue: queue.Queue[av.VideoFrame | None] = queue.Queue(maxsize=ENCODE_QUEUE)
+        self._queue: queue.Queue[av.VideoFrame | None] = queue.Queue(maxsize=depth)
         self._error: RenderFailed | None = None
         self._thread = threading.Thread(target=self._encode_all, name="vidpulse-encode", daemon=True)
         self._thread.start()
