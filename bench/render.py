@@ -1,6 +1,6 @@
 """Render levers: what the annotated video costs and what each knob changes. Run by hand:
 
-    .venv/bin/python bench/render.py [--rounds 3] [--only base,threads-2]
+    .venv/bin/python bench/render.py [--rounds 3] [--only base,threads-2] [--file real.mp4]
 
 On the 60 s 1280x720 30 fps H.264 test video of bench/analysis.py (made there, cached in
 bench/out/), each variant runs in a process of its own: the project's Decoder at full size
@@ -8,8 +8,10 @@ bench/out/), each variant runs in a process of its own: the project's Decoder at
 libx264 in its thread), nothing else; so the render's own cost, without the analysis. Beside
 them, FFmpeg's decode-only (`ffmpeg -threads 2 -i f -f null -`, the headline's baseline), the
 same decode through PyAV, and FFmpeg's own transcode to libx264 ultrafast (the encoder's floor,
-without Python). Rounds are interleaved; the best wall time and the least CPU of each count;
-the ratios are against decode-only and against the shipped variant, in this run.
+without Python). Rounds are interleaved and each variant runs right after a run of the shipped
+render ("base"), so that the pair shares the load of the moment: its ratios to base are the
+median over the rounds of the pair's ratios; the other columns, the best wall time and the
+least CPU of each command.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,11 +45,12 @@ VARIANTS: dict[str, dict[str, object]] = {
     "crf-28": {"x264": {"crf": "28"}},
     "queue-1": {"depth": 1},
     "queue-16": {"depth": 16},
-    "noref-deblock": {"decoder": {"skip_loop_filter": "noref"}},
+    "exact-deblock": {"decoder": {"skip_loop_filter": "default"}},
     "draft": {"decoder": {"skip_loop_filter": "all", "flags2": "+fast"}},
 }
 NOTES = {
-    "base": "as shipped: libx264 ultrafast crf 23, its own threads, frame pool, queue of 4",
+    "base": "as shipped: libx264 ultrafast crf 23, its own threads, frame pool, queue of 4, no deblocking "
+    "on non-reference frames",
     "no-pool": "a new full-size frame per decoded frame",
     "threads-1": "libx264 threads=1",
     "threads-2": "libx264 threads=2 (one per core)",
@@ -56,7 +60,7 @@ NOTES = {
     "crf-28": "crf 28: fewer bits (lower quality)",
     "queue-1": "encode queue depth 1",
     "queue-16": "encode queue depth 16",
-    "noref-deblock": "decoder: no deblocking on non-reference frames",
+    "exact-deblock": "decoder: every frame deblocked (before)",
     "draft": "decoder: no deblocking at all + flags2 fast (blocky pictures)",
 }
 
@@ -97,6 +101,11 @@ class Runs:
     cpus: list[float] = field(default_factory=list)
 
 
+def record(runs: Runs, measured: tuple[float, float]) -> None:
+    runs.walls.append(measured[0])
+    runs.cpus.append(measured[1])
+
+
 def run(argv: list[str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -110,6 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", help="comma-separated variants (default: all)")
+    parser.add_argument("--file", type=Path, help="another video instead of the generated one")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -117,7 +127,7 @@ def main() -> None:
         return
     from analysis import OUT, make_video
 
-    path = OUT / "test-720p-60s.mp4"
+    path = args.file or OUT / "test-720p-60s.mp4"
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         make_video(path, 60, (1280, 720))
@@ -138,23 +148,30 @@ def main() -> None:
         commands[name] = [sys.executable, __file__, "--child", name, str(path)]
     load = os.getloadavg()[0]
     runs = {name: Runs() for name in commands}
+    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants if name != "base"}
     for _ in range(args.rounds):
         for name, argv in commands.items():
-            wall, cpu = run(argv)
-            runs[name].walls.append(wall)
-            runs[name].cpus.append(cpu)
+            if name not in VARIANTS:
+                record(runs[name], run(argv))
+        for name in pairs:
+            base, other = run(commands["base"]), run(commands[name])
+            record(runs["base"], base)
+            record(runs[name], other)
+            pairs[name].append((base[0] / other[0], other[1] / base[1]))
     print(f"\n{args.rounds} interleaved rounds; load average {load:.1f} -> {os.getloadavg()[0]:.1f}\n")
     base_wall = min(runs["ffmpeg decode-only"].walls) if ffmpeg else None
-    shipped = runs.get("base")
-    print("| command | wall s, best | CPU s, least | vs ffmpeg decode-only | vs shipped, wall | vs shipped, CPU "
-          "| what |")
+    print("| command | wall s, best | CPU s, least | vs ffmpeg decode-only | speed vs base (pairs) "
+          "| CPU vs base (pairs) | what |")
     print("|---|---|---|---|---|---|---|")
     for name, r in runs.items():
         wall, cpu = min(r.walls), min(r.cpus)
         ratio = f"{base_wall / wall:.2f}x" if base_wall else "-"
-        versus = f"{min(shipped.walls) / wall:.2f}x" if shipped and name in VARIANTS else ""
-        cpu_versus = f"{cpu / min(shipped.cpus):.2f}x" if shipped and name in VARIANTS else ""
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {ratio} | {versus} | {cpu_versus} | {NOTES.get(name, '')} |")
+        speed = cost = ""
+        if pairs.get(name):
+            speeds, costs = zip(*pairs[name], strict=True)
+            speed = f"{median(speeds):.2f}x ({', '.join(f'{v:.2f}' for v in speeds)})"
+            cost = f"{median(costs):.2f}x ({', '.join(f'{v:.2f}' for v in costs)})"
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {ratio} | {speed} | {cost} | {NOTES.get(name, '')} |")
     print("\n" + json.dumps({k: {"walls": v.walls, "cpus": v.cpus} for k, v in runs.items()}))
 
 

@@ -39,6 +39,10 @@ READ_AHEAD = 4
 # HEVC) and FFmpeg's non-conforming shortcuts. About 25% less decoding CPU; the blockier pictures
 # average out when shrunk (docs/benchmarks.md: the same cuts, on the same frames).
 DRAFT_OPTIONS = {"skip_loop_filter": "all", "flags2": "+fast"}
+# Decoder options for pictures shown whole (the annotated video): no deblocking only on frames no
+# other frame is predicted from, so nothing drifts; those differ from the exact decode by less than
+# a re-encode does (57 dB PSNR and more on 720p H.264, docs/benchmarks.md).
+SHOWN_OPTIONS = {"skip_loop_filter": "noref"}
 # Packets to read for the first decodable frame before calling a file undecodable.
 MAX_PACKETS_TO_FIRST_FRAME = 300
 # Demuxers that hold single pictures or text, not video.
@@ -330,12 +334,11 @@ class Decoder:
         the display size when narrower (default: the analysis width).
         `full_longest`: attach to every frame an I420 copy at the display size with its longer
         side at most this (0: none), for the annotated video, taken from `full_pool` (give them
-        back once encoded). `draft`: decode with
-        DRAFT_OPTIONS, for when no picture is shown or written at full size."""
+        back once encoded). `draft`: decode with DRAFT_OPTIONS, for when no picture is shown or
+        written at full size; else with SHOWN_OPTIONS."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
-        if draft:
-            self.stream.codec_context.options = dict(DRAFT_OPTIONS)
+        self.stream.codec_context.options = dict(DRAFT_OPTIONS if draft else SHOWN_OPTIONS)
         self.span = span
         self.fps = frame_rate(self.stream)
         self.full_range = False
