@@ -468,8 +468,9 @@ def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int,
     commands["render"] = Command(vidpulse_command(path, out / "r", render=True), vidpulse_inner)
     if baseline_src is not None:
         # `python -m` puts the working directory first on sys.path: its vidpulse/ wins.
-        argv = [sys.executable, "-m", "vidpulse.server.cli", "analyze", str(path), "--out", str(out / "b"), "--json"]
-        commands["baseline"] = Command(argv, vidpulse_inner, cwd=baseline_src)
+        argv = [sys.executable, "-m", "vidpulse.server.cli", "analyze", str(path), "--json", "--out"]
+        commands["baseline"] = Command([*argv, str(out / "b")], vidpulse_inner, cwd=baseline_src)
+        commands["baseline render"] = Command([*argv, str(out / "br"), "--render"], vidpulse_inner, cwd=baseline_src)
     if Path(scenedetect_python).exists():
         commands["scenedetect"] = Command([scenedetect_python, "-c", _SCENEDETECT_ONE, str(path)], scenedetect_inner)
     else:
@@ -501,6 +502,7 @@ def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int,
         "analyze": "`vidpulse analyze f` (in-process: `analyze()`)",
         "render": "`vidpulse analyze --render f`",
         "baseline": f"`vidpulse analyze f` of {baseline_src}",
+        "baseline render": f"`vidpulse analyze --render f` of {baseline_src}",
         "scenedetect": "PySceneDetect `detect(f, ContentDetector())` (+ import)",
     }
     for name, p in fastest.items():
@@ -513,7 +515,7 @@ def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int,
 
     short = {"ffmpeg": "ffmpeg decode-only", "analyze": "vidpulse analyze", "render": "vidpulse analyze --render",
              "scenedetect": "PySceneDetect ContentDetector", "pyav decode": "PyAV decode-only",
-             "baseline": "baseline vidpulse analyze"}
+             "baseline": "baseline vidpulse analyze", "baseline render": "baseline vidpulse analyze --render"}
 
     def ratio(name: str, base: str, target: float | None, in_base: str) -> None:
         """Speed of `name` over `base` (their time the other way round), whole and in-process."""
@@ -535,6 +537,8 @@ def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int,
     if "baseline" in fastest:
         ratio("baseline", "ffmpeg", 1.0, in_base="pyav decode")
         ratio("analyze", "baseline", None, in_base="baseline")
+        ratio("baseline render", "ffmpeg", 0.4, in_base="pyav decode")
+        ratio("render", "baseline render", None, in_base="baseline render")
     if "ffmpeg fast" in fastest:
         row("ffmpeg with -skip_loop_filter all -flags2 fast vs plain",
             f"{fastest['ffmpeg'].wall_s / fastest['ffmpeg fast'].wall_s:.2f}x", "decode only, both whole process")

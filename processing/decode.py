@@ -26,6 +26,7 @@ from av.video.stream import VideoStream
 
 from vidpulse.processing.audio import AudioMeter
 from vidpulse.processing.errors import UndecodableVideo
+from vidpulse.processing.framepool import FramePool
 from vidpulse.processing.readahead import ReadAhead
 
 # Seconds to wait on a read before giving up: hostile or stalled input must not hang a worker.
@@ -38,6 +39,10 @@ READ_AHEAD = 4
 # HEVC) and FFmpeg's non-conforming shortcuts. About 25% less decoding CPU; the blockier pictures
 # average out when shrunk (docs/benchmarks.md: the same cuts, on the same frames).
 DRAFT_OPTIONS = {"skip_loop_filter": "all", "flags2": "+fast"}
+# Decoder options for pictures shown whole (the annotated video): no deblocking only on frames no
+# other frame is predicted from, so nothing drifts; those differ from the exact decode by less than
+# a re-encode does (57 dB PSNR and more on 720p H.264, docs/benchmarks.md).
+SHOWN_OPTIONS = {"skip_loop_filter": "noref"}
 # Packets to read for the first decodable frame before calling a file undecodable.
 MAX_PACKETS_TO_FIRST_FRAME = 300
 # Demuxers that hold single pictures or text, not video.
@@ -199,11 +204,13 @@ class FrameConverter:
         rotation: int,
         colour_size: tuple[int, int] | None = None,
         full_size: tuple[int, int] | None = None,
+        pool: FramePool | None = None,
     ) -> None:
         self.size = size
         self.rotation = rotation
         self.colour_size = colour_size or size
         self.full_size = full_size
+        self._pool = pool or FramePool()
         # Shrink first, rotate the small picture: rotating a 4K frame would cost more than decoding.
         self._coded = self._coded_size(size)
 
@@ -245,13 +252,13 @@ class FrameConverter:
         return self._upright(small)
 
     def i420(self, frame: VideoFrame) -> VideoFrame:
-        """A new yuv420p frame, upright at `full_size`, for the encoder: the planes are shrunk
-        and turned one by one straight into it, never converted to RGB and back."""
+        """A yuv420p frame from the pool, upright at `full_size`, for the encoder: the planes are
+        shrunk and turned one by one straight into it, never converted to RGB and back."""
         assert self.full_size is not None
         width, height = self.full_size
         cw, ch = self._coded_size(self.full_size)
         source = frame if frame.format.name in _I420 else frame.reformat(width=cw, height=ch, format="yuv420p")
-        out = VideoFrame(width, height, "yuv420p")
+        out = self._pool.take(width, height)
         for k in range(3):
             size = (cw, ch) if k == 0 else (cw // 2, ch // 2)
             np.copyto(_plane_view(out, k), self._upright(shrink(_plane_view(source, k), size)))
@@ -316,6 +323,7 @@ class Decoder:
         audio: bool = False,
         colour_width: int | None = None,
         full_longest: int = 0,
+        full_pool: FramePool | None = None,
         draft: bool = False,
     ) -> None:
         """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always).
@@ -325,12 +333,12 @@ class Decoder:
         the colour copy is at least this wide, at the display size halved (`colour_size`), or
         the display size when narrower (default: the analysis width).
         `full_longest`: attach to every frame an I420 copy at the display size with its longer
-        side at most this (0: none), for the annotated video. `draft`: decode with
-        DRAFT_OPTIONS, for when no picture is shown or written at full size."""
+        side at most this (0: none), for the annotated video, taken from `full_pool` (give them
+        back once encoded). `draft`: decode with DRAFT_OPTIONS, for when no picture is shown or
+        written at full size; else with SHOWN_OPTIONS."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
-        if draft:
-            self.stream.codec_context.options = dict(DRAFT_OPTIONS)
+        self.stream.codec_context.options = dict(DRAFT_OPTIONS if draft else SHOWN_OPTIONS)
         self.span = span
         self.fps = frame_rate(self.stream)
         self.full_range = False
@@ -341,6 +349,7 @@ class Decoder:
         self._width = width
         self._colour_width = colour_width
         self._full_longest = full_longest
+        self._full_pool = full_pool
         self._colour_every = colour_every
         self._read_ahead = READ_AHEAD if read_ahead is None else read_ahead
         self._ahead: ReadAhead[tuple[int, float, VideoFrame]] | None = None
@@ -419,7 +428,7 @@ class Decoder:
         size = analysis_size(display, self._width)
         colour = colour_size(display, self._colour_width) if self._colour_width else None
         full = render_size(display, self._full_longest) if self._full_longest else None
-        return FrameConverter(size, rotation, colour, full)
+        return FrameConverter(size, rotation, colour, full, self._full_pool)
 
     def _time_of(self, av_frame: VideoFrame, previous: int | None) -> float:
         if av_frame.pts is None or self._time_base is None:

@@ -21,8 +21,17 @@ from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.audio import AudioResult
 from vidpulse.processing.decode import Decoder, Span
 from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
-from vidpulse.processing.exports import CHAPTERS_NAME, EDL_NAME, chapters_vtt, scenes_edl
+from vidpulse.processing.exports import (
+    CHAPTERS_NAME,
+    EDL_NAME,
+    OTIO_NAME,
+    OTIO_TYPE,
+    chapters_vtt,
+    scenes_edl,
+    scenes_otio,
+)
 from vidpulse.processing.features import Measured, Meter
+from vidpulse.processing.framepool import FramePool
 from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.probe import VideoInfo, probe
 from vidpulse.processing.progress import Progress, ProgressTracker, never_cancelled, no_progress, no_scene
@@ -98,6 +107,8 @@ class _Run:
         self.to_render: deque[tuple[int, float, VideoFrame, list[Box]]] = deque()
         self.scene = 0
         self.renderer: Renderer | None = None
+        # The annotated video's frames, drawn and encoded, then decoded into again.
+        self.frame_pool = FramePool()
         self.series_width = 1
         self._cut_frames: list[int] = []
         self.fps = 25.0
@@ -117,6 +128,7 @@ class _Run:
             colour_every=THUMBNAIL_CANDIDATE_EVERY,
             colour_width=max(THUMBNAIL_WIDTH, opts.width),
             full_longest=RENDER_LONGEST if opts.render else 0,
+            full_pool=self.frame_pool,
             span=span,
             audio=True,
             # Thumbnails and the analysis see shrunk copies, where the blocking averages out;
@@ -224,7 +236,7 @@ class _Run:
             if self.renderer is None:
                 width, height = picture.width, picture.height
                 path = self.artifacts.claim(ANNOTATED_NAME, "video/mp4")
-                self.renderer = Renderer(path, self.fps, (width, height), self.series_width)
+                self.renderer = Renderer(path, self.fps, (width, height), self.series_width, self.frame_pool)
             self.renderer.write(picture, time_s, scene, boxes)
 
     def _scene_closed(self, index: int, end_frame: int, end_s: float) -> None:
@@ -254,6 +266,8 @@ class _Run:
         self.artifacts.write_bytes(CHAPTERS_NAME, "text/vtt", chapters_vtt(scenes))
         edl = scenes_edl(scenes, cut_result.cuts, fps, self.source.name)
         self.artifacts.write_bytes(EDL_NAME, "text/plain", edl)
+        otio = scenes_otio(scenes, cut_result.cuts, fps, self.source.name)
+        self.artifacts.write_bytes(OTIO_NAME, OTIO_TYPE, otio)
         frames = len(self.series)
         video = info.to_dict()
         if self._whole_video():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import numpy as np
 from vidpulse.processing.analyzers.motion import Box
 from vidpulse.processing.decode import plane_view
 from vidpulse.processing.errors import RenderFailed
+from vidpulse.processing.framepool import FramePool
 from vidpulse.processing.overlay import timecode
 
 # The annotated video's longer side, at most.
@@ -35,8 +37,10 @@ _BOX_YUV = (145, 54, 34)
 _TEXT_Y, _OUTLINE_Y = 235, 16
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 # libx264's fastest preset: at full size the encoder is the render's cost (docs/benchmarks.md),
-# and a slightly larger file is the better trade for a preview.
-_ENCODER_OPTIONS = {"preset": "ultrafast", "crf": "23"}
+# and a slightly larger file is the better trade for a preview. Its threads are left to libx264
+# (frame threads, 1.5 a core): fewer, sliced threads, a higher crf or no lookahead saved no
+# measurable CPU (bench/render.py).
+ENCODER_OPTIONS: Mapping[str, str] = {"preset": "ultrafast", "crf": "23"}
 # Drawn frames waiting for the encoder thread, at most.
 ENCODE_QUEUE = 4
 _DONE = None
@@ -46,16 +50,27 @@ class Renderer:
     """Writes one annotated frame per analysed frame, numbered from 0 at the video's rate.
 
     `size` is the picture's (width, height); `analysis_width` the width the motion boxes are
-    measured at, to scale them up.
+    measured at, to scale them up. Each frame goes back to `pool`, if given, once encoded.
+    `options` are libx264's, `depth` the frames that may wait for the encoder thread.
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], analysis_width: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fps: float,
+        size: tuple[int, int],
+        analysis_width: int,
+        pool: FramePool | None = None,
+        *,
+        options: Mapping[str, str] = ENCODER_OPTIONS,
+        depth: int = ENCODE_QUEUE,
+    ) -> None:
         self._container = av.open(str(path), mode="w", options={"movflags": "+faststart"})
         rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = size
         self._stream.pix_fmt = "yuv420p"
-        self._stream.options = dict(_ENCODER_OPTIONS)
+        self._stream.options = dict(options)
         self._stream.thread_type = "AUTO"
         self._size = size
         self._box_scale = size[0] / max(1, analysis_width)
@@ -63,8 +78,9 @@ class Renderer:
         self._scale = max(0.45, min(size) / 700)
         self._thickness = max(1, round(self._scale * 1.5))
         self._pts = 0
+        self._pool = pool
         self.frames = 0
-        self._queue: queue.Queue[av.VideoFrame | None] = queue.Queue(maxsize=ENCODE_QUEUE)
+        self._queue: queue.Queue[av.VideoFrame | None] = queue.Queue(maxsize=depth)
         self._error: RenderFailed | None = None
         self._thread = threading.Thread(target=self._encode_all, name="vidpulse-encode", daemon=True)
         self._thread.start()
@@ -123,6 +139,10 @@ class Renderer:
                 self._mux(frame)
             except RenderFailed as exc:
                 self._error = exc
+            else:
+                # libx264 has copied the picture (FramePool.take copies it again should it not have).
+                if self._pool is not None:
+                    self._pool.give(frame)
 
     def _raise_failure(self) -> None:
         if self._error is not None:

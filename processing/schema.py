@@ -181,7 +181,7 @@ class Artifact(Closed):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     type: str = Field(description="media type",
                       examples=["application/json", "text/csv", "image/jpeg", "image/png", "video/mp4", "text/vtt",
-                                "text/plain"])
+                                "text/plain", "application/vnd.pixar.opentimelineio+json"])
     bytes: int = Field(ge=0)
 
 
@@ -202,7 +202,10 @@ class Report(Closed):
     motion: Motion
     quality: Quality
     audio: Audio | None = Field(default=None, description="null when the file has no sound")
-    artifacts: list[Artifact]
+    artifacts: list[Artifact] = Field(
+        description="the files of the session, report.json included: scene-NNN.jpg, contact-sheet.jpg, "
+        "frames.csv, timeline.png, chapters.vtt, scenes.edl, scenes.otio, and annotated.mp4 with render"
+    )
     timing: Timing
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse
@@ -81,3 +82,26 @@ def test_annotated_video_from_another_pixel_format(tmp_path: Path) -> None:
     count = write_frames(source, segment_frames([S("scene", 8, 1)], (320, 180)), size=(320, 180), pix_fmt="yuv444p")
     analyse(source, tmp_path / "out", render=True)
     assert _annotated_size(tmp_path / "out" / "annotated.mp4") == (320, 180, count)
+
+
+def _centre_levels(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        return [float(np.median(f.to_ndarray(format="gray")[104:136, 144:176])) for f in container.decode(video=0)]
+
+
+def test_every_annotated_frame_shows_its_own_picture(tmp_path: Path) -> None:
+    """The full-size frames are used again once encoded: none may be drawn into before then."""
+    size = (320, 240)
+    ground = next(segment_frames([S("scene", 1, 1)], size))
+    frames = []
+    for i in range(75):
+        frame = ground.copy()
+        frame[88:152, 128:192] = 20 + 3 * i  # a square whose grey level names the frame
+        frames.append(frame)
+    source = tmp_path / "levels.mp4"
+    write_frames(source, frames, size=size)
+    analyse(source, tmp_path / "out", render=True)
+    expected = _centre_levels(source)
+    found = _centre_levels(tmp_path / "out" / "annotated.mp4")
+    assert len(found) == len(expected) == 75
+    assert max(abs(a - b) for a, b in zip(found, expected, strict=True)) <= 4, (found, expected)
