@@ -50,9 +50,12 @@ def analyze(
     is_cancelled: Callable[[], bool] = never_cancelled,
     on_scene: Callable[[Scene], None] = no_scene,
     info: VideoInfo | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """Analyse `source`, write report.json and the artifacts into `out_dir`, return the report.
     `info` is the file's probe when the caller has it already (the server probes every upload).
+    `name` is the video's name as its owner knows it, for the exports' titles and media reference
+    (default: the source file's name; the server keeps uploads under a name of its own).
 
     `on_scene` is called with each scene as it closes (its thumbnail written), in order, while
     the analysis runs: the same scenes the report lists, the last one just before the report.
@@ -65,7 +68,7 @@ def analyze(
     concurrent analyses in processes, as the server's workers do, not in threads.
     """
     artifacts = Artifacts(Path(out_dir))
-    run = _Run(Path(source), artifacts, options, on_progress, is_cancelled, on_scene, info)
+    run = _Run(Path(source), artifacts, options, on_progress, is_cancelled, on_scene, info, name)
     # FFmpeg's decoder threads already keep every core busy; OpenCV's own thread pool on the
     # small frames only adds CPU for synchronisation (docs/benchmarks.md).
     opencv_threads = cv2.getNumThreads()
@@ -91,8 +94,10 @@ class _Run:
         is_cancelled: Callable[[], bool],
         on_scene: Callable[[Scene], None],
         info: VideoInfo | None = None,
+        name: str | None = None,
     ) -> None:
         self.source = source
+        self.name = name or source.name
         self.on_scene = on_scene
         self.info = info
         self.scene_start: tuple[int, float] | None = None  # first frame and time of the open scene
@@ -264,9 +269,9 @@ class _Run:
         self._check_cancel()
         scenes = scenes_of(cut_result.cuts, self.series, fps, thumbnails)
         self.artifacts.write_bytes(CHAPTERS_NAME, "text/vtt", chapters_vtt(scenes))
-        edl = scenes_edl(scenes, cut_result.cuts, fps, self.source.name)
+        edl = scenes_edl(scenes, cut_result.cuts, fps, self.name)
         self.artifacts.write_bytes(EDL_NAME, "text/plain", edl)
-        otio = scenes_otio(scenes, cut_result.cuts, fps, self.source.name)
+        otio = scenes_otio(scenes, cut_result.cuts, fps, self.name)
         self.artifacts.write_bytes(OTIO_NAME, OTIO_TYPE, otio)
         frames = len(self.series)
         video = info.to_dict()

@@ -111,7 +111,7 @@ class Dispatcher:
         out_dir = service.storage.paths(session.id).artifacts
         await asyncio.to_thread(_empty_folder, out_dir)
         job = {"source": str(source), "out_dir": str(out_dir), "options": session.options,
-               "video": session.video}
+               "video": session.video, "name": session.filename}
 
         async def on_message(kind: str, payload: Any) -> None:
             if kind == protocol.STAGE:

@@ -60,6 +60,7 @@ def _analyze(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], p
         on_scene=lambda scene: conn.send((SCENE, scene.to_dict())),
         # The upload's probe, so the file is not probed a second time.
         info=_upload_probe(job.get("video")),
+        name=job.get("name"),
     )
     return summarize(report)
 

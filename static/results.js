@@ -113,7 +113,7 @@ function pct(value) {
 }
 
 function downloads(artifacts, fileUrl) {
-  const names = ["report.json", "frames.csv", "contact-sheet.jpg", "annotated.mp4", "chapters.vtt", "scenes.edl"]
+  const names = ["report.json", "frames.csv", "contact-sheet.jpg", "annotated.mp4", "chapters.vtt", "scenes.edl", "scenes.otio"]
     .filter((n) => artifacts.has(n));
   return h("p", { class: "downloads" }, "Download: ",
     names.flatMap((name, i) => [i ? " · " : null, h("a", { href: fileUrl(name), download: name }, name)]));

@@ -366,3 +366,4 @@ def test_the_player_takes_its_chapters_from_chapters_vtt(demo: Demo, clip: Clip)
     assert len(starts) == scenes and starts[0] == 0
     assert abs(starts[1] - clip.truth.cuts[0] / clip.truth.fps) < 0.05
     expect(card.locator(".downloads")).to_contain_text("scenes.edl")
+    expect(card.locator(".downloads")).to_contain_text("scenes.otio")

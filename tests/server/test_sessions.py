@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 
 from tests.client import assert_problem, upload_ok, wait_state
 
@@ -48,6 +49,21 @@ def test_results_and_artifacts(shared_server, clip):
     part = client.get(url, headers={"Range": "bytes=0-9"})
     assert part.status_code == 206 and part.content == whole.content[:10]
     assert part.headers["content-range"].startswith("bytes 0-9/")
+
+
+def test_exports_name_the_video_as_uploaded(shared_server, clip):
+    # The server stores uploads under a name of its own; editors relink by the name the user knows.
+    client = shared_server.client()
+    response = client.post("/api/sessions", files={"file": ("Holiday 2026.mp4", clip.path.read_bytes())})
+    session = response.json()
+    wait_state(client, session["id"], {"succeeded"})
+    files = f"/api/sessions/{session['id']}/files/"
+    edl = client.get(files + "scenes.edl").text
+    assert edl.startswith("TITLE: Holiday 2026.mp4\n") and "* FROM CLIP NAME: Holiday 2026.mp4" in edl
+    otio = client.get(files + "scenes.otio")
+    assert otio.json()["name"] == "Holiday 2026.mp4"
+    targets = re.findall(r'"target_url":\s*"([^"]*)"', otio.text)
+    assert targets and set(targets) == {"Holiday 2026.mp4"}
 
 
 def test_names_outside_the_session_folder_are_404(shared_server, clip):
