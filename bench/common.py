@@ -99,8 +99,14 @@ def rss_mb(pid: int) -> float:
 
 def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) of one process, not counting its children."""
+    return sum(cpu_split_s(pid))
+
+
+def cpu_split_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of one process: the system part is the kernel working for it."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def thread_cpu_s(pid: int, tid: int) -> float:
