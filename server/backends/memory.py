@@ -187,6 +187,8 @@ class MemoryBackend:
             await self.save(stored)
 
     async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event:
+        if session.id not in self._sessions:
+            return Event.create(None, session.id, type, data)  # removed meanwhile: nothing to log or tell
         events = self._logs.setdefault(session.id, [])
         previous = int(events[-1].id or 0) if events else 0
         event = Event.create(str(previous + 1), session.id, type, data)

@@ -57,6 +57,23 @@ redis.call('HSET', KEYS[1], 'upload', ARGV[1])
 if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'progress') else redis.call('HSET', KEYS[1], 'progress', ARGV[2]) end
 return 1
 """
+# A save or an event of a session removed meanwhile (a job's last word racing a DELETE) must not
+# bring its keys back: they would have no list entry, no files and no expiry.
+_SAVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return 1
+"""
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local id = redis.call('XADD', KEYS[2], '*', 'type', ARGV[1], 'ts', ARGV[2], 'data', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'progress', ARGV[4]) end
+return id
+"""
 _REFRESH_LOCK = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -190,17 +207,11 @@ class RedisBackend:
         return session
 
     async def save(self, session: Session) -> None:
-        async def save() -> None:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(_session_key(session.id), mapping=self._fields(session))
-                if session.state.finished:
-                    # Expiry removes files and sends `expired`; the TTL only guards against leaks.
-                    ttl = int(self._settings.session_ttl_s) + 3600
-                    pipe.expire(_session_key(session.id), ttl)
-                    pipe.expire(_events_key(session.id), ttl)
-                await pipe.execute()
-
-        await self._call(save)
+        fields = self._fields(session)
+        # Expiry removes files and sends `expired`; the TTL only guards against leaks.
+        ttl = str(int(self._settings.session_ttl_s) + 3600) if session.state.finished else ""
+        keys = (_session_key(session.id), _events_key(session.id))
+        await self._call(lambda: self._redis.eval(_SAVE, 2, *keys, fields["doc"], fields["state"], ttl))
 
     async def remove(self, session_id: str) -> None:
         async def remove() -> None:
@@ -235,16 +246,15 @@ class RedisBackend:
     async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event:
         event = Event.create(None, session.id, type, data)
 
-        async def append() -> str:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(_events_key(session.id), {"type": type.value, "ts": event.ts, "data": json.dumps(data)})
-                if type in (EventType.PROGRESS, EventType.STAGE) and session.progress is not None:
-                    pipe.hset(_session_key(session.id), "progress", json.dumps(session.progress))
-                entry_id, *_ = await pipe.execute()
-            return str(entry_id)
-
-        entry_id = await self._call(append)
-        session.last_event_id = entry_id
+        progress = ""
+        if type in (EventType.PROGRESS, EventType.STAGE) and session.progress is not None:
+            progress = json.dumps(session.progress)
+        keys = (_session_key(session.id), _events_key(session.id))
+        entry_id = await self._call(lambda: self._redis.eval(_APPEND, 2, *keys, type.value, event.ts,
+                                                             json.dumps(data), progress))
+        if entry_id is None:
+            return event  # removed meanwhile: nothing logged, nobody to tell
+        session.last_event_id = str(entry_id)
         return Event(str(entry_id), session.id, type, event.ts, data)
 
     async def events_after(self, session_id: str, after: str | None) -> list[Event]:

@@ -1,4 +1,5 @@
-"""The backends' locks and upload records (what lets one PATCH at a time run across instances)."""
+"""The backends' locks and upload records (what lets one PATCH at a time run across instances), and
+that no late write brings a removed session back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from vidpulse.server.backends import Backend, create_backend
 from vidpulse.server.config import Settings
 from vidpulse.server.hub import Hub
-from vidpulse.server.models import Session, SessionState, new_session_id
+from vidpulse.server.models import EventType, Session, SessionState, new_session_id
 from vidpulse.server.storage import LocalStorage
 
 
@@ -64,3 +65,20 @@ async def test_save_upload_touches_only_the_upload_and_never_revives_a_removed_s
     await b.remove(session.id)
     await a.save_upload(session)
     assert await a.get(session.id) is None and await b.get(session.id) is None
+
+
+async def test_a_late_save_or_event_never_revives_a_removed_session(backends, tmp_path):
+    a, b = backends
+    session = Session(id=new_session_id(), filename="x.mp4", state=SessionState.RUNNING)
+    LocalStorage(tmp_path).paths(session.id).root.mkdir(parents=True)
+    await a.add(session)
+    logged = await a.append(session, EventType.STARTED, {})
+    assert logged.id is not None and [e.id for e in await b.events_after(session.id, None)] == [logged.id]
+    await b.remove(session.id)  # a DELETE on one instance, while the job's last words arrive on the other
+    session.state = SessionState.SUCCEEDED
+    await a.save(session)
+    late = await a.append(session, EventType.SUCCEEDED, {})
+    assert late.id is None
+    assert await a.get(session.id) is None and await b.get(session.id) is None
+    assert await a.events_after(session.id, None) == [] and await b.events_after(session.id, None) == []
+    assert session.id not in {s.id for s in await b.sessions()}
