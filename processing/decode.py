@@ -31,8 +31,11 @@ from vidpulse.processing.readahead import ReadAhead
 
 # Seconds to wait on a read before giving up: hostile or stalled input must not hang a worker.
 OPEN_TIMEOUT_S = 10.0
-# Bound how much of the file FFmpeg reads while guessing the format and stream parameters.
-_CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000"}
+# Bound how much of the file FFmpeg reads while guessing the format and stream parameters, and let
+# it open local files only: an uploaded session description or playlist that names network
+# addresses must not make the server send or listen. (FFmpeg gives a local file's nested opens
+# 'file,crypto,data' by default; saying it here keeps it so whatever a later FFmpeg defaults to.)
+_CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000", "protocol_whitelist": "file"}
 # Decoded full-size frames the decode thread may hold ready (4K: 12 MB each).
 READ_AHEAD = 4
 # Decoder options for pictures only measured at the analysis size: no in-loop deblocking (H.264,

@@ -67,3 +67,22 @@ def test_undecodable(kind: str, tmp_path: Path, std_clip: tuple[Path, Truth]) ->
         probe(path)
     assert caught.value.code == "undecodable"
     assert caught.value.message.endswith(".") and "\n" not in caught.value.message
+
+
+
+def test_a_session_description_opens_no_socket(tmp_path: Path) -> None:
+    """An uploaded SDP file would make FFmpeg open RTP sockets to the addresses it names: the
+    protocol whitelist (local files only) refuses before any socket is opened."""
+    import av.logging
+
+    sdp = tmp_path / "source"
+    sdp.write_text("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                   "m=video 50004 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n")
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs, pytest.raises(UndecodableVideo):
+            probe(sdp)
+    finally:
+        av.logging.set_level(level)
+    assert any("not on whitelist" in message for _, _, message in logs), logs
