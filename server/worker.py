@@ -123,9 +123,14 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Imported once by the fork server that workers are forked from (server/jobs.py).
+HEAVY_MODULES = "vidpulse.processing"
+
+
 def _die_with_parent() -> None:
     """A worker must never outlive its server (kill -9, OOM): an orphan would keep writing into a
-    session folder that another worker may be using for the next attempt."""
+    session folder that another worker may be using for the next attempt. (Its parent is the fork
+    server, which exits as soon as the server is gone.)"""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

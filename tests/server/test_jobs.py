@@ -14,12 +14,15 @@ import httpx
 from tests.client import follow, upload_ok, wait_state
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def worker_pids(server) -> list[int]:
-    """The server's spawned worker processes (children running multiprocessing's spawn entry)."""
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(c) for c in children
-            if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+    """The server's worker and probe processes: the children of its fork server (multiprocessing's)."""
+    return [worker for child in _children(server.process.pid)
+            if "forkserver" in Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
+            for worker in _children(child)]
 
 
 def busiest(pids: list[int]) -> int:
@@ -75,3 +78,21 @@ def test_sigterm_closes_streams_and_exits_cleanly(start_server, long_clip):
     assert ended.wait(5), "open SSE streams are closed so clients reconnect"
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_no_worker_outlives_a_killed_server(start_server, long_clip):
+    server = start_server(WORKERS=1)
+    client = server.client()
+    session = upload_ok(client, long_clip.path)
+    wait_state(client, session["id"], {"running"})
+    helpers = _children(server.process.pid)
+    workers = worker_pids(server)
+    assert workers, "the fork server's children: the analysis worker and the probers"
+    server.stop(signal.SIGKILL)  # no shutdown code runs: the fork server and the workers must follow
+    deadline = time.monotonic() + 10
+    alive = set(helpers + workers)
+    while alive and time.monotonic() < deadline:
+        alive = {pid for pid in alive if Path(f"/proc/{pid}").exists()
+                 and "zombie" not in Path(f"/proc/{pid}/status").read_text()}
+        time.sleep(0.1)
+    assert not alive, f"still running after their server was killed: {sorted(alive)}"
