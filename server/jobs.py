@@ -32,7 +32,9 @@ _START_TIMEOUT_S = 120.0
 OnMessage = Callable[[str, Any], Awaitable[None]]
 
 
-def _process_context() -> multiprocessing.context.ForkServerContext:
+def _process_context() -> multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")  # no fork (Windows): each worker imports for itself
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([protocol.HEAVY_MODULES])
     return context
