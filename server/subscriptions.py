@@ -47,13 +47,11 @@ class Subscription:
             replay, ended = _through_terminal(self.replay)
             if replay:
                 yield replay
-            seen = event_order(self.covered) if self.covered else (-1, -1)
+            unseen = _Unseen(self.covered)
             while not ended:
                 first = await self._subscriber.get()
-                batch, ended = _through_terminal([e for e in (first, *self._subscriber.drain())
-                                                  if e.id is None or event_order(e.id) > seen])
+                batch, ended = _through_terminal(unseen.of([first, *self._subscriber.drain()]))
                 if batch:
-                    seen = event_order(batch[-1].id or "0")
                     yield batch
         finally:
             self.close()
@@ -93,15 +91,14 @@ class _LiveWrites:
     def __init__(self, subscriber: Subscriber, write: Write, covered: str | None) -> None:
         self._subscriber = subscriber
         self._write = write
-        # Live events the snapshot and replay already covered are skipped, up to the first newer one.
-        self._seen = event_order(covered) if covered else None
+        self._unseen = _Unseen(covered)
         self._rest: Rest | None = None
         self._error: Exception | None = None
         self._ended = False
 
     async def next_round(self) -> bool:
         """Deliver until the hub has to queue again; True once the terminal event went out."""
-        batch, ended = _through_terminal(self._fresh(self._subscriber.take()))
+        batch, ended = _through_terminal(self._unseen.of(self._subscriber.take()))
         if batch:
             await self._write(batch)
             return ended
@@ -123,7 +120,7 @@ class _LiveWrites:
         return self._ended
 
     def __call__(self, event: Event) -> None:
-        if self._seen is not None and not self._fresh([event]):
+        if self._unseen.covered is not None and not self._unseen.of([event]):
             return
         try:
             self._rest = step(self._write([event]))
@@ -134,13 +131,21 @@ class _LiveWrites:
             self._subscriber.detach()
             self._subscriber.wake()
 
-    def _fresh(self, batch: list[Event]) -> list[Event]:
-        if self._seen is None:
+
+class _Unseen:
+    """Drops the live events that the snapshot and replay already covered. Events arrive in order,
+    so once a newer one has passed, nothing needs checking any more (`covered` becomes None)."""
+
+    def __init__(self, covered: str | None) -> None:
+        self.covered = event_order(covered) if covered else None
+
+    def of(self, batch: list[Event]) -> list[Event]:
+        if self.covered is None:
             return batch
-        seen = self._seen
-        kept = [e for e in batch if e.id is None or event_order(e.id) > seen]
+        covered = self.covered
+        kept = [e for e in batch if e.id is None or event_order(e.id) > covered]
         if any(e.id is not None for e in kept):
-            self._seen = None  # events arrive in order: everything after this one is new too
+            self.covered = None
         return kept
 
 
