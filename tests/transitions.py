@@ -238,3 +238,20 @@ def make_partial_fades_clip(folder: Path) -> KnownClip:
     if not path.exists():
         write_frames(path, iter(clip), fps=FPS, size=SIZE)
     return KnownClip("partial-fades", 1.0, path, Transition(0, 0, "none"), hard_cut, clip.count)
+
+
+RAMP_FRAMES = 42
+
+
+def make_ramps_clip(folder: Path) -> tuple[Path, list[int]]:
+    """A flat picture whose level swings black -> white -> black ... three times and ends on
+    black, RAMP_FRAMES a ramp (PySceneDetect's `fades.mp4` made again): the white peaks are the
+    pictures; returns the clip and the frames of its black turning points between them, each a
+    fade through black (the first black is the opening, the last the closing fade-out)."""
+    width, height = SIZE
+    levels = [abs((i % (2 * RAMP_FRAMES)) - RAMP_FRAMES) for i in range(6 * RAMP_FRAMES + 1)]
+    frames = (np.full((height, width, 3), round(255 * (1 - level / RAMP_FRAMES)), np.uint8) for level in levels)
+    path = folder / "ramps.mp4"
+    if not path.exists():
+        write_frames(path, frames, fps=FPS, size=SIZE)
+    return path, [2 * RAMP_FRAMES, 4 * RAMP_FRAMES]

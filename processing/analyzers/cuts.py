@@ -12,7 +12,9 @@ a fade-in are ONE transition (kind "fade"), with its span from the first darkeni
 last brightening one; its cut (the new scene's first frame) is where the picture comes out of
 the blank. The opening fade-in and the closing fade-out of a video are no transitions. A blank
 span entered by a hard cut and at least `black_min_s` long is a scene of its own, as before
-(two cuts); a shorter one is a dip (one cut at its end, if the pictures either side differ).
+(two cuts; leaving it by a fade-in is a fade spanning the fade-in); a shorter one is a dip (one
+cut at its end, if the pictures either side differ). White is a blank only between pictures: a
+picture fading from black up to white and back is a white picture, not a fade through white.
 
 Dissolve: over a window of W frames the end pictures differ, yet the middle one is their mix
 (blurred slightly, so a moving camera does not hide it), has lost contrast as a mix of two
@@ -142,6 +144,7 @@ class CutAnalyzer:
         self._run_starts: dict[int, int] = {}  # end position of each blank run -> its start
         self._into: set[int] = set()  # positions of hard cuts into a blank scene
         self._fade_in: tuple[int, int] | None = None  # (cut frame, blank kind) whose span end is open
+        self._unsure_in = False  # the open fade-in is not reported yet: judged by the level it reaches
         # Long enough for the span of the longest dissolve and the window around it.
         ring = self._lookahead + self._dip + FLASH_FRAMES + self._longest + self._lookback + 2 * max(windows) + 4
         self._tiny: deque[tuple[int, np.ndarray]] = deque(maxlen=ring)
@@ -162,6 +165,8 @@ class CutAnalyzer:
                 pos = min(pos, pending - 1)
             for first, _, _ in self._held:
                 pos = min(pos, first - 1)
+            if self._unsure_in and self._fade_in is not None:
+                pos = min(pos, self._fade_in[0] - self._first_index - 1)
         return self._first_index + pos
 
     def update(self, measured: Measured) -> None:
@@ -257,10 +262,17 @@ class CutAnalyzer:
                 self._add(Cut(self._pos_frame(c), self._times[c], "hard", d, _hard_confidence(d / self._threshold, 2)))
             elif reached >= self._fade_threshold:
                 self._add_fade(c, c, blank, reached)
+            else:
+                # A slow fade-in is still dark `lookahead` frames on: judged once it ends.
+                self._fade_in, self._unsure_in = (self._pos_frame(c), blank), True
             return
         leaving = max(self._level(k, blank) for k in range(max(0, start - self._lookback), start))
         hard_in = self._diff[start] >= self._threshold
         first = start if hard_in else self._fade_out_start(start, blank)
+        if blank == WHITE and BLACK in self._blank[max(0, first - 1) : start]:
+            # From black to white: the white is a picture (faded in from black), not a blank
+            # passed through; a white blank is one between pictures.
+            return
         # A dip or flash with the same picture either side is no cut: compared next to its hard
         # edges (a moving picture changes little there), past its fades (where both are dark).
         after = c if hard_out else min(c + self._lookahead, len(self._blank) - 1)
@@ -280,7 +292,7 @@ class CutAnalyzer:
         confidence = 0.6 + 0.4 * _squash(level / max(self._fade_threshold, 1e-6))
         span = (self._pos_frame(first), self._pos_frame(c), self._times[first], self._times[c])
         self._add(Cut(self._pos_frame(c), self._times[c], "fade", level * 255, confidence, span))
-        self._fade_in = (self._pos_frame(c), blank)
+        self._fade_in, self._unsure_in = (self._pos_frame(c), blank), False
 
     def _fade_out_start(self, start: int, blank: int) -> int:
         """The first frame of the fade that ends at the blank span starting at `start`."""
@@ -320,11 +332,17 @@ class CutAnalyzer:
         if self._fade_in is None:
             return
         frame, blank = self._fade_in
-        self._fade_in = None
+        unsure = self._unsure_in
+        self._fade_in, self._unsure_in = None, False
         c = frame - self._first_index
         if end <= c:
             return
         full = max(self._level(j, blank) for j in range(c, end))
+        if unsure:
+            if full < self._fade_threshold:
+                return  # the blank scene only brightened a little
+            self._add_fade(c, c, blank, full)
+            self._fade_in = None
         near = full - max(FADE_SETTLED, FADE_SETTLED_SHARE * full)
         last = next((j for j in range(c, end) if self._level(j, blank) >= near), end - 1)
         at = bisect.bisect_left([cut.frame for cut in self.cuts], frame)

@@ -26,6 +26,11 @@ CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {
         [S("fadein", 20, 1), S("still", 20, 1), S("fadeout", 20, 1), S("black", 10)],
         [],
     ),
+    # A cut to black held, then a fade-in too slow to be light `black_min_s` after the black.
+    "cut to black, then a slow fade-in": (
+        [S("still", 20, 1), S("black", 25), S("fadein", 50, 2), S("still", 20, 2)],
+        [(20, "hard"), (52, "fade")],
+    ),
     "dip to black": ([S("still", 20, 1), S("fadeout", 10, 1), S("fadein", 10, 2), S("still", 20, 2)], [(30, "fade")]),
     "cross-dissolve": ([S("still", 20, 1), S("dissolve", 15, 1), S("still", 20, 2)], [(27, "dissolve")]),
     "long dissolve": ([S("still", 20, 1), S("dissolve", 40, 1), S("still", 20, 2)], [(40, "dissolve")]),
@@ -77,3 +82,15 @@ def test_higher_threshold_finds_fewer_cuts(tmp_path_factory: pytest.TempPathFact
     path = make_clip(tmp_path_factory, "thresh", [S("scene", 25, 1), S("scene", 25, 2)])
     assert cut_frames(analyse(path, tmp_path / "a")) == [25]
     assert cut_frames(analyse(path, tmp_path / "b", cut_threshold=250.0)) == []
+
+
+def test_a_fade_in_out_of_a_black_scene_spans_the_fade(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    segments = [S("still", 20, 1), S("black", 25), S("fadein", 50, 2), S("still", 20, 2)]
+    report = analyse(make_clip(tmp_path_factory, "black-then-fade-in", segments), tmp_path)
+    hard, fade = report["cuts"]
+    assert (hard["frame"], hard["kind"]) == (20, "hard")
+    # From the first frame out of the black to the last of the fade (frame 94).
+    assert fade["kind"] == "fade" and fade["start_frame"] == fade["frame"]
+    assert abs(fade["end_frame"] - 94) <= 3, fade

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from tests.processing.conftest import analyse
-from tests.transitions import DURATIONS_S, SHAPES, make_known_clip, make_partial_fades_clip, score
+from tests.transitions import (
+    DURATIONS_S,
+    RAMP_FRAMES,
+    SHAPES,
+    make_known_clip,
+    make_partial_fades_clip,
+    make_ramps_clip,
+    score,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +53,16 @@ def test_a_video_that_opens_and_ends_mid_fade_has_only_its_hard_cut(clip_folder:
     clip = make_partial_fades_clip(clip_folder)
     cuts = analyse(clip.path, tmp_path)["cuts"]
     assert [(c["frame"], c["kind"]) for c in cuts] == [(clip.hard_cut, "hard")]
+
+
+def test_a_picture_swinging_between_black_and_white_fades_through_black(clip_folder: Path, tmp_path: Path) -> None:
+    """The white peaks are its pictures, faded in from and out to black: only the two black
+    turning points between them are transitions, each once, spanning from peak to peak."""
+    path, blacks = make_ramps_clip(clip_folder)
+    cuts = analyse(path, tmp_path)["cuts"]
+    summary = [(c["frame"], c["kind"], c["start_frame"], c["end_frame"]) for c in cuts]
+    assert [c["kind"] for c in cuts] == ["fade", "fade"], summary
+    for cut, black in zip(cuts, blacks, strict=True):
+        # The cut where the picture comes out of the black; the span within the ramps either side.
+        assert black <= cut["frame"] <= black + RAMP_FRAMES // 3, summary
+        assert black - RAMP_FRAMES <= cut["start_frame"] < black < cut["end_frame"] <= black + RAMP_FRAMES, summary
