@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Test processes (pytest-xdist): most tests wait on servers and clients, so two keep two cores
+# busy; a test file stays on one worker, with its module-wide servers.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: run test test-fast lint bench bench-quick clean schemas
 
@@ -20,10 +24,10 @@ run: $(STAMP)
 	$(BIN)/vidpulse serve
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not browser and not redis and not s3"
+	$(PYTEST) -m "not slow and not browser and not redis and not s3"
 
 # docs/report.schema.json is generated from processing/schema.py (a test fails when it is stale).
 schemas: $(STAMP)
