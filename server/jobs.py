@@ -188,7 +188,8 @@ class Prober:
     such a file holds up only its own upload; the others probe beside it."""
 
     def __init__(self, timeout_s: float, size: int = 2) -> None:
-        self.workers = [WorkerProcess(-1 - i, 1.0, set()) for i in range(max(1, size))]
+        """`size` 0: no probe processes, on an instance that takes no uploads (`vidpulse worker`)."""
+        self.workers = [WorkerProcess(-1 - i, 1.0, set()) for i in range(size)]
         self._timeout_s = timeout_s
         self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
         self._restarts: set[asyncio.Task[None]] = set()
@@ -209,6 +210,8 @@ class Prober:
         async def ignore(kind: str, payload: Any) -> None:
             pass
 
+        if not self.workers:
+            raise RuntimeError("this instance has no probe processes: it takes no uploads")
         worker = await self._idle.get()
         try:
             return await worker.run("probe", {"kind": "probe", "source": source}, ignore, self._timeout_s)

@@ -15,7 +15,7 @@ log = logging.getLogger("vidpulse.worker")
 
 
 async def _serve_jobs(settings: Settings) -> None:
-    runtime = await Runtime.start(settings, Metrics())
+    runtime = await Runtime.start(settings, Metrics(), probes=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -51,13 +51,14 @@ class Runtime:
     loop_lag: LoopLag = field(default_factory=LoopLag)
 
     @classmethod
-    async def start(cls, settings: Settings, metrics: Metrics) -> Runtime:
+    async def start(cls, settings: Settings, metrics: Metrics, *, probes: bool = True) -> Runtime:
+        """`probes` False: no probe processes, for an instance that takes no uploads (`vidpulse worker`)."""
         storage = create_storage(settings)
         hub = Hub(settings.subscriber_queue)
         backend = create_backend(settings, storage, hub)
         pool = WorkerPool(settings.workers, settings.progress_hz, settings.worker_nice)
         backend.on_cancel(pool.cancel)
-        prober = Prober(settings.probe_timeout_s, settings.probe_processes)
+        prober = Prober(settings.probe_timeout_s, settings.probe_processes if probes else 0)
         webhooks = Webhooks(settings, create_webhook_store(settings, storage), metrics)
         service = SessionService(settings, backend, storage, hub, metrics, prober, webhooks)
         # tus chunks may land on any instance, so with S3 they go to the bucket; a URL ingest is fetched

@@ -96,3 +96,9 @@ def test_no_worker_outlives_a_killed_server(start_server, long_clip):
                  and "zombie" not in Path(f"/proc/{pid}/status").read_text()}
         time.sleep(0.1)
     assert not alive, f"still running after their server was killed: {sorted(alive)}"
+
+
+def test_a_worker_host_forks_its_workers_and_no_probe_processes(start_server, redis_server):
+    host = start_server(command="worker", WORKERS=1, BACKEND="redis", REDIS_URL=redis_server.url())
+    # Uploads are probed by the instances that take them; a worker host takes none.
+    assert len(worker_pids(host)) == 1
