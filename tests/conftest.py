@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import node as node_clients
 from tests.servers import (
     RedisServer,
     S3Server,
@@ -147,3 +148,9 @@ def shared_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     server: Server = request.getfixturevalue(SHARED[request.param])
     yield server
     settle(server)
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """`node`, with the third-party JavaScript clients of tests/js installed."""
+    return node_clients.install()

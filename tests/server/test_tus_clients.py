@@ -3,9 +3,8 @@ each interrupted and resumed, on one instance and across two instances of the Re
 
 from __future__ import annotations
 
+import functools
 import json
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,32 +16,16 @@ from tusclient.client import TusClient
 from tusclient.exceptions import TusCommunicationError
 
 from tests.client import TUS, tus_created, tus_offset, tus_patch, wait_state
-from tests.servers import ROOT, Server, need
-
-JS_DIR = ROOT / "tests" / "js"
-NODE = shutil.which("node")
-NPM = shutil.which("npm")
+from tests.node import run
+from tests.servers import Server
 
 TusJs = Callable[..., list[dict[str, Any]]]
 
 
 @pytest.fixture(scope="session")
-def tus_js() -> TusJs:
-    """Runs tests/js/tus_upload.mjs (tus-js-client from package-lock.json, installed with `npm ci` once)."""
-    need("node and npm", NODE is not None and NPM is not None)
-    assert NODE is not None and NPM is not None
-    stamp = JS_DIR / "node_modules" / ".package-lock.json"
-    if not stamp.exists() or stamp.stat().st_mtime < (JS_DIR / "package-lock.json").stat().st_mtime:
-        subprocess.run([NPM, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, capture_output=True,
-                       timeout=300)
-
-    def run(**args: Any) -> list[dict[str, Any]]:
-        done = subprocess.run([NODE, str(JS_DIR / "tus_upload.mjs"), json.dumps(args)], cwd=JS_DIR,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-
-    return run
+def tus_js(node: str) -> TusJs:
+    """Runs tests/js/tus_upload.mjs (tus-js-client from package-lock.json)."""
+    return functools.partial(run, node, "tus_upload.mjs")
 
 
 def last(events: list[dict[str, Any]], name: str) -> dict[str, Any]:
