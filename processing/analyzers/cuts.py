@@ -241,8 +241,7 @@ class CutAnalyzer:
         if run < self._dip and c + run < len(self._blank):
             return  # a dip: decided at its end
         self._into.add(c)
-        d = self._diff[c]
-        self._add(Cut(self._pos_frame(c), self._times[c], "hard", d, _hard_confidence(d / self._threshold, 2.0)))
+        self._add_hard(c)
 
     def _out_of_blank(self, c: int) -> None:
         start = self._run_starts.get(c, 0)
@@ -253,13 +252,13 @@ class CutAnalyzer:
             # The video opens blank: a fade-in is no transition; a picture cutting in is a cut,
             # as out of any blank scene.
             if hard_out and c >= self._dip:
-                self._add(Cut(self._pos_frame(c), self._times[c], "hard", d, _hard_confidence(d / self._threshold, 2)))
+                self._add_hard(c)
             return
         reached = self._level(min(c + self._lookahead, len(self._bright) - 1), blank)
         if start in self._into:
             # A blank scene of its own, entered by a hard cut: leaving it is a cut of its own.
             if hard_out:
-                self._add(Cut(self._pos_frame(c), self._times[c], "hard", d, _hard_confidence(d / self._threshold, 2)))
+                self._add_hard(c)
             elif reached >= self._fade_threshold:
                 self._add_fade(c, c, blank, reached)
             else:
@@ -282,17 +281,25 @@ class CutAnalyzer:
         if max(leaving, reached) < self._fade_threshold:
             return
         if hard_out and hard_in and c - start < self._dip:
-            self._add(Cut(self._pos_frame(c), self._times[c], "hard", d, _hard_confidence(d / self._threshold, 2)))
+            self._add_hard(c)
             return
         self._add_fade(first, c, blank, max(leaving, reached))
+
+    def _add_hard(self, c: int, over_neighbours: float = 2.0) -> None:
+        d = self._diff[c]
+        confidence = _hard_confidence(d / self._threshold, over_neighbours)
+        self._add(Cut(self._pos_frame(c), self._times[c], "hard", d, confidence))
 
     def _add_fade(self, first: int, c: int, blank: int, level: float) -> None:
         """A transition through a blank span whose cut is at c; its end is found as the picture
         settles (`_follow_fade_in`)."""
+        self._add(self._fade_cut(first, c, level))
+        self._fade_in, self._unsure_in = (self._pos_frame(c), blank), False
+
+    def _fade_cut(self, first: int, c: int, level: float) -> Cut:
         confidence = 0.6 + 0.4 * _squash(level / max(self._fade_threshold, 1e-6))
         span = (self._pos_frame(first), self._pos_frame(c), self._times[first], self._times[c])
-        self._add(Cut(self._pos_frame(c), self._times[c], "fade", level * 255, confidence, span))
-        self._fade_in, self._unsure_in = (self._pos_frame(c), blank), False
+        return Cut(self._pos_frame(c), self._times[c], "fade", level * 255, confidence, span)
 
     def _fade_out_start(self, start: int, blank: int) -> int:
         """The first frame of the fade that ends at the blank span starting at `start`."""
@@ -341,8 +348,7 @@ class CutAnalyzer:
         if unsure:
             if full < self._fade_threshold:
                 return  # the blank scene only brightened a little
-            self._add_fade(c, c, blank, full)
-            self._fade_in = None
+            self._add(self._fade_cut(c, c, full))
         near = full - max(FADE_SETTLED, FADE_SETTLED_SHARE * full)
         last = next((j for j in range(c, end) if self._level(j, blank) >= near), end - 1)
         at = bisect.bisect_left([cut.frame for cut in self.cuts], frame)
@@ -370,7 +376,7 @@ class CutAnalyzer:
             return
         if any(not self._differs(c, c - k, level) for k in range(2, FLASH_FRAMES + 2) if c - k >= 0):
             return
-        self._add(Cut(self._pos_frame(c), self._times[c], "hard", d, _hard_confidence(d / self._threshold, stand)))
+        self._add_hard(c, stand)
 
     def _stands_out(self, c: int, last: int) -> float | None:
         """How many times `ratio` the difference at c is over its neighbours' (None: not a cut):
