@@ -26,16 +26,19 @@ def install() -> str:
 
 
 def run(node: str, script: str, timeout: float = 120, **args: Any) -> list[dict[str, Any]]:
-    done = subprocess.run([node, str(JS_DIR / script), json.dumps(args)], cwd=JS_DIR, capture_output=True,
-                          text=True, timeout=timeout)
+    done = subprocess.run(_command(node, script, args), cwd=JS_DIR, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return lines(done.stdout)
 
 
 def start(node: str, script: str, **args: Any) -> subprocess.Popen[str]:
     """The script running in the background; read its lines from `stdout`."""
-    return subprocess.Popen([node, str(JS_DIR / script), json.dumps(args)], cwd=JS_DIR, stdout=subprocess.PIPE,
+    return subprocess.Popen(_command(node, script, args), cwd=JS_DIR, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def _command(node: str, script: str, args: dict[str, Any]) -> list[str]:
+    return [node, str(JS_DIR / script), json.dumps(args)]
 
 
 def lines(text: str) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ import pytest
 from tests.processing.conftest import analyse, cut_frames, make_clip
 from tests.videogen import Segment as S
 
+# A cut to black held, then a fade-in too slow to be light `black_min_s` after the black.
+BLACK_THEN_SLOW_FADE_IN = [S("still", 20, 1), S("black", 25), S("fadein", 50, 2), S("still", 20, 2)]
 # Scenes stay at most 32 frames: the generator's drifting texture jumps back after that.
 CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {
     "hard cuts": (
@@ -26,11 +28,7 @@ CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {
         [S("fadein", 20, 1), S("still", 20, 1), S("fadeout", 20, 1), S("black", 10)],
         [],
     ),
-    # A cut to black held, then a fade-in too slow to be light `black_min_s` after the black.
-    "cut to black, then a slow fade-in": (
-        [S("still", 20, 1), S("black", 25), S("fadein", 50, 2), S("still", 20, 2)],
-        [(20, "hard"), (52, "fade")],
-    ),
+    "cut to black, then a slow fade-in": (BLACK_THEN_SLOW_FADE_IN, [(20, "hard"), (52, "fade")]),
     "dip to black": ([S("still", 20, 1), S("fadeout", 10, 1), S("fadein", 10, 2), S("still", 20, 2)], [(30, "fade")]),
     "cross-dissolve": ([S("still", 20, 1), S("dissolve", 15, 1), S("still", 20, 2)], [(27, "dissolve")]),
     "long dissolve": ([S("still", 20, 1), S("dissolve", 40, 1), S("still", 20, 2)], [(40, "dissolve")]),
@@ -87,8 +85,7 @@ def test_higher_threshold_finds_fewer_cuts(tmp_path_factory: pytest.TempPathFact
 def test_a_fade_in_out_of_a_black_scene_spans_the_fade(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
 ) -> None:
-    segments = [S("still", 20, 1), S("black", 25), S("fadein", 50, 2), S("still", 20, 2)]
-    report = analyse(make_clip(tmp_path_factory, "black-then-fade-in", segments), tmp_path)
+    report = analyse(make_clip(tmp_path_factory, "black-then-fade-in", BLACK_THEN_SLOW_FADE_IN), tmp_path)
     hard, fade = report["cuts"]
     assert (hard["frame"], hard["kind"]) == (20, "hard")
     # From the first frame out of the black to the last of the fade (frame 94).
