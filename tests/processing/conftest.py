@@ -8,6 +8,11 @@ import pytest
 from tests.videogen import Segment, Truth, standard_clip, write_video
 from vidpulse.processing import AnalysisOptions, analyze
 
+# A cut to black held, then a fade-in too slow to be light `black_min_s` after the black (the cut
+# at frame 20, the fade-in out of the black at about 52, ending at 94).
+BLACK_THEN_SLOW_FADE_IN = [Segment("still", 20, 1), Segment("black", 25), Segment("fadein", 50, 2),
+                           Segment("still", 20, 2)]
+
 
 @pytest.fixture(scope="session")
 def std_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Truth]:

@@ -4,11 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.processing.conftest import analyse, cut_frames, make_clip
+from tests.processing.conftest import BLACK_THEN_SLOW_FADE_IN, analyse, cut_frames, make_clip
 from tests.videogen import Segment as S
 
-# A cut to black held, then a fade-in too slow to be light `black_min_s` after the black.
-BLACK_THEN_SLOW_FADE_IN = [S("still", 20, 1), S("black", 25), S("fadein", 50, 2), S("still", 20, 2)]
 # Scenes stay at most 32 frames: the generator's drifting texture jumps back after that.
 CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {
     "hard cuts": (

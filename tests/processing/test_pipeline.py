@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.processing.conftest import analyse, cut_frames, make_clip
+from tests.processing.conftest import BLACK_THEN_SLOW_FADE_IN, analyse, cut_frames, make_clip
 from tests.videogen import Segment as S
 from tests.videogen import Truth, segment_frames, write_audio, write_frames
 from vidpulse.processing import (
@@ -157,6 +157,18 @@ def test_other_codecs_and_pixel_formats(tmp_path: Path, name: str, codec: str, p
     assert cut_frames(report) == [20, 26]
     assert report["quality"]["brightness"]["min"] == pytest.approx(0.0, abs=0.02)
     assert report["quality"]["brightness"]["max"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_fade_in_judged_at_its_end_changes_no_scene_announced(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """The fade-in out of a black scene is decided only when it ends: the scenes announced
+    meanwhile are the final ones."""
+    seen: list[dict[str, Any]] = []
+    path = make_clip(tmp_path_factory, "black-then-slow-fade-in", BLACK_THEN_SLOW_FADE_IN)
+    report = analyze(path, tmp_path, on_scene=lambda scene: seen.append(scene.to_dict()))
+    assert [c["kind"] for c in report["cuts"]] == ["hard", "fade"]
+    assert seen == report["scenes"]
 
 
 def test_scenes_reported_as_they_close(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:
