@@ -56,8 +56,7 @@ def scenes_edl(scenes: Sequence[Scene], cuts: Sequence[Cut], fps: float, title: 
     base = max(1, round(fps))
     name = _ascii(title)[:64] or "vidpulse"
     lines = [f"TITLE: {name}", "FCM: NON-DROP FRAME", ""]
-    by_frame = {cut.frame: cut for cut in cuts}
-    entered = [_gradual(by_frame.get(scene.start_frame)) if i else None for i, scene in enumerate(scenes)]
+    entered = _entered(scenes, cuts)
     starts = [_frames(scene.start_s, fps) for scene in scenes]
     for i, cut in enumerate(entered):
         if cut is not None and cut.span is not None:
@@ -88,9 +87,15 @@ def _ends(starts: list[int], scenes: Sequence[Scene], fps: float) -> list[int]:
     return [*starts[1:], max(starts[-1] + 1, _frames(scenes[-1].end_s, fps))] if scenes else []
 
 
-def _gradual(cut: Cut | None) -> Cut | None:
-    """The cut if it is a fade or a dissolve with its span, else None."""
-    return cut if cut is not None and cut.kind != "hard" and cut.span is not None else None
+def _entered(scenes: Sequence[Scene], cuts: Sequence[Cut]) -> list[Cut | None]:
+    """Per scene, the fade or dissolve (with its span) that enters it; None for a hard cut and
+    for the first scene."""
+    by_frame = {cut.frame: cut for cut in cuts}
+    entered: list[Cut | None] = []
+    for i, scene in enumerate(scenes):
+        cut = by_frame.get(scene.start_frame) if i else None
+        entered.append(cut if cut is not None and cut.kind != "hard" and cut.span is not None else None)
+    return entered
 
 
 def scenes_otio(scenes: Sequence[Scene], cuts: Sequence[Cut], fps: float, title: str) -> bytes:
@@ -109,10 +114,8 @@ def scenes_otio(scenes: Sequence[Scene], cuts: Sequence[Cut], fps: float, title:
         "available_image_bounds": None,
         "target_url": title,
     }
-    by_frame = {cut.frame: cut for cut in cuts}
     children: list[dict[str, Any]] = []
-    for i, scene in enumerate(scenes):
-        cut = _gradual(by_frame.get(scene.start_frame)) if i else None
+    for i, (scene, cut) in enumerate(zip(scenes, _entered(scenes, cuts), strict=True)):
         if cut is not None and cut.span is not None:
             before = min(starts[i] - _frames(cut.span[2], fps), starts[i] - starts[i - 1])
             after = min(_frames(cut.span[3], fps) + 1 - starts[i], ends[i] - starts[i])
