@@ -43,10 +43,9 @@ class Subscription:
         """Like `events`, but hands over everything queued at once: a client that falls behind
         catches up in one write instead of one per event."""
         try:
-            yield [self.snapshot]
-            replay, ended = _through_terminal(self.replay)
-            if replay:
-                yield replay
+            opening, ended = self._opening()
+            for batch in opening:
+                yield batch
             unseen = _Unseen(self.covered)
             while not ended:
                 first = await self._subscriber.get()
@@ -60,15 +59,20 @@ class Subscription:
         """Sends the snapshot, the replay, then live events through `write` until the terminal
         event; raises SubscriberOverflow or SubscriberClosed like `batches`."""
         try:
-            await write([self.snapshot])
-            replay, ended = _through_terminal(self.replay)
-            if replay:
-                await write(replay)
+            opening, ended = self._opening()
+            for batch in opening:
+                await write(batch)
             live = _LiveWrites(self._subscriber, write, self.covered)
             while not ended:
                 ended = await live.next_round()
         finally:
             self.close()
+
+    def _opening(self) -> tuple[list[list[Event]], bool]:
+        """The snapshot, then the replay up to its terminal event (if any), as batches; and
+        whether the replay ended the stream."""
+        replay, ended = _through_terminal(self.replay)
+        return [[self.snapshot], *([replay] if replay else [])], ended
 
     def close(self) -> None:
         """Idempotent; whoever opened the subscription calls it on every path."""
