@@ -16,7 +16,7 @@ CPU time of this process per delivered event (CPU, not wall time: steadier on a 
 5. `task+asgi`: as 4, through five `send` wrappers as deep as the app's middleware stack and
    uvicorn's chunked framing (the SSE route before `Subscription.deliver`, minus sse-starlette);
 6. `deliver`: `Subscription.deliver`, what the SSE and WebSocket routes use: the hub steps each
-   subscriber's `send` on publish (server/eager.py), no task wakes while the connections keep up;
+   subscriber's `send` on publish (server/streams/eager.py), no task wakes while the connections keep up;
 7. `deliver+asgi`: as 6, through the five wrappers and the chunked framing.
 """
 
@@ -38,9 +38,9 @@ import uvloop
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidpulse.server.hub import Hub, Subscriber, SubscriberClosed  # noqa: E402
 from vidpulse.server.models import Event, EventType  # noqa: E402
-from vidpulse.server.subscriptions import Subscription  # noqa: E402
+from vidpulse.server.streams.hub import Hub, Subscriber, SubscriberClosed  # noqa: E402
+from vidpulse.server.streams.subscriptions import Subscription  # noqa: E402
 
 SESSION = "s_bench"
 Send = Callable[[dict[str, Any]], Awaitable[None]]

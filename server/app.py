@@ -14,14 +14,15 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from .auth import AuthMiddleware
-from .config import Settings
-from .errors import EXCEPTION_HANDLERS
-from .logs import RequestContextMiddleware
-from .metrics import Metrics
-from .routes import Resource, legacy, ops, sessions, stream, tus, webhooks, ws
-from .runtime import Runtime
-from .tus import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
+from vidpulse.server.api import legacy, ops, sessions, stream, tus, webhooks, ws
+from vidpulse.server.api.auth import AuthMiddleware
+from vidpulse.server.api.resources import Resource
+from vidpulse.server.config import Settings
+from vidpulse.server.errors import EXCEPTION_HANDLERS
+from vidpulse.server.logs import RequestContextMiddleware
+from vidpulse.server.ops.metrics import Metrics
+from vidpulse.server.runtime import Runtime
+from vidpulse.server.uploads.resumable import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 
 
 def static_dir(settings: Settings) -> Path:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, Settings
+from vidpulse.server.config import ConfigError, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 def _webhook_problem(settings: Settings) -> str | None:
     import asyncio
 
-    from .webhooks import startup_problem
+    from vidpulse.server.notify.webhooks import startup_problem
 
     return asyncio.run(startup_problem(settings))
 
@@ -65,8 +65,8 @@ def _webhook_problem(settings: Settings) -> str | None:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
-    from .logs import configure_logging
+    from vidpulse.server.app import create_app
+    from vidpulse.server.logs import configure_logging
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers))
                  if v is not None}
@@ -92,7 +92,7 @@ def _worker(settings: Settings) -> int:
     if settings.backend != "redis":
         print("vidpulse: `worker` needs BACKEND=redis; `serve` runs local workers itself.", file=sys.stderr)
         return 2
-    from .remote_worker import run_forever
+    from vidpulse.server.worker_host import run_forever
 
     return run_forever(settings)
 

@@ -40,7 +40,7 @@ class Settings:
     s3_endpoint_url: str = ""
     s3_bucket: str = ""
     s3_prefix: str = "vidpulse/"
-    # Webhooks (server/webhooks.py): WEBHOOK_SECRET is `whsec_` + base64, as Standard Webhooks has it.
+    # Webhooks (server/notify/webhooks.py): WEBHOOK_SECRET is `whsec_` + base64, as Standard Webhooks has it.
     webhook_url: str = ""
     webhook_secret: str = ""
     webhook_retry_s: float = 5.0

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .schemas import Problem
+from vidpulse.server.schemas import Problem
 
 log = logging.getLogger("vidpulse.errors")
 

@@ -8,23 +8,23 @@ import gc
 import logging
 from dataclasses import dataclass, field
 
-from .backends import Backend, create_backend
-from .config import Settings
-from .dispatch import Dispatcher
-from .errors import ServiceUnavailable
-from .hub import Hub
-from .ingest import Ingestor
-from .jobs import Prober, WorkerPool
-from .looplag import LoopLag
-from .metrics import Metrics
-from .schemas import BackendHealth, Readiness, StorageHealth, WorkerHealth
-from .sessions import SessionService
-from .storage import Storage, create_storage
-from .supervise import Supervisor
-from .tus import TusService
-from .upload_store import LocalUploadStore, S3UploadStore, UploadStore
-from .webhook_store import create_webhook_store
-from .webhooks import Webhooks
+from vidpulse.server.backends import Backend, create_backend
+from vidpulse.server.config import Settings
+from vidpulse.server.errors import ServiceUnavailable
+from vidpulse.server.jobs.dispatch import Dispatcher
+from vidpulse.server.jobs.pool import Prober, WorkerPool
+from vidpulse.server.notify.deliveries import create_webhook_store
+from vidpulse.server.notify.webhooks import Webhooks
+from vidpulse.server.ops.looplag import LoopLag
+from vidpulse.server.ops.metrics import Metrics
+from vidpulse.server.ops.supervise import Supervisor
+from vidpulse.server.schemas import BackendHealth, Readiness, StorageHealth, WorkerHealth
+from vidpulse.server.sessions.service import SessionService
+from vidpulse.server.storage.local import Storage, create_storage
+from vidpulse.server.streams.hub import Hub
+from vidpulse.server.uploads.resumable import TusService
+from vidpulse.server.uploads.staging import LocalUploadStore, S3UploadStore, UploadStore
+from vidpulse.server.uploads.url_ingest import Ingestor
 
 log = logging.getLogger("vidpulse")
 

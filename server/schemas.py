@@ -9,9 +9,9 @@ How to add...
 - an event type: add it to `EventType` (server/models.py) and its data model to `EVENT_DATA` below;
   the `XxxEvent` component and the `Event` union follow.
 - a WebSocket op: a model with `op: Literal[...]` added to `WsClientMessage`, and `op_<name>` in
-  server/routes/ws.py.
+  server/api/ws.py.
 - a problem extension member: a field of `Problem`.
-- an operation: a row in server/openapi.py's `OPERATIONS`.
+- an operation: a row in server/api/openapi.py's `OPERATIONS`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, cr
 from vidpulse.processing.errors import AnalysisError
 from vidpulse.processing.progress import STAGES
 from vidpulse.processing.schema import Artifact, Closed, Options, Report, Scene, Timing, VideoInfo
-
-from . import models
-from .models import EventType, SessionState, isoformat
+from vidpulse.server import models
+from vidpulse.server.models import EventType, SessionState, isoformat
 
 __all__ = ["EVENT_DATA", "Artifact", "Event", "Options", "Report", "Session", "Timing", "VideoInfo"]
 
@@ -341,7 +340,7 @@ class Readiness(Closed):
     ready: bool
 
 
-# Webhooks (server/webhooks.py) -----------------------------------------------------------------
+# Webhooks (server/notify/webhooks.py) -----------------------------------------------------------------
 
 class WebhookType(StrEnum):
     SUCCEEDED = "session.succeeded"

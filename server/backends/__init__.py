@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from ..config import Settings
-from ..hub import Hub
-from ..storage import Storage
-from .base import Backend
+from vidpulse.server.backends.protocols import Backend
+from vidpulse.server.config import Settings
+from vidpulse.server.storage.local import Storage
+from vidpulse.server.streams.hub import Hub
 
 
 def create_backend(settings: Settings, storage: Storage, hub: Hub) -> Backend:
     if settings.backend == "redis":
-        from .redis import RedisBackend
+        from vidpulse.server.backends.redis import RedisBackend
 
         return RedisBackend(settings, storage, hub)
-    from ..storage import LocalStorage
-    from .memory import MemoryBackend
+    from vidpulse.server.backends.memory import MemoryBackend
+    from vidpulse.server.storage.local import LocalStorage
 
     # Config validation allows the memory backend with local storage only (its state is on disk).
     assert isinstance(storage, LocalStorage)

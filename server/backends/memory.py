@@ -16,11 +16,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..config import Settings
-from ..hub import Hub
-from ..models import JOB_STATES, Event, EventType, Session, event_order
-from ..storage import LocalStorage, write_json_atomic
-from .base import CancelHandler
+from vidpulse.server.backends.protocols import CancelHandler
+from vidpulse.server.config import Settings
+from vidpulse.server.models import JOB_STATES, Event, EventType, Session, event_order
+from vidpulse.server.storage.local import LocalStorage, write_json_atomic
+from vidpulse.server.streams.hub import Hub
 
 log = logging.getLogger("vidpulse.backend")
 

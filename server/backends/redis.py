@@ -37,12 +37,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..config import Settings
-from ..errors import ServiceUnavailable
-from ..hub import Hub
-from ..models import JOB_STATES, Event, EventType, Session, event_order
-from ..storage import Storage
-from .base import CancelHandler
+from vidpulse.server.backends.protocols import CancelHandler
+from vidpulse.server.config import Settings
+from vidpulse.server.errors import ServiceUnavailable
+from vidpulse.server.models import JOB_STATES, Event, EventType, Session, event_order
+from vidpulse.server.storage.local import Storage
+from vidpulse.server.streams.hub import Hub
 
 log = logging.getLogger("vidpulse.redis")
 

@@ -28,7 +28,7 @@ from tests.client import FINAL_STATES, TERMINAL_EVENTS, Received, follow, order,
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 SESSIONS = 12
-MAX_ATTEMPTS = 3  # server/dispatch.py
+MAX_ATTEMPTS = 3  # server/jobs/dispatch.py
 MAX_KILLS = 6
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from vidpulse.server.eager import step
+from vidpulse.server.streams.eager import step
 
 
 async def test_a_coroutine_that_never_waits_is_done_in_the_call():

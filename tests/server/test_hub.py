@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from vidpulse.server.hub import Hub, SubscriberOverflow
 from vidpulse.server.models import Event, EventType
+from vidpulse.server.streams.hub import Hub, SubscriberOverflow
 
 
 def _event(n: int, type: EventType = EventType.PROGRESS) -> Event:

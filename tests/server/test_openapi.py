@@ -22,10 +22,10 @@ from vidpulse import __version__
 from vidpulse.processing import AnalysisOptions, OptionsError
 from vidpulse.processing.schema import Report
 from vidpulse.server import schemas
+from vidpulse.server.api.openapi import openapi_document
 from vidpulse.server.app import create_app
 from vidpulse.server.config import Settings
 from vidpulse.server.models import EventType
-from vidpulse.server.openapi import openapi_document
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,13 +13,13 @@ from tests.servers import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, free_port
 from vidpulse.server.config import Settings
 from vidpulse.server.errors import NotFound, PayloadTooLarge
 from vidpulse.server.models import new_session_id
-from vidpulse.server.storage import PROBE_HEAD_BYTES, PROBE_TAIL_BYTES, LocalStorage, Storage, StorageUnavailable
+from vidpulse.server.storage.local import PROBE_HEAD_BYTES, PROBE_TAIL_BYTES, LocalStorage, Storage, StorageUnavailable
 
 CREDENTIALS = {"access_key_id": S3_ACCESS_KEY, "secret_access_key": S3_SECRET_KEY, "region": "us-east-1"}
 
 
 def s3_storage(data_dir: Path, endpoint: str, prefix: str) -> Storage:
-    from vidpulse.server.s3 import S3Storage
+    from vidpulse.server.storage.s3 import S3Storage
 
     settings = Settings(data_dir=data_dir, backend="redis", storage="s3", s3_endpoint_url=endpoint,
                         s3_bucket=S3_BUCKET, s3_prefix=prefix)

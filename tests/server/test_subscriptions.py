@@ -13,9 +13,9 @@ import pytest
 import websockets
 
 from tests.client import afollow, order, upload_ok, wait_state
-from vidpulse.server.hub import Hub, SubscriberClosed
 from vidpulse.server.models import Event, EventType
-from vidpulse.server.subscriptions import Subscription
+from vidpulse.server.streams.hub import Hub, SubscriberClosed
+from vidpulse.server.streams.subscriptions import Subscription
 
 NON_PROGRESS = {"queued", "started", "stage", "succeeded", "failed", "cancelled"}
 

@@ -24,16 +24,9 @@ from tests.conftest import backend_settings
 from tests.receiver import Receiver, new_secret, running_receiver
 from tests.servers import ROOT, Server, free_port
 from vidpulse.server.config import ConfigError, Settings
+from vidpulse.server.notify.deliveries import RedisWebhookStore
+from vidpulse.server.notify.webhooks import Delivery, DeliveryState, WebhookType, backoff_s, parse_secret, sign
 from vidpulse.server.schemas import WebhookTarget
-from vidpulse.server.webhook_store import RedisWebhookStore
-from vidpulse.server.webhooks import (
-    Delivery,
-    DeliveryState,
-    WebhookType,
-    backoff_s,
-    parse_secret,
-    sign,
-)
 
 FAST_RETRIES = {"ALLOW_PRIVATE_URLS": 1, "WEBHOOK_RETRY_S": 0.2, "WORKERS": 1}
 

@@ -10,9 +10,9 @@ import pytest
 
 from vidpulse.server.backends import Backend, create_backend
 from vidpulse.server.config import Settings
-from vidpulse.server.hub import Hub
 from vidpulse.server.models import EventType, Session, SessionState, new_session_id
-from vidpulse.server.storage import LocalStorage
+from vidpulse.server.storage.local import LocalStorage
+from vidpulse.server.streams.hub import Hub
 
 
 @pytest.fixture(params=["memory", "redis"])

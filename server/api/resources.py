@@ -1,0 +1,50 @@
+"""Thin handlers: parse, call one thing, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from vidpulse.server.runtime import Runtime
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def runtime(conn: HTTPConnection) -> Runtime:
+    return conn.state.runtime
+
+
+def owner(conn: HTTPConnection) -> str | None:
+    return getattr(conn.state, "owner", None)
+
+
+def answer(model: BaseModel, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON body from one of server/schemas.py's models, encoded by pydantic (no dict in between)."""
+    return Response(model.model_dump_json(by_alias=True), status_code, headers, media_type="application/json")
+
+
+class Resource(Route):
+    """One Route per path, whatever its methods. Starlette answers a method a path lacks from the
+    FIRST route whose path matches, so two Routes on one path sent a 405 with half the `Allow`; and
+    every method (TRACE, OPTIONS, ...) must reach the same 405 problem document."""
+
+    def __init__(self, path: str, **handlers: Handler) -> None:
+        table = {method.upper(): handler for method, handler in handlers.items()}
+        if "GET" in table:
+            table.setdefault("HEAD", table["GET"])
+        allow = ", ".join(sorted(table))
+
+        async def dispatch(request: Request) -> Response:
+            handler = table.get(request.method)
+            if handler is None:
+                raise HTTPException(405, headers={"Allow": allow})
+            return await handler(request)
+
+        super().__init__(path, dispatch, name="_".join(h.__name__ for h in handlers.values()), methods=list(table))
+        self.allowed = frozenset(table)
+        self.methods = None  # matches every method; `dispatch` refuses the others

@@ -1,0 +1,76 @@
+"""REST: upload, list, status, results, artifacts, cancel, delete."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vidpulse.server.api.files import object_response
+from vidpulse.server.api.resources import Resource, answer, owner, runtime
+from vidpulse.server.errors import Unprocessable
+from vidpulse.server.storage.local import ARTIFACTS
+from vidpulse.server.uploads.url_ingest import is_json
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+async def create_session(request: Request) -> Response:
+    rt = runtime(request)
+    rt.check_accepting()
+    create = rt.ingest.create if is_json(request) else rt.service.create
+    session = await create(request, owner(request))
+    document = await rt.service.document(session)
+    return answer(document, 202, {"Location": document.links.self})
+
+
+async def list_sessions(request: Request) -> Response:
+    limit = _int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE)
+    page = await runtime(request).service.list_page(owner(request), request.query_params.get("cursor"), limit)
+    return answer(page)
+
+
+async def get_session(request: Request) -> Response:
+    service = runtime(request).service
+    session = await service.visible(request.path_params["id"], owner(request))
+    return answer(await service.document(session))
+
+
+async def get_results(request: Request) -> Response:
+    report = await runtime(request).service.results(request.path_params["id"], owner(request))
+    return Response(report, media_type="application/json")
+
+
+async def get_file(request: Request) -> Response:
+    rt, name = runtime(request), request.path_params["name"]
+    session_id = await rt.service.artifact(request.path_params["id"], name, owner(request))
+    return await object_response(rt.storage, session_id, ARTIFACTS + name, request.headers.get("range"))
+
+
+async def cancel_session(request: Request) -> Response:
+    service = runtime(request).service
+    session = await service.cancel(request.path_params["id"], owner(request))
+    return answer(await service.document(session), 202)
+
+
+async def delete_session(request: Request) -> Response:
+    await runtime(request).service.delete(request.path_params["id"], owner(request))
+    return Response(status_code=204)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise Unprocessable(f"'{name}' must be a whole number from {low} to {high}.", field=name)
+    return int(raw)
+
+
+routes = [
+    Resource("/api/sessions", post=create_session, get=list_sessions),
+    Resource("/api/sessions/{id}", get=get_session, delete=delete_session),
+    Resource("/api/sessions/{id}/results", get=get_results),
+    Resource("/api/sessions/{id}/files/{name:path}", get=get_file),
+    Resource("/api/sessions/{id}/cancel", post=cancel_session),
+]

@@ -1,0 +1,102 @@
+"""The one protocol every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from vidpulse.server.models import Event, EventType, Session
+
+CancelHandler = Callable[[str], object]
+
+
+class Backend(Protocol):
+    name: str
+    # Redis runs a job whose worker process died again elsewhere; in one process that would
+    # only crash the same way, so the memory backend fails it.
+    retries_crashed_jobs: bool
+
+    async def start(self) -> list[Session]:
+        """Connect and load; returns the sessions that were queued or running before a restart
+        and that this backend wants queued again (none for Redis: its queue survives)."""
+
+    async def close(self) -> None: ...
+
+    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
+        """The backend's long-lived tasks, which the runtime runs under its supervisor."""
+
+    async def ping(self) -> bool: ...
+
+    # Sessions
+    async def add(self, session: Session) -> None: ...
+
+    async def submit(self, session: Session) -> int:
+        """Add a new session and queue its job in one step: no failure can leave it stored
+        without a job. Returns its 1-based queue position."""
+
+    async def get(self, session_id: str) -> Session | None: ...
+
+    async def save(self, session: Session) -> None: ...
+
+    async def remove(self, session_id: str) -> None: ...
+
+    async def sessions(self) -> list[Session]: ...
+
+    async def save_upload(self, session: Session) -> None:
+        """Persist `session.upload` and `session.progress` alone: an upload in flight never rewrites the
+        rest of the session, so it cannot undo a cancel made meanwhile elsewhere."""
+
+    # Event log: append assigns the id, persists and updates session.last_event_id; the event
+    # reaches the hub's live subscribers (directly, or through the instance's stream reader).
+    async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event: ...
+
+    async def events_after(self, session_id: str, after: str | None) -> list[Event]: ...
+
+    async def watch(self, session_id: str) -> None:
+        """A local subscriber is about to snapshot this session: from now on its events must
+        reach the hub. Called before the snapshot is read."""
+
+    # Job queue
+    async def enqueue(self, session_id: str) -> int:
+        """Queue the job; returns its 1-based position at that moment."""
+
+    async def next_job(self) -> str: ...
+
+    async def job_done(self, session_id: str) -> None:
+        """The job taken by next_job is settled (acknowledged, never delivered again)."""
+
+    async def job_heartbeat(self, session_id: str) -> None:
+        """The job is still making progress; keeps other workers from claiming it."""
+
+    async def dequeue(self, session_id: str) -> bool:
+        """Take a queued job out of the queue; False when it was not queued."""
+
+    async def queued(self) -> list[str]:
+        """Queued session ids in the order they will run."""
+
+    async def jobless(self) -> list[Session]:
+        """Unfinished sessions that no job will ever run (a crash between two steps, a job lost
+        with Redis's data). Redis answers on one instance at a time (a short lock), so two
+        instances never queue the same session twice."""
+
+    # Cancel and workers
+    def on_cancel(self, handler: CancelHandler) -> None:
+        """Where cancel requests for running jobs go on this instance (its worker pool)."""
+
+    async def request_cancel(self, session_id: str) -> None: ...
+
+    async def report_workers(self, alive: int) -> None:
+        """Heartbeat of this instance's worker pool."""
+
+    async def workers_alive(self, local: int) -> int:
+        """Worker processes alive across every instance, given this instance's own count."""
+
+    # Locks (one PATCH at a time per resumable upload, whichever instance it lands on)
+    async def try_lock(self, name: str, token: str, ttl_s: float) -> bool:
+        """Take the lock `name` for `ttl_s` unless another token holds it."""
+
+    async def refresh_lock(self, name: str, token: str, ttl_s: float) -> bool:
+        """Extend a lock this token holds; False when it was lost (expired)."""
+
+    async def unlock(self, name: str, token: str) -> None:
+        """Release the lock if this token still holds it."""

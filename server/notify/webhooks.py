@@ -1,0 +1,315 @@
+"""Webhooks: a signed POST when a session ends, retried until the receiver takes it.
+
+The scheme is Standard Webhooks (https://www.standardwebhooks.com), so receivers can verify with
+its libraries: headers `webhook-id` (the same on every attempt, for the receiver's idempotency),
+`webhook-timestamp` (of the attempt, so retries hours later still pass the receiver's replay
+window) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`).
+
+Deliveries live in the backend's store (webhook_store.py) before the first attempt, so a restart or
+a crashed instance loses none; instances take due deliveries with a lease, so one delivers each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from vidpulse.server.config import ConfigError, Settings
+from vidpulse.server.errors import Unprocessable
+from vidpulse.server.models import Session, SessionState, isoformat, utcnow
+from vidpulse.server.ops.metrics import Metrics
+from vidpulse.server.ops.supervise import LoopFunction
+from vidpulse.server.outbound import OutboundRefused, check_url, outbound_client
+from vidpulse.server.schemas import (
+    DeliveryState,
+    WebhookAttempt,
+    WebhookAttemptList,
+    WebhookPayload,
+    WebhookTarget,
+    WebhookType,
+)
+from vidpulse.server.schemas import Session as SessionDocument
+
+if TYPE_CHECKING:
+    from vidpulse.server.notify.deliveries import WebhookStore
+
+log = logging.getLogger("vidpulse.webhooks")
+
+SECRET_PREFIX = "whsec_"
+CALLBACK_OPTION = "callback_url"
+# Longer than one attempt can take (WEBHOOK_TIMEOUT_S is below it), so a lease only lapses when its instance is gone.
+LEASE_S = 60.0
+MAX_DELAY_S = 86_400.0
+_IDLE_POLL_S = 5.0
+_CONCURRENCY = 8
+
+_TYPES = {SessionState.SUCCEEDED: WebhookType.SUCCEEDED, SessionState.FAILED: WebhookType.FAILED,
+          SessionState.CANCELLED: WebhookType.CANCELLED}
+
+
+# Signing ---------------------------------------------------------------------------------------
+
+def parse_secret(value: str) -> bytes:
+    """The HMAC key of a `whsec_` + base64 secret (the prefix is optional, as in the reference libraries)."""
+    try:
+        key = base64.b64decode(value.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError("WEBHOOK_SECRET must be 'whsec_' followed by base64") from exc
+    if len(key) < 16:
+        raise ConfigError("WEBHOOK_SECRET must hold at least 16 random bytes (24 base64 characters)")
+    return key
+
+
+def sign(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def signed_headers(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "user-agent": "vidpulse-webhooks",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(key, webhook_id, timestamp, body),
+    }
+
+
+# Deliveries ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    at: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One payload for one URL, tried until delivered or WEBHOOK_MAX_ATTEMPTS attempts have failed.
+
+    The body is encoded once: every attempt sends the same bytes under the same id."""
+
+    id: str
+    session: str
+    target: WebhookTarget
+    url: str
+    type: WebhookType
+    body: str
+    created_at: str
+    due_at: float  # epoch seconds of the next attempt
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: tuple[Attempt, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Delivery:
+        return cls(**{**raw, "target": WebhookTarget(raw["target"]), "type": WebhookType(raw["type"]),
+                      "state": DeliveryState(raw["state"]),
+                      "attempts": tuple(Attempt(**a) for a in raw["attempts"])})
+
+    def attempt_documents(self) -> list[WebhookAttempt]:
+        """The public listing: one item per attempt, with where the delivery stands now."""
+        next_at = isoformat_epoch(self.due_at) if self.state is DeliveryState.PENDING else None
+        return [WebhookAttempt(webhook_id=self.id, type=self.type, target=self.target, attempt=a.number, at=a.at,
+                               status_code=a.status_code, error=a.error, duration_ms=a.duration_ms,
+                               delivery_state=self.state,
+                               next_attempt_at=next_at if a.number == len(self.attempts) else None)
+                for a in self.attempts]
+
+
+def delivery_id(session_id: str, target: WebhookTarget) -> str:
+    # Derived, not random: recording the same session's delivery twice (a retried finish) is one delivery.
+    return "msg_" + hashlib.sha256(f"{session_id}:{target.value}".encode()).hexdigest()[:32]
+
+
+def isoformat_epoch(seconds: float) -> str | None:
+    return isoformat(datetime.fromtimestamp(seconds, UTC))
+
+
+def backoff_s(retry_s: float, failed_attempts: int) -> float:
+    """Exponential from WEBHOOK_RETRY_S, with jitter (half fixed, half random) so receivers that
+    come back are not hit by every retry at once."""
+    delay = min(MAX_DELAY_S, retry_s * 2 ** (failed_attempts - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+# The service -----------------------------------------------------------------------------------
+
+class Webhooks:
+    """Records deliveries when sessions end, and delivers those that are due, on every instance."""
+
+    def __init__(self, settings: Settings, store: WebhookStore, metrics: Metrics) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.key = parse_secret(settings.webhook_secret) if settings.webhook_secret else None
+        self._client: httpx.AsyncClient | None = None
+        self._wake = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.store.start()
+        self._client = outbound_client(allow_private=self.settings.allow_private_urls,
+                                       timeout=self.settings.webhook_timeout_s)
+
+    def loops(self) -> dict[str, LoopFunction]:
+        """The delivery loop, for the runtime's supervisor (stopped before `stop`)."""
+        return {"webhooks": self._deliver_forever}
+
+    async def stop(self) -> None:
+        try:
+            await self.store.release()  # an attempt cut short is made again at once, here or elsewhere
+        except Exception:
+            log.warning("could not give back webhook leases; they lapse in %g s", LEASE_S, exc_info=True)
+        if self._client is not None:
+            await self._client.aclose()
+        await self.store.close()
+
+    # Recording -----------------------------------------------------------------------------
+
+    async def check_callback(self, url: Any) -> str | None:
+        """The `callback_url` option, checked at upload: a 422 naming the field when refused."""
+        if url is None:
+            return None
+        name = f"options.{CALLBACK_OPTION}"
+        if not isinstance(url, str) or not url:
+            raise Unprocessable(f"{CALLBACK_OPTION} must be a URL.", field=name)
+        if self.key is None:
+            raise Unprocessable(f"This server has no WEBHOOK_SECRET, so it cannot sign a {CALLBACK_OPTION}.",
+                                field=name)
+        try:
+            await check_url(url, allow_private=self.settings.allow_private_urls)
+        except OutboundRefused as exc:
+            raise Unprocessable(f"{CALLBACK_OPTION} is refused: {exc}", field=name) from exc
+        return url
+
+    async def register(self, session_id: str, callback_url: str | None) -> None:
+        if callback_url is not None:
+            await self.store.set_callback(session_id, callback_url)
+
+    async def session_finished(self, session: Session) -> None:
+        """Record (before any attempt) one delivery per URL for a session that has just ended."""
+        kind = _TYPES.get(session.state)
+        if kind is None or self.key is None:
+            return
+        targets = [(WebhookTarget.WEBHOOK_URL, self.settings.webhook_url),
+                   (WebhookTarget.CALLBACK_URL, await self.store.callback(session.id))]
+        now = utcnow()
+        body = WebhookPayload(type=kind, timestamp=isoformat(now) or "",
+                              data=SessionDocument.of(session)).model_dump_json(by_alias=True)
+        deliveries = [Delivery(delivery_id(session.id, target), session.id, target, url, kind, body,
+                               isoformat(now) or "", now.timestamp())
+                      for target, url in targets if url]
+        if deliveries:
+            await self.store.add(deliveries)
+            self._wake.set()
+
+    async def attempts(self, session_id: str) -> WebhookAttemptList:
+        deliveries = await self.store.for_session(session_id)
+        items = [item for d in deliveries for item in d.attempt_documents()]
+        return WebhookAttemptList(items=sorted(items, key=lambda item: item.at))
+
+    # Delivering ----------------------------------------------------------------------------
+
+    async def _deliver_forever(self) -> None:
+        """Up to _CONCURRENCY attempts at once; a receiver that hangs holds one slot, not the others."""
+        inflight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                self._wake.clear()  # before looking: a delivery recorded from here on wakes the wait below
+                free = _CONCURRENCY - len(inflight)
+                try:
+                    claimed = await self.store.claim(time.time(), LEASE_S, free) if free else []
+                    next_due = None if claimed or not free else await self.store.next_due()
+                except Exception:
+                    log.warning("webhook store unavailable; deliveries wait", exc_info=True)
+                    claimed, next_due = [], None
+                for delivery in claimed:
+                    task = asyncio.create_task(self._attempt(delivery), name=f"webhook-{delivery.id}")
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                if claimed:
+                    continue
+                wait = _IDLE_POLL_S if next_due is None else max(0.0, min(_IDLE_POLL_S, next_due - time.time()))
+                woken = asyncio.create_task(self._wake.wait())
+                await asyncio.wait({woken, *inflight}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+        finally:
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        assert self._client is not None and self.key is not None
+        number = len(delivery.attempts) + 1
+        started = time.monotonic()
+        status, error = await self._post(delivery)
+        attempt = Attempt(number, isoformat(utcnow()) or "", status, error,
+                          round((time.monotonic() - started) * 1000))
+        ok = status is not None and 200 <= status < 300
+        if ok:
+            state, due = DeliveryState.DELIVERED, delivery.due_at
+            self.metrics.webhooks_delivered.inc()
+        elif number >= self.settings.webhook_max_attempts:
+            state, due = DeliveryState.GAVE_UP, delivery.due_at
+            self.metrics.webhooks_given_up.inc()
+            log.warning("webhook %s for %s given up after %d attempts: %s", delivery.id, delivery.session,
+                        number, error or status)
+        else:
+            state, due = DeliveryState.PENDING, time.time() + backoff_s(self.settings.webhook_retry_s, number)
+            self.metrics.webhooks_retried.inc()
+        updated = replace(delivery, state=state, due_at=due, attempts=(*delivery.attempts, attempt))
+        try:
+            await self.store.settle(updated)
+        except Exception:
+            # The lease lapses and the attempt is made again: at least once, never lost.
+            log.warning("could not record webhook attempt %s", delivery.id, exc_info=True)
+
+    async def _post(self, delivery: Delivery) -> tuple[int | None, str | None]:
+        assert self._client is not None and self.key is not None
+        body = delivery.body.encode()
+        headers = signed_headers(self.key, delivery.id, int(time.time()), body)
+        try:
+            response = await self._client.post(delivery.url, content=body, headers=headers,
+                                               follow_redirects=False)
+        except OutboundRefused as exc:
+            return None, str(exc)
+        except httpx.TimeoutException:
+            return None, f"no answer within {self.settings.webhook_timeout_s:g} s"
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:300]
+        ok = 200 <= response.status_code < 300
+        return response.status_code, None if ok else f"HTTP {response.status_code}"
+
+
+async def startup_problem(settings: Settings) -> str | None:
+    """Why the webhook settings cannot work, in one line, or None: checked before the service starts."""
+    try:
+        if settings.webhook_secret:
+            parse_secret(settings.webhook_secret)
+    except ConfigError as exc:
+        return str(exc)
+    if not settings.webhook_url:
+        return None
+    if not settings.webhook_secret:
+        return "WEBHOOK_URL is set but WEBHOOK_SECRET is not: webhooks are always signed."
+    try:
+        await check_url(settings.webhook_url, allow_private=settings.allow_private_urls)
+    except OutboundRefused as exc:
+        return f"WEBHOOK_URL is refused: {exc} (ALLOW_PRIVATE_URLS=1 permits it)"
+    return None

@@ -1,0 +1,1 @@
+"""The session service: lookups, the state machine and its events, cancel, restart and expiry."""

@@ -1,0 +1,1 @@
+"""Where a session's files live: a local folder (`local`) or an S3 bucket (`s3`)."""
