@@ -36,6 +36,7 @@ schemas: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check vidpulse server processing client tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # PySceneDetect (the accuracy and speed baseline) lives in a venv of its own: its default package
 # pulls opencv-python, which would replace the headless OpenCV that vidpulse uses.
@@ -48,7 +49,7 @@ bench: $(STAMP) .bench-venv/bin/python
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/scaleout.py
 
-# Issue 17's headline ratios, whole process and in-process, in under two minutes.
+# The headline ratios of docs/benchmarks.md, whole process and in-process, in under two minutes.
 bench-quick: $(STAMP) .bench-venv/bin/python
 	$(BIN)/python bench/analysis.py --quick --rounds 3
 	$(BIN)/python bench/fanout.py --quick

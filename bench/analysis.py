@@ -6,7 +6,7 @@ by the tests.
 
 In one run it generates a 1280x720 30 fps H.264 test video with known cuts, fades, a
 dissolve and flashes (cached in bench/out/), then reports:
-1. the headline ratios of issue 17, whole process (start-up and finalize included, timed from
+1. the headline ratios (docs/benchmarks.md), whole process (start-up and finalize included, timed from
    outside) and in-process (the work call alone, timed inside) side by side:
    `vidpulse analyze` against `ffmpeg -threads 2 -i f -f null -` (decode only) and against
    PySceneDetect's `detect(path, ContentDetector())`, and `vidpulse analyze --render` against
@@ -370,7 +370,7 @@ def score(found: list[tuple[int, str]] | list[int], truth: list[tuple[int, str]]
     return f"{hits}/{len(truth)} found, {len(unmatched)} false"
 
 
-# Whole processes (issue 17's headline) -----------------------------------------------------------
+# Whole processes (the headline) -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -451,7 +451,7 @@ def no_inner(stdout: str) -> tuple[float | None, tuple[int, ...]]:
 
 def headline(path: Path, frames: int, truth: list[tuple[int, str]], rounds: int, scenedetect_python: str,
              row: Callable[[str, str, str], None], baseline_src: Path | None = None) -> None:
-    """Issue 17's ratios: whole processes timed from outside, their work calls timed inside,
+    """The headline ratios: whole processes timed from outside, their work calls timed inside,
     interleaved rounds, the best of each. `baseline_src`: another checkout of the project (say
     `git archive main | tar -x -C DIR`) whose `vidpulse analyze` runs in the same rounds."""
     out = Path(tempfile.mkdtemp(prefix="vidpulse-bench-cli-"))

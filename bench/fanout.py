@@ -4,7 +4,7 @@ per delivered event (the whole server process, and its event-loop thread alone),
 separately, and the analysis speed with N watchers divided by the analysis speed with none,
 measured in the same run.
 
-    .venv/bin/python bench/fanout.py --quick      # issue 17's cases: SSE and WS at 1,000, mixed at 2,000
+    .venv/bin/python bench/fanout.py --quick      # the headline cases: SSE and WS at 1,000, mixed at 2,000
     .venv/bin/python bench/fanout.py --subscribers 500,1000,2000 [--transport sse|ws|mixed]
     .venv/bin/python bench/fanout.py --quick --variant stock,granian   # other servers: bench/fanout_server.py
 
@@ -158,7 +158,7 @@ def run_case(server: BenchServer, video: Path, sessions_n: int, subscribers: int
     }
 
 
-# Issue 17's cases: (sessions, subscribers, transport). The 1,000-subscriber cases give the CPU per
+# The headline cases: (sessions, subscribers, transport). The 1,000-subscriber cases give the CPU per
 # delivered event of each transport, the 2,000 mixed case the tail latency.
 QUICK = [(1, 1000, "sse"), (1, 1000, "ws"), (1, 2000, "mixed")]
 QUICK_FRAMES = 1200  # about 100 progress events at PROGRESS_HZ=20 on a quiet machine
@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--transport", default="mixed", choices=("sse", "ws", "mixed"))
     parser.add_argument("--frames", type=int, default=3000, help="analysed frames per case, split over its sessions")
     parser.add_argument("--progress-hz", type=float, default=20.0, help="the server's PROGRESS_HZ")
-    parser.add_argument("--quick", action="store_true", help="issue 17's three cases only (make bench-quick)")
+    parser.add_argument("--quick", action="store_true", help="the three headline cases only (make bench-quick)")
     parser.add_argument("--profile", help="with a fanout_server variant: write its cProfile stats to PROFILE-VARIANT")
     parser.add_argument("--variant", default="stock",
                         help=f"comma-separated, run in turn for each case: {', '.join(VARIANTS)}")

@@ -16,10 +16,10 @@ from starlette.staticfiles import StaticFiles
 
 from vidpulse.server.api import legacy, ops, sessions, stream, tus, webhooks, ws
 from vidpulse.server.api.auth import AuthMiddleware
+from vidpulse.server.api.middleware import RequestContextMiddleware
+from vidpulse.server.api.problems import EXCEPTION_HANDLERS
 from vidpulse.server.api.resources import Resource
 from vidpulse.server.config import Settings
-from vidpulse.server.errors import EXCEPTION_HANDLERS
-from vidpulse.server.logs import RequestContextMiddleware
 from vidpulse.server.ops.metrics import Metrics
 from vidpulse.server.runtime import Runtime
 from vidpulse.server.uploads.resumable import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS

@@ -47,7 +47,7 @@ class Settings:
     # How long an attempt waits for the receiver's answer; below webhooks.LEASE_S (60 s).
     webhook_timeout_s: float = 10.0
     webhook_max_attempts: int = 10
-    # Not in the DESIGN.md list, but operators need them: see docs/api.md.
+    # Operators need these too: see docs/api.md.
     job_timeout_s: float = 3600.0
     probe_timeout_s: float = 15.0
     probe_processes: int = 2

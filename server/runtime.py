@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
-from vidpulse.server.backends import Backend, create_backend
+from vidpulse.server.backends import create_backend
+from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.config import Settings
 from vidpulse.server.errors import ServiceUnavailable
 from vidpulse.server.jobs.dispatch import Dispatcher
@@ -16,12 +18,17 @@ from vidpulse.server.jobs.pool import Prober, WorkerPool
 from vidpulse.server.notify.deliveries import create_webhook_store
 from vidpulse.server.notify.webhooks import Webhooks
 from vidpulse.server.ops.looplag import LoopLag
-from vidpulse.server.ops.metrics import Metrics
+from vidpulse.server.ops.metrics import Gauges, Metrics
 from vidpulse.server.ops.supervise import Supervisor
 from vidpulse.server.schemas import BackendHealth, Readiness, StorageHealth, WorkerHealth
-from vidpulse.server.sessions.service import SessionService
-from vidpulse.server.storage.local import Storage, create_storage
+from vidpulse.server.sessions.control import SessionControl
+from vidpulse.server.sessions.expiry import Housekeeping
+from vidpulse.server.sessions.lifecycle import SessionLifecycle
+from vidpulse.server.sessions.queries import SessionQueries
+from vidpulse.server.storage import create_storage
+from vidpulse.server.storage.base import Storage
 from vidpulse.server.streams.hub import Hub
+from vidpulse.server.uploads.admission import Admission
 from vidpulse.server.uploads.resumable import TusService
 from vidpulse.server.uploads.staging import LocalUploadStore, S3UploadStore, UploadStore
 from vidpulse.server.uploads.url_ingest import Ingestor
@@ -39,7 +46,11 @@ class Runtime:
     backend: Backend
     pool: WorkerPool
     prober: Prober
-    service: SessionService
+    lifecycle: SessionLifecycle
+    queries: SessionQueries
+    control: SessionControl
+    housekeeping: Housekeeping
+    admission: Admission
     dispatcher: Dispatcher
     metrics: Metrics
     webhooks: Webhooks
@@ -57,24 +68,29 @@ class Runtime:
         hub = Hub(settings.subscriber_queue)
         backend = create_backend(settings, storage, hub)
         pool = WorkerPool(settings.workers, settings.progress_hz, settings.worker_nice)
-        backend.on_cancel(pool.cancel)
+        backend.signals.on_cancel(pool.cancel)
         prober = Prober(settings.probe_timeout_s, settings.probe_processes if probes else 0)
         webhooks = Webhooks(settings, create_webhook_store(settings, storage), metrics)
-        service = SessionService(settings, backend, storage, hub, metrics, prober, webhooks)
+        lifecycle = SessionLifecycle(backend, storage, webhooks, metrics)
+        queries = SessionQueries(settings, backend, storage, hub)
+        control = SessionControl(queries, lifecycle, backend)
+        admission = Admission(settings, lifecycle, backend, prober)
         # tus chunks may land on any instance, so with S3 they go to the bucket; a URL ingest is fetched
         # whole by one instance, which keeps it in its scratch until the last byte (one put, no join).
         fetched = LocalUploadStore(storage)
         uploads: UploadStore = S3UploadStore(storage) if settings.storage == "s3" else fetched
-        runtime = cls(settings, storage, hub, backend, pool, prober, service, Dispatcher(service, pool), metrics,
-                      webhooks, uploads, TusService(settings, service, uploads), Ingestor(settings, service, fetched))
+        runtime = cls(settings, storage, hub, backend, pool, prober, lifecycle, queries, control,
+                      Housekeeping(settings, lifecycle, backend), admission,
+                      Dispatcher(settings, lifecycle, backend, pool), metrics, webhooks, uploads,
+                      TusService(settings, admission, control, uploads), Ingestor(settings, admission, fetched))
         await storage.start()
-        unfinished = await backend.start()
+        unfinished = await backend.connection.start()
         await webhooks.start()  # after the backend, which removes orphan folders at start
         await asyncio.gather(pool.start(), prober.start())
-        await service.resume(unfinished)
+        await runtime.housekeeping.resume(unfinished)
         with contextlib.suppress(ServiceUnavailable):  # Redis down at start: the sweep does it later
-            await service.reconcile()
-        loops = {**backend.loops(), **runtime.dispatcher.loops(),
+            await runtime.housekeeping.reconcile()
+        loops = {**backend.loops, **runtime.dispatcher.loops(),
                  "expiry": runtime._expire_forever, "heartbeat": runtime._heartbeat_forever}
         for name, run in loops.items():
             runtime.supervisor.start(name, run)
@@ -94,7 +110,7 @@ class Runtime:
         await self.supervisor.stop()
         await asyncio.gather(self.pool.stop(), self.prober.stop())
         await self.webhooks.stop()
-        await self.backend.close()
+        await self.backend.connection.close()
         await self.storage.close()
 
     async def _expire_forever(self) -> None:
@@ -102,15 +118,15 @@ class Runtime:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.service.expire()
-                await self.service.reconcile()
+                await self.housekeeping.expire()
+                await self.housekeeping.reconcile()
             except Exception:
                 log.exception("expiry sweep failed")
 
     async def _heartbeat_forever(self) -> None:
         while True:
             try:
-                await self.backend.report_workers(self.pool.alive)
+                await self.backend.signals.report_workers(self.pool.alive)
             except Exception:
                 log.warning("worker heartbeat failed", exc_info=True)
             await asyncio.sleep(HEARTBEAT_S)
@@ -119,15 +135,24 @@ class Runtime:
         if not self.accepting:
             raise ServiceUnavailable("The server is shutting down; try again in a moment.")
 
+    async def gauges(self) -> Gauges:
+        states = Counter(s.state.value for s in await self.backend.sessions.all())
+        stats = self.hub.stats
+        return Gauges(states=states, queued=len(await self.backend.jobs.queued()), workers_alive=self.pool.alive,
+                      subscribers=self.hub.by_transport(), loop_lag_s=self.loop_lag.seconds,
+                      task_restarts=self.supervisor.restarts(), events_published=stats.published,
+                      events_delivered=stats.delivered, events_coalesced=stats.coalesced,
+                      subscribers_overflowed=stats.overflowed)
+
     async def readiness(self) -> Readiness:
-        backend_ok, storage_ok = await asyncio.gather(self.backend.ping(), self.storage.ping())
-        alive = await self.backend.workers_alive(self.pool.alive) if backend_ok else self.pool.alive
+        backend_ok, storage_ok = await asyncio.gather(self.backend.connection.ping(), self.storage.ping())
+        alive = await self.backend.signals.workers_alive(self.pool.alive) if backend_ok else self.pool.alive
         down = self.supervisor.down()
         return Readiness(
             backend=BackendHealth(name=self.backend.name, ok=backend_ok),  # type: ignore[arg-type]
             storage=StorageHealth(name=self.storage.name, ok=storage_ok),  # type: ignore[arg-type]
             workers=WorkerHealth(alive=alive, configured=self.pool.size),
-            queued=len(await self.backend.queued()) if backend_ok else None,
+            queued=len(await self.backend.jobs.queued()) if backend_ok else None,
             tasks_down=down,
             ready=(backend_ok and storage_ok and self.accepting and not down
                    and (self.pool.size == 0 or self.pool.alive > 0)))

@@ -7,8 +7,8 @@ import hmac
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vidpulse.server.errors import problem_response
-from vidpulse.server.sessions.service import owner_of
+from vidpulse.server.api.problems import problem_response
+from vidpulse.server.sessions.names import owner_of
 
 OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/openapi.json"})
 OPEN_PREFIXES = ("/static/",)

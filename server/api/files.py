@@ -12,7 +12,7 @@ import mimetypes
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from vidpulse.server.errors import BadRequest, NotFound, RangeNotSatisfiable
-from vidpulse.server.storage.local import Storage
+from vidpulse.server.storage.base import Storage
 
 
 async def object_response(storage: Storage, session_id: str, name: str, range_header: str | None,

@@ -7,7 +7,7 @@ import json
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from vidpulse.server.api.resources import Resource, owner, runtime
+from vidpulse.server.api.resources import Resource, multipart_body, owner, runtime
 from vidpulse.server.errors import Conflict, Unprocessable
 from vidpulse.server.models import SessionState
 
@@ -15,19 +15,18 @@ from vidpulse.server.models import SessionState
 async def analyze_video(request: Request) -> Response:
     rt = runtime(request)
     rt.check_accepting()
-    service = rt.service
-    session = await service.create(request, owner(request))
+    session = await rt.admission.create(multipart_body(request), owner(request))
     try:
-        session = await service.wait_finished(session.id, owner(request))
+        session = await rt.queries.wait_finished(session.id, owner(request))
         if session.state is SessionState.FAILED:
             error = session.error or {}
             raise Unprocessable(error.get("message", "The video could not be analysed."), code=error.get("code"))
         if session.state is not SessionState.SUCCEEDED:
             raise Conflict("The analysis was cancelled before it finished.", state=session.state.value)
-        report = json.loads(await service.report(session.id))
+        report = json.loads(await rt.queries.report(session.id))
     finally:
         # The synchronous endpoint keeps nothing: its caller has no session id to clean up with.
-        await service.delete(session.id, owner(request))
+        await rt.control.delete(session.id, owner(request))
     return JSONResponse(report, headers={"X-Vidpulse-Session": session.id})
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from vidpulse.server.errors import BadRequest, PayloadTooLarge
 from vidpulse.server.runtime import Runtime
+from vidpulse.server.uploads.multipart import MultipartBody
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -48,3 +50,32 @@ class Resource(Route):
         super().__init__(path, dispatch, name="_".join(h.__name__ for h in handlers.values()), methods=list(table))
         self.allowed = frozenset(table)
         self.methods = None  # matches every method; `dispatch` refuses the others
+
+
+def is_json(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+
+
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a client that goes away is a 400 for whoever reads it."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect as exc:
+        raise BadRequest("The client went away before the upload finished.") from exc
+
+
+def multipart_body(request: Request) -> MultipartBody:
+    headers = request.headers
+    return MultipartBody(headers.get("content-type"), headers.get("content-length"), body_chunks(request))
+
+
+async def small_body(request: Request, limit: int = 64 * 1024) -> bytes:
+    """A JSON request body, read whole but never past `limit`."""
+    body = bytearray()
+    async for chunk in body_chunks(request):
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"A JSON request body is at most {limit // 1024} KB; upload videos as multipart "
+                                  "or with tus.")
+    return bytes(body)

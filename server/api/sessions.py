@@ -6,10 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vidpulse.server.api.files import object_response
-from vidpulse.server.api.resources import Resource, answer, owner, runtime
+from vidpulse.server.api.resources import Resource, answer, is_json, multipart_body, owner, runtime, small_body
 from vidpulse.server.errors import Unprocessable
-from vidpulse.server.storage.local import ARTIFACTS
-from vidpulse.server.uploads.url_ingest import is_json
+from vidpulse.server.storage.base import ARTIFACTS
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -18,43 +17,45 @@ DEFAULT_PAGE = 50
 async def create_session(request: Request) -> Response:
     rt = runtime(request)
     rt.check_accepting()
-    create = rt.ingest.create if is_json(request) else rt.service.create
-    session = await create(request, owner(request))
-    document = await rt.service.document(session)
+    if is_json(request):
+        session = await rt.ingest.create(await small_body(request), owner(request))
+    else:
+        session = await rt.admission.create(multipart_body(request), owner(request))
+    document = await rt.queries.document(session)
     return answer(document, 202, {"Location": document.links.self})
 
 
 async def list_sessions(request: Request) -> Response:
     limit = _int_param(request, "limit", default=DEFAULT_PAGE, low=1, high=MAX_PAGE)
-    page = await runtime(request).service.list_page(owner(request), request.query_params.get("cursor"), limit)
+    page = await runtime(request).queries.list_page(owner(request), request.query_params.get("cursor"), limit)
     return answer(page)
 
 
 async def get_session(request: Request) -> Response:
-    service = runtime(request).service
-    session = await service.visible(request.path_params["id"], owner(request))
-    return answer(await service.document(session))
+    queries = runtime(request).queries
+    session = await queries.visible(request.path_params["id"], owner(request))
+    return answer(await queries.document(session))
 
 
 async def get_results(request: Request) -> Response:
-    report = await runtime(request).service.results(request.path_params["id"], owner(request))
+    report = await runtime(request).queries.results(request.path_params["id"], owner(request))
     return Response(report, media_type="application/json")
 
 
 async def get_file(request: Request) -> Response:
     rt, name = runtime(request), request.path_params["name"]
-    session_id = await rt.service.artifact(request.path_params["id"], name, owner(request))
+    session_id = await rt.queries.artifact(request.path_params["id"], name, owner(request))
     return await object_response(rt.storage, session_id, ARTIFACTS + name, request.headers.get("range"))
 
 
 async def cancel_session(request: Request) -> Response:
-    service = runtime(request).service
-    session = await service.cancel(request.path_params["id"], owner(request))
-    return answer(await service.document(session), 202)
+    rt = runtime(request)
+    session = await rt.control.cancel(request.path_params["id"], owner(request))
+    return answer(await rt.queries.document(session), 202)
 
 
 async def delete_session(request: Request) -> Response:
-    await runtime(request).service.delete(request.path_params["id"], owner(request))
+    await runtime(request).control.delete(request.path_params["id"], owner(request))
     return Response(status_code=204)
 
 

@@ -55,7 +55,7 @@ class EventStream(EventSourceResponse):
 async def stream_events(request: Request) -> Response:
     rt = runtime(request)
     after = request.headers.get("last-event-id") or request.query_params.get("last_event_id") or None
-    subscription = await rt.service.subscribe(request.path_params["id"], owner(request), after)
+    subscription = await rt.queries.subscribe(request.path_params["id"], owner(request), after)
     if subscription.nothing_new:
         subscription.close()
         return Response(status_code=204)

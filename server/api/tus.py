@@ -9,8 +9,9 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vidpulse.server.api.problems import problem_response
 from vidpulse.server.api.resources import Handler, Resource, owner, runtime
-from vidpulse.server.errors import BadRequest, PreconditionFailed, VidpulseError, problem_response
+from vidpulse.server.errors import BadRequest, PreconditionFailed, VidpulseError
 from vidpulse.server.uploads.resumable import TUS_VERSION, Checksum, UploadState, parse_int_header
 
 _EXPOSED = {"Tus-Resumable": TUS_VERSION}

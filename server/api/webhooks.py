@@ -10,7 +10,7 @@ from vidpulse.server.api.resources import Resource, answer, owner, runtime
 
 async def list_attempts(request: Request) -> Response:
     rt = runtime(request)
-    session = await rt.service.visible(request.path_params["id"], owner(request))
+    session = await rt.queries.visible(request.path_params["id"], owner(request))
     return answer(await rt.webhooks.attempts(session.id))
 
 

@@ -109,7 +109,7 @@ class Connection:
             await self.send(error_message("too_many", f"At most {MAX_SUBSCRIPTIONS} subscriptions per socket.",
                                           session_id, "subscribe"))
             return
-        subscription = await self.runtime.service.subscribe(session_id, self.owner, after, transport="ws")
+        subscription = await self.runtime.queries.subscribe(session_id, self.owner, after, transport="ws")
         self._opened.add(subscription)
         self._stop(session_id)
         task = asyncio.create_task(self._pump(subscription))
@@ -120,7 +120,7 @@ class Connection:
         self._stop(message.session)
 
     async def op_cancel(self, message: WsCancel) -> None:
-        await self.runtime.service.cancel(message.session, self.owner)
+        await self.runtime.control.cancel(message.session, self.owner)
 
     def _stop(self, session_id: str) -> None:
         task = self.subscriptions.pop(session_id, None)

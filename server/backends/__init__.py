@@ -1,24 +1,21 @@
-"""Where sessions, event logs and the job queue live: memory (default) or Redis."""
+"""Where sessions, event logs and the job queue live: memory (default) or Redis, each as the parts
+of backends/protocols.py."""
 
 from __future__ import annotations
 
-from vidpulse.server.backends.protocols import Backend
+from vidpulse.server.backends.protocols import Backend, Publisher
 from vidpulse.server.config import Settings
-from vidpulse.server.storage.local import Storage
-from vidpulse.server.streams.hub import Hub
+from vidpulse.server.storage.base import Storage
+from vidpulse.server.storage.local import LocalStorage
 
 
-def create_backend(settings: Settings, storage: Storage, hub: Hub) -> Backend:
+def create_backend(settings: Settings, storage: Storage, publisher: Publisher) -> Backend:
     if settings.backend == "redis":
-        from vidpulse.server.backends.redis import RedisBackend
+        from vidpulse.server.backends.redis import redis_backend
 
-        return RedisBackend(settings, storage, hub)
-    from vidpulse.server.backends.memory import MemoryBackend
-    from vidpulse.server.storage.local import LocalStorage
+        return redis_backend(settings, publisher)
+    from vidpulse.server.backends.memory import memory_backend
 
     # Config validation allows the memory backend with local storage only (its state is on disk).
     assert isinstance(storage, LocalStorage)
-    return MemoryBackend(settings, storage, hub)
-
-
-__all__ = ["Backend", "create_backend"]
+    return memory_backend(storage, publisher)

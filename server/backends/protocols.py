@@ -1,33 +1,32 @@
-"""The one protocol every backend implements."""
+"""The backend as the narrow parts its callers need: sessions, the event log, the job queue,
+signals between instances, and locks. Each backend (memory, redis) implements every part, one
+module per part, and `Backend` bundles them with the connection they share."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vidpulse.server.models import Event, EventType, Session
 
 CancelHandler = Callable[[str], object]
+Loop = Callable[[], Awaitable[None]]
 
 
-class Backend(Protocol):
-    name: str
-    # Redis runs a job whose worker process died again elsewhere; in one process that would
-    # only crash the same way, so the memory backend fails it.
-    retries_crashed_jobs: bool
+class Publisher(Protocol):
+    """Where a backend hands the events its instance's live subscribers wait for (the hub)."""
 
-    async def start(self) -> list[Session]:
-        """Connect and load; returns the sessions that were queued or running before a restart
-        and that this backend wants queued again (none for Redis: its queue survives)."""
+    def publish(self, event: Event) -> None: ...
 
-    async def close(self) -> None: ...
+    def count(self, session_id: str) -> int:
+        """Live subscribers of the session on this instance."""
 
-    def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
-        """The backend's long-lived tasks, which the runtime runs under its supervisor."""
+    def close_all(self) -> None:
+        """End every live stream (the clients resume from their last event id)."""
 
-    async def ping(self) -> bool: ...
 
-    # Sessions
+class SessionStore(Protocol):
     async def add(self, session: Session) -> None: ...
 
     async def submit(self, session: Session) -> int:
@@ -40,14 +39,17 @@ class Backend(Protocol):
 
     async def remove(self, session_id: str) -> None: ...
 
-    async def sessions(self) -> list[Session]: ...
+    async def all(self) -> list[Session]: ...
 
     async def save_upload(self, session: Session) -> None:
         """Persist `session.upload` and `session.progress` alone: an upload in flight never rewrites the
         rest of the session, so it cannot undo a cancel made meanwhile elsewhere."""
 
-    # Event log: append assigns the id, persists and updates session.last_event_id; the event
-    # reaches the hub's live subscribers (directly, or through the instance's stream reader).
+
+class EventLog(Protocol):
+    """Append assigns the id, persists and updates session.last_event_id; the event reaches the
+    hub's live subscribers (directly, or through the instance's stream reader)."""
+
     async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event: ...
 
     async def events_after(self, session_id: str, after: str | None) -> list[Event]: ...
@@ -56,7 +58,8 @@ class Backend(Protocol):
         """A local subscriber is about to snapshot this session: from now on its events must
         reach the hub. Called before the snapshot is read."""
 
-    # Job queue
+
+class JobQueue(Protocol):
     async def enqueue(self, session_id: str) -> int:
         """Queue the job; returns its 1-based position at that moment."""
 
@@ -79,7 +82,10 @@ class Backend(Protocol):
         with Redis's data). Redis answers on one instance at a time (a short lock), so two
         instances never queue the same session twice."""
 
-    # Cancel and workers
+
+class Signals(Protocol):
+    """Cancel requests to whichever instance runs a job, and the worker count across instances."""
+
     def on_cancel(self, handler: CancelHandler) -> None:
         """Where cancel requests for running jobs go on this instance (its worker pool)."""
 
@@ -91,7 +97,11 @@ class Backend(Protocol):
     async def workers_alive(self, local: int) -> int:
         """Worker processes alive across every instance, given this instance's own count."""
 
-    # Locks (one PATCH at a time per resumable upload, whichever instance it lands on)
+
+class Locks(Protocol):
+    """Named locks with a lease (one PATCH at a time per resumable upload, whichever instance it
+    lands on)."""
+
     async def try_lock(self, name: str, token: str, ttl_s: float) -> bool:
         """Take the lock `name` for `ttl_s` unless another token holds it."""
 
@@ -100,3 +110,29 @@ class Backend(Protocol):
 
     async def unlock(self, name: str, token: str) -> None:
         """Release the lock if this token still holds it."""
+
+
+class Connection(Protocol):
+    async def start(self) -> list[Session]:
+        """Connect and load; returns the sessions that were queued or running before a restart
+        and that this backend wants queued again (none for Redis: its queue survives)."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    # Redis runs a job whose worker process died again elsewhere; in one process that would
+    # only crash the same way, so the memory backend fails it.
+    retries_crashed_jobs: bool
+    connection: Connection
+    sessions: SessionStore
+    events: EventLog
+    jobs: JobQueue
+    signals: Signals
+    locks: Locks
+    # The backend's long-lived tasks, which the runtime runs under its supervisor.
+    loops: dict[str, Loop] = field(default_factory=dict)

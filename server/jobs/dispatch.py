@@ -12,13 +12,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vidpulse.server.backends.protocols import Backend
+from vidpulse.server.config import Settings
 from vidpulse.server.errors import ServiceUnavailable
 from vidpulse.server.jobs import child as protocol
 from vidpulse.server.jobs.pool import CRASHED, TIMED_OUT, Outcome, WorkerPool, WorkerProcess
 from vidpulse.server.logs import bind_session
 from vidpulse.server.models import Session, SessionState
-from vidpulse.server.sessions.service import SessionService
-from vidpulse.server.storage.local import ARTIFACTS, SOURCE, StorageUnavailable
+from vidpulse.server.sessions.lifecycle import SessionLifecycle
+from vidpulse.server.storage.base import ARTIFACTS, SOURCE, StorageUnavailable
 
 log = logging.getLogger("vidpulse.dispatch")
 
@@ -33,8 +35,10 @@ _FAILURES = {
 
 
 class Dispatcher:
-    def __init__(self, service: SessionService, pool: WorkerPool) -> None:
-        self.service = service
+    def __init__(self, settings: Settings, lifecycle: SessionLifecycle, backend: Backend, pool: WorkerPool) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.backend = backend
         self.pool = pool
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -42,10 +46,10 @@ class Dispatcher:
         return {f"dispatch-{worker.index}": functools.partial(self._serve, worker) for worker in self.pool.workers}
 
     async def _serve(self, worker: WorkerProcess) -> None:
-        backend = self.service.backend
+        backend = self.backend
         while True:
             try:
-                session_id = await backend.next_job()
+                session_id = await backend.jobs.next_job()
             except ServiceUnavailable:
                 await asyncio.sleep(1.0)  # the backend is down; it comes back by itself
                 continue
@@ -66,72 +70,72 @@ class Dispatcher:
 
     async def _take(self, worker: WorkerProcess, session_id: str) -> None:
         bind_session(session_id)
-        service, backend = self.service, self.service.backend
-        session = await backend.get(session_id)
+        lifecycle, backend = self.lifecycle, self.backend
+        session = await backend.sessions.get(session_id)
         if session is None or session.state.finished:
             pass  # deleted, cancelled while queued, or settled by a worker that died before acking
         elif session.state is SessionState.CANCELLING:
-            await service.mark_cancelled(session)
+            await lifecycle.mark_cancelled(session)
         elif session.attempts >= MAX_ATTEMPTS:
             code, message = _FAILURES[CRASHED]
-            await service.fail(session, code, f"{message} It was tried {session.attempts} times.")
+            await lifecycle.fail(session, code, f"{message} It was tried {session.attempts} times.")
         else:
             await self._run(worker, session)
-        await backend.job_done(session_id)
+        await backend.jobs.job_done(session_id)
 
     async def _fail_quietly(self, session_id: str) -> None:
         with contextlib.suppress(Exception):
-            session = await self.service.backend.get(session_id)
+            session = await self.backend.sessions.get(session_id)
             if session is not None and not session.state.finished:
-                await self.service.fail(session, "internal", "The server failed to run this job.")
-            await self.service.backend.job_done(session_id)
+                await self.lifecycle.fail(session, "internal", "The server failed to run this job.")
+            await self.backend.jobs.job_done(session_id)
 
     async def _run(self, worker: WorkerProcess, session: Session) -> None:
         """Fetch the source into this host's folder, analyse it there, store the artifacts, and
         drop the local copy: a host that dies mid-job leaves the job whole in storage."""
-        service, storage = self.service, self.service.storage
+        lifecycle, storage = self.lifecycle, self.lifecycle.storage
         try:
             async with self._heartbeat(session.id):
                 source = await self._until_stored(lambda: storage.fetch(session.id, SOURCE))
-                current = await service.backend.get(session.id)  # cancelled or deleted during the download?
+                current = await self.backend.sessions.get(session.id)  # cancelled or deleted during the download?
                 if current is None or current.state.finished:
                     return
                 if current.state is SessionState.CANCELLING:
-                    await service.mark_cancelled(current)
+                    await lifecycle.mark_cancelled(current)
                     return
                 await self._analyse(worker, session, source)
         finally:
             await storage.release(session.id)
 
     async def _analyse(self, worker: WorkerProcess, session: Session, source: Path) -> None:
-        service = self.service
-        await service.mark_started(session)
-        await service.announce_positions()
-        await service.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
-        out_dir = service.storage.paths(session.id).artifacts
+        lifecycle = self.lifecycle
+        await lifecycle.mark_started(session)
+        await lifecycle.announce_positions()
+        await lifecycle.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
+        out_dir = lifecycle.storage.paths(session.id).artifacts
         await asyncio.to_thread(_empty_folder, out_dir)
         job = {"source": str(source), "out_dir": str(out_dir), "options": session.options,
                "video": session.video, "name": session.filename}
 
         async def on_message(kind: str, payload: Any) -> None:
             if kind == protocol.STAGE:
-                await service.record_stage(session, payload)
+                await lifecycle.record_stage(session, payload)
             elif kind == protocol.SCENE:
-                await service.record_scene(session, payload)
+                await lifecycle.record_scene(session, payload)
             else:
-                await service.record_progress(session, payload)
+                await lifecycle.record_progress(session, payload)
 
-        outcome = await worker.run(session.id, job, on_message, service.settings.job_timeout_s)
+        outcome = await worker.run(session.id, job, on_message, self.settings.job_timeout_s)
         if outcome.kind == protocol.DONE:
             await self._store_artifacts(session.id, out_dir)
         await self._settle(session, outcome)
 
     async def _store_artifacts(self, session_id: str, out_dir: Path) -> None:
-        storage, backend = self.service.storage, self.service.backend
-        if await backend.get(session_id) is None:
+        storage, backend = self.lifecycle.storage, self.backend
+        if await backend.sessions.get(session_id) is None:
             return  # deleted while it ran
         await self._until_stored(lambda: storage.publish(session_id, out_dir, ARTIFACTS))
-        if await backend.get(session_id) is None:  # deleted while the files went up
+        if await backend.sessions.get(session_id) is None:  # deleted while the files went up
             await self._until_stored(lambda: storage.remove(session_id))
 
     async def _until_stored(self, operation: Callable[[], Awaitable[T]]) -> T:
@@ -149,12 +153,12 @@ class Dispatcher:
     async def _heartbeat(self, session_id: str) -> AsyncIterator[None]:
         """Keeps the job claimed while this host works on it, progress or not (a long download or
         upload, a slow start on a busy machine): only a host that stops claims it back."""
-        backend = self.service.backend
+        backend = self.backend
 
         async def beat() -> None:
             while True:
                 with contextlib.suppress(ServiceUnavailable):
-                    await backend.job_heartbeat(session_id)
+                    await backend.jobs.job_heartbeat(session_id)
                 await asyncio.sleep(1.0)
 
         task = asyncio.create_task(beat(), name=f"heartbeat-{session_id}")
@@ -166,22 +170,22 @@ class Dispatcher:
                 await task
 
     async def _settle(self, session: Session, outcome: Outcome) -> None:
-        service = self.service
-        current = await service.backend.get(session.id)
+        lifecycle = self.lifecycle
+        current = await self.backend.sessions.get(session.id)
         if current is None:
             return  # deleted while running; its files are gone already
         cancelling = SessionState.CANCELLING in (session.state, current.state)
         if outcome.kind == protocol.DONE:
-            await service.succeed(session, outcome.payload)
+            await lifecycle.succeed(session, outcome.payload)
         elif outcome.kind == protocol.CANCELLED or cancelling:
-            await service.mark_cancelled(session)
+            await lifecycle.mark_cancelled(session)
         elif outcome.kind == protocol.ERROR:
-            await service.fail(session, outcome.payload["code"], outcome.payload["message"])
-        elif outcome.kind == CRASHED and service.backend.retries_crashed_jobs and session.attempts < MAX_ATTEMPTS:
-            await service.requeue(session)
+            await lifecycle.fail(session, outcome.payload["code"], outcome.payload["message"])
+        elif outcome.kind == CRASHED and self.backend.retries_crashed_jobs and session.attempts < MAX_ATTEMPTS:
+            await lifecycle.requeue(session)
         else:
             code, message = _FAILURES.get(outcome.kind, _FAILURES[CRASHED])
-            await service.fail(session, code, message)
+            await lifecycle.fail(session, code, message)
 
 
 def _empty_folder(folder: Path) -> None:

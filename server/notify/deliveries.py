@@ -14,43 +14,19 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from functools import wraps
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from vidpulse.server.config import Settings
 from vidpulse.server.errors import ServiceUnavailable
-from vidpulse.server.notify.webhooks import Delivery, DeliveryState
-from vidpulse.server.storage.local import LocalStorage, Storage, write_json_atomic
+from vidpulse.server.notify.records import Delivery, WebhookStore
+from vidpulse.server.schemas import DeliveryState
+from vidpulse.server.storage.base import Storage, write_json_atomic
+from vidpulse.server.storage.local import LocalStorage
 
 log = logging.getLogger("vidpulse.webhooks")
-
-
-class WebhookStore(Protocol):
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def set_callback(self, session_id: str, url: str) -> None: ...
-
-    async def callback(self, session_id: str) -> str | None: ...
-
-    async def add(self, deliveries: list[Delivery]) -> None:
-        """Record new deliveries, due at once; one that exists already (same id) is kept as it is."""
-
-    async def claim(self, now: float, lease_s: float, limit: int) -> list[Delivery]:
-        """Up to `limit` due deliveries, leased to this instance for `lease_s`."""
-
-    async def settle(self, delivery: Delivery) -> None:
-        """Store a claimed delivery's new state and end its lease; pending ones fall due at `due_at`."""
-
-    async def release(self) -> None:
-        """Give back this instance's leases (it is stopping): their deliveries are due again at once."""
-
-    async def next_due(self) -> float | None: ...
-
-    async def for_session(self, session_id: str) -> list[Delivery]: ...
 
 
 def create_webhook_store(settings: Settings, storage: Storage) -> WebhookStore:

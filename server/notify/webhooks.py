@@ -12,28 +12,24 @@ a crashed instance loses none; instances take due deliveries with a lease, so on
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import httpx
 
 from vidpulse.server.config import ConfigError, Settings
 from vidpulse.server.errors import Unprocessable
 from vidpulse.server.models import Session, SessionState, isoformat, utcnow
+from vidpulse.server.notify.records import Attempt, Delivery, WebhookStore, delivery_id
+from vidpulse.server.notify.signing import parse_secret, signed_headers
 from vidpulse.server.ops.metrics import Metrics
 from vidpulse.server.ops.supervise import LoopFunction
 from vidpulse.server.outbound import OutboundRefused, check_url, outbound_client
 from vidpulse.server.schemas import (
     DeliveryState,
-    WebhookAttempt,
     WebhookAttemptList,
     WebhookPayload,
     WebhookTarget,
@@ -41,12 +37,8 @@ from vidpulse.server.schemas import (
 )
 from vidpulse.server.schemas import Session as SessionDocument
 
-if TYPE_CHECKING:
-    from vidpulse.server.notify.deliveries import WebhookStore
-
 log = logging.getLogger("vidpulse.webhooks")
 
-SECRET_PREFIX = "whsec_"
 CALLBACK_OPTION = "callback_url"
 # Longer than one attempt can take (WEBHOOK_TIMEOUT_S is below it), so a lease only lapses when its instance is gone.
 LEASE_S = 60.0
@@ -56,90 +48,6 @@ _CONCURRENCY = 8
 
 _TYPES = {SessionState.SUCCEEDED: WebhookType.SUCCEEDED, SessionState.FAILED: WebhookType.FAILED,
           SessionState.CANCELLED: WebhookType.CANCELLED}
-
-
-# Signing ---------------------------------------------------------------------------------------
-
-def parse_secret(value: str) -> bytes:
-    """The HMAC key of a `whsec_` + base64 secret (the prefix is optional, as in the reference libraries)."""
-    try:
-        key = base64.b64decode(value.removeprefix(SECRET_PREFIX), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ConfigError("WEBHOOK_SECRET must be 'whsec_' followed by base64") from exc
-    if len(key) < 16:
-        raise ConfigError("WEBHOOK_SECRET must hold at least 16 random bytes (24 base64 characters)")
-    return key
-
-
-def sign(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(mac).decode()
-
-
-def signed_headers(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    return {
-        "content-type": "application/json",
-        "user-agent": "vidpulse-webhooks",
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(key, webhook_id, timestamp, body),
-    }
-
-
-# Deliveries ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Attempt:
-    number: int
-    at: str
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One payload for one URL, tried until delivered or WEBHOOK_MAX_ATTEMPTS attempts have failed.
-
-    The body is encoded once: every attempt sends the same bytes under the same id."""
-
-    id: str
-    session: str
-    target: WebhookTarget
-    url: str
-    type: WebhookType
-    body: str
-    created_at: str
-    due_at: float  # epoch seconds of the next attempt
-    state: DeliveryState = DeliveryState.PENDING
-    attempts: tuple[Attempt, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Delivery:
-        return cls(**{**raw, "target": WebhookTarget(raw["target"]), "type": WebhookType(raw["type"]),
-                      "state": DeliveryState(raw["state"]),
-                      "attempts": tuple(Attempt(**a) for a in raw["attempts"])})
-
-    def attempt_documents(self) -> list[WebhookAttempt]:
-        """The public listing: one item per attempt, with where the delivery stands now."""
-        next_at = isoformat_epoch(self.due_at) if self.state is DeliveryState.PENDING else None
-        return [WebhookAttempt(webhook_id=self.id, type=self.type, target=self.target, attempt=a.number, at=a.at,
-                               status_code=a.status_code, error=a.error, duration_ms=a.duration_ms,
-                               delivery_state=self.state,
-                               next_attempt_at=next_at if a.number == len(self.attempts) else None)
-                for a in self.attempts]
-
-
-def delivery_id(session_id: str, target: WebhookTarget) -> str:
-    # Derived, not random: recording the same session's delivery twice (a retried finish) is one delivery.
-    return "msg_" + hashlib.sha256(f"{session_id}:{target.value}".encode()).hexdigest()[:32]
-
-
-def isoformat_epoch(seconds: float) -> str | None:
-    return isoformat(datetime.fromtimestamp(seconds, UTC))
 
 
 def backoff_s(retry_s: float, failed_attempts: int) -> float:

@@ -7,19 +7,15 @@ own that state, so they can never drift from it.
 
 from __future__ import annotations
 
-from collections import Counter as Tally
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import Scope
 
 from vidpulse.server.models import SessionState
-
-if TYPE_CHECKING:
-    from vidpulse.server.runtime import Runtime
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -46,54 +42,68 @@ class Metrics:
         self._state = _StateCollector()
         self.registry.register(self._state)
 
-    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+    def observe_request(self, scope: Mapping[str, Any], status: int, seconds: float) -> None:
         """Latency by route template (not raw path, so session ids do not explode the label set)."""
         if scope["type"] == "http":
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.request_seconds.labels(scope["method"], route, str(status or 500)).observe(seconds)
 
-    async def render(self, runtime: Runtime) -> bytes:
-        # The backend is async (Redis); read it here, then let the sync collector report it.
-        self._state.update(runtime, [s.state.value for s in await runtime.backend.sessions()],
-                           len(await runtime.backend.queued()))
+    async def render(self, source: GaugeSource) -> bytes:
+        # The source's reading may await (Redis); the sync collector then reports it.
+        self._state.reading = await source.gauges()
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """Current state at scrape time, read from the objects that own it."""
+
+    states: Mapping[str, int]
+    queued: int
+    workers_alive: int
+    subscribers: Mapping[str, int]
+    loop_lag_s: float
+    task_restarts: Mapping[str, int]
+    events_published: int
+    events_delivered: int
+    events_coalesced: int
+    subscribers_overflowed: int
+
+
+class GaugeSource(Protocol):
+    async def gauges(self) -> Gauges: ...
 
 
 class _StateCollector(Collector):
     def __init__(self) -> None:
-        self.runtime: Runtime | None = None
-        self.states: Tally[str] = Tally()
-        self.queued = 0
-
-    def update(self, runtime: Runtime, states: list[str], queued: int) -> None:
-        self.runtime, self.states, self.queued = runtime, Tally(states), queued
+        self.reading: Gauges | None = None
 
     def collect(self) -> Iterable[Metric]:
-        rt = self.runtime
-        if rt is None:
+        reading = self.reading
+        if reading is None:
             return
         sessions = GaugeMetricFamily("vidpulse_sessions", "Sessions by state", labels=["state"])
         for state in SessionState:
-            sessions.add_metric([state.value], self.states.get(state.value, 0))
+            sessions.add_metric([state.value], reading.states.get(state.value, 0))
         yield sessions
-        yield GaugeMetricFamily("vidpulse_queue_depth", "Jobs waiting for a worker", value=self.queued)
-        yield GaugeMetricFamily("vidpulse_workers_alive", "Worker processes alive", value=rt.pool.alive)
+        yield GaugeMetricFamily("vidpulse_queue_depth", "Jobs waiting for a worker", value=reading.queued)
+        yield GaugeMetricFamily("vidpulse_workers_alive", "Worker processes alive", value=reading.workers_alive)
         subscribers = GaugeMetricFamily("vidpulse_subscribers", "Open live subscriptions", labels=["transport"])
-        for transport, count in rt.hub.by_transport().items():
+        for transport, count in reading.subscribers.items():
             subscribers.add_metric([transport], count)
         yield subscribers
         yield GaugeMetricFamily("vidpulse_event_loop_lag_seconds",
-                                "Worst delay of the event loop over the last ~10 s", value=rt.loop_lag.seconds)
+                                "Worst delay of the event loop over the last ~10 s", value=reading.loop_lag_s)
         restarts = CounterMetricFamily("vidpulse_task_restarts", "Background tasks started again after dying",
                                        labels=["task"])
-        for task, count in rt.supervisor.restarts().items():
+        for task, count in reading.task_restarts.items():
             restarts.add_metric([task], count)
         yield restarts
-        stats = rt.hub.stats
         for name, value, help_text in (
-            ("vidpulse_events_published", stats.published, "Events published to live subscribers"),
-            ("vidpulse_events_delivered", stats.delivered, "Events handed to subscriber connections"),
-            ("vidpulse_events_coalesced", stats.coalesced, "Progress events merged for slow subscribers"),
-            ("vidpulse_subscribers_overflowed", stats.overflowed, "Subscribers disconnected for falling behind"),
+            ("vidpulse_events_published", reading.events_published, "Events published to live subscribers"),
+            ("vidpulse_events_delivered", reading.events_delivered, "Events handed to subscriber connections"),
+            ("vidpulse_events_coalesced", reading.events_coalesced, "Progress events merged for slow subscribers"),
+            ("vidpulse_subscribers_overflowed", reading.subscribers_overflowed,
+             "Subscribers disconnected for falling behind"),
         ):
             yield CounterMetricFamily(name, help_text, value=value)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import shutil
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from datetime import timedelta
@@ -27,9 +26,10 @@ from obstore.store import S3Store
 
 from vidpulse.server.config import Settings
 from vidpulse.server.errors import NotFound
-from vidpulse.server.storage.local import (
+from vidpulse.server.storage.base import (
     PROBE_HEAD_BYTES,
     PROBE_TAIL_BYTES,
+    SESSION_DIR,
     SessionPaths,
     StorageUnavailable,
     check_name,
@@ -44,7 +44,6 @@ PART_BYTES = 8 * 1024 * 1024
 _PART_CONCURRENCY = 2
 _PUBLISH_CONCURRENCY = 8
 _READ_CHUNK = 256 * 1024
-_SESSION_DIR = re.compile(r"^s_[0-9a-f]{32}$")
 
 
 def _retry_config() -> Any:
@@ -244,5 +243,5 @@ def _write_sparse(dest: Path, size: int, head: bytes, tail: bytes) -> None:
 def _empty_scratch(data_dir: Path) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     for path in data_dir.iterdir():
-        if path.is_dir() and _SESSION_DIR.match(path.name):
+        if path.is_dir() and SESSION_DIR.match(path.name):
             shutil.rmtree(path, ignore_errors=True)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from vidpulse.server.backends import Backend
+from vidpulse.server.backends.protocols import EventLog
 from vidpulse.server.errors import BadRequest
 from vidpulse.server.models import Event, EventType, Session, event_order
 from vidpulse.server.streams.eager import Rest, step
@@ -164,7 +164,7 @@ def _through_terminal(batch: list[Event]) -> tuple[list[Event], bool]:
 SnapshotLoader = Callable[[], Awaitable[tuple[Session, dict[str, Any]]]]
 
 
-async def open_subscription(backend: Backend, hub: Hub, session_id: str, load: SnapshotLoader,
+async def open_subscription(log: EventLog, hub: Hub, session_id: str, load: SnapshotLoader,
                             after: str | None, transport: str) -> Subscription:
     """Registers the live queue and has the backend follow the session first, and only then
     loads the snapshot: every event is either covered by the snapshot and replay, or arrives live."""
@@ -175,18 +175,18 @@ async def open_subscription(backend: Backend, hub: Hub, session_id: str, load: S
             raise BadRequest(f"{after!r} is not an event id of this stream.", field="last_event_id") from exc
     subscriber = hub.subscribe(session_id, transport)
     try:
-        await backend.watch(session_id)
+        await log.watch(session_id)
         session, snapshot_doc = await load()
         snapshot = Event.create(None, session.id, EventType.SNAPSHOT, snapshot_doc)
         covered = session.last_event_id
-        logged = await backend.events_after(session.id, after) if after is not None else []
+        logged = await log.events_after(session.id, after) if after is not None else []
         replay = [e for e in logged if covered is None or event_order(e.id or "0") <= event_order(covered)]
         nothing_new = session.state.finished and after is not None and not replay
         if session.state.finished and not (replay and replay[-1].type.terminal):
             # Even when the snapshot already shows the end, the terminal event is sent, so
             # every subscription ends the same way. (If the state was saved but the event is
             # not logged yet, it arrives live.)
-            terminal = await _terminal_event(backend, session)
+            terminal = await _terminal_event(log, session)
             last = event_order(replay[-1].id or "0") if replay else (-1, -1)
             if terminal is not None and event_order(terminal.id or "0") > last:
                 replay.append(terminal)
@@ -198,6 +198,6 @@ async def open_subscription(backend: Backend, hub: Hub, session_id: str, load: S
     return Subscription(session.id, snapshot, replay, covered, nothing_new, subscriber, hub)
 
 
-async def _terminal_event(backend: Backend, session: Session) -> Event | None:
-    events = await backend.events_after(session.id, None)
+async def _terminal_event(log: EventLog, session: Session) -> Event | None:
+    events = await log.events_after(session.id, None)
     return events[-1] if events and events[-1].type.terminal else None

@@ -10,7 +10,6 @@ from typing import Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
-from starlette.requests import ClientDisconnect, Request
 
 from vidpulse.server.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
@@ -46,15 +45,25 @@ def options_json(raw: str, where: str) -> dict[str, Any]:
     return value
 
 
-def check_request(request: Request, max_bytes: int) -> bytes:
+@dataclass(frozen=True)
+class MultipartBody:
+    """A request body as the API layer hands it over: its two headers, and its bytes as they arrive
+    (a client that goes away ends them with a BadRequest)."""
+
+    content_type: str | None
+    content_length: str | None
+    chunks: AsyncIterator[bytes]
+
+
+def check_request(body: MultipartBody, max_bytes: int) -> bytes:
     """Refuse what can be refused from the headers alone; returns the multipart boundary."""
-    content_type, params = parse_options_header(request.headers.get("content-type"))
+    content_type, params = parse_options_header(body.content_type)
     if content_type != b"multipart/form-data":
         raise UnsupportedMediaType("Send the video as multipart/form-data with a 'file' field.")
     boundary = params.get(b"boundary")
     if not boundary:
         raise BadRequest("The multipart body has no boundary.")
-    length = request.headers.get("content-length")
+    length = body.content_length
     if length and length.isdigit() and int(length) > max_bytes + _MAX_FIELD_BYTES:
         raise PayloadTooLarge(f"The upload is larger than the {max_bytes // (1024 * 1024)} MB limit.")
     return boundary
@@ -131,13 +140,13 @@ class _Receiver:
         return data
 
 
-async def receive_upload(request: Request, sink: FileSink, max_bytes: int) -> Upload:
+async def receive_upload(body: MultipartBody, sink: FileSink, max_bytes: int) -> Upload:
     """Stream the body's `file` part into `sink` (storage's `write`). On any error the caller
     removes what the sink stored."""
-    boundary = check_request(request, max_bytes)
+    boundary = check_request(body, max_bytes)
     receiver = _Receiver(max_bytes)
     parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
-    await sink(_file_bytes(request, parser, receiver))
+    await sink(_file_bytes(body.chunks, parser, receiver))
     if not receiver.upload.has_file:
         raise BadRequest("The upload has no 'file' field.", field=FILE_FIELD)
     if receiver.upload.size == 0:
@@ -145,10 +154,11 @@ async def receive_upload(request: Request, sink: FileSink, max_bytes: int) -> Up
     return receiver.upload
 
 
-async def _file_bytes(request: Request, parser: MultipartParser, receiver: _Receiver) -> AsyncIterator[bytes]:
+async def _file_bytes(chunks: AsyncIterator[bytes], parser: MultipartParser,
+                      receiver: _Receiver) -> AsyncIterator[bytes]:
     """Drives the parser over the request body and yields the file part's bytes as they come."""
     try:
-        async for chunk in request.stream():
+        async for chunk in chunks:
             parser.write(chunk)
             if data := receiver.take(_WRITE_BYTES):
                 yield data
@@ -157,7 +167,5 @@ async def _file_bytes(request: Request, parser: MultipartParser, receiver: _Rece
             raise BadRequest("The multipart body ended before its closing boundary.")
     except MultipartParseError as exc:
         raise BadRequest("The multipart body is malformed.") from exc
-    except ClientDisconnect as exc:
-        raise BadRequest("The client went away before the upload finished.") from exc
     if data := receiver.take():
         yield data

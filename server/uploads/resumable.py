@@ -38,7 +38,8 @@ from vidpulse.server.errors import (
     UnsupportedMediaType,
 )
 from vidpulse.server.models import Session, SessionState, parse_time
-from vidpulse.server.sessions.service import SessionService
+from vidpulse.server.sessions.control import SessionControl
+from vidpulse.server.uploads.admission import Admission
 from vidpulse.server.uploads.multipart import options_json
 from vidpulse.server.uploads.staging import ChunkWriter, UploadStore
 
@@ -146,9 +147,11 @@ class UploadState:
 
 
 class TusService:
-    def __init__(self, settings: Settings, service: SessionService, store: UploadStore) -> None:
+    def __init__(self, settings: Settings, admission: Admission, control: SessionControl,
+                 store: UploadStore) -> None:
         self.settings = settings
-        self.service = service
+        self.admission = admission
+        self.control = control
         self.store = store
         self._last_event: dict[str, float] = {}
 
@@ -170,7 +173,7 @@ class TusService:
         metadata = parse_metadata(metadata_header)
         filename = metadata.get("filename") or metadata.get("name") or "upload"
         options = options_json(metadata.get("options", ""), "metadata")
-        session = await self.service.open_upload(owner, filename, options, length, "tus", metadata_header)
+        session = await self.admission.open_upload(owner, filename, options, length, "tus", metadata_header)
         if content_type is not None and content_type.split(";")[0].strip() == CHUNK_TYPE and body is not None:
             # creation-with-upload: the body is the first chunk.
             session = await self.patch(session.id, owner, 0, CHUNK_TYPE, None, body, checksum)
@@ -201,17 +204,17 @@ class TusService:
             if session.upload is not None and session.upload["offset"] == length:
                 await self._complete(session)
         finally:
-            await self.service.backend.unlock(_lock_name(session_id), token)
+            await self.admission.backend.locks.unlock(_lock_name(session_id), token)
         return session
 
     async def terminate(self, session_id: str, owner: str | None) -> None:
         await self._upload(session_id, owner, allow_finished=True)
-        await self.service.delete(session_id, owner)
+        await self.control.delete(session_id, owner)
         await self.store.remove(session_id)
         self._last_event.pop(session_id, None)
 
     async def _upload(self, session_id: str, owner: str | None, allow_finished: bool = False) -> Session:
-        session = await self.service.visible(session_id, owner)
+        session = await self.control.queries.visible(session_id, owner)
         if session.via != "tus":
             raise NotFound(f"No upload {session_id!r}; that session was not created with tus.")
         # A failed or cancelled session's upload is gone: a client starts a new one. A completed
@@ -230,9 +233,9 @@ class TusService:
                            "from there.", offset=current)
 
     async def _lock(self, session_id: str, token: str) -> None:
-        backend = self.service.backend
+        locks = self.admission.backend.locks
         deadline = time.monotonic() + _LOCK_WAIT_S
-        while not await backend.try_lock(_lock_name(session_id), token, _LOCK_TTL_S):
+        while not await locks.try_lock(_lock_name(session_id), token, _LOCK_TTL_S):
             if time.monotonic() > deadline:
                 raise Locked("Another PATCH of this upload is still in progress; retry in a moment.")
             await asyncio.sleep(0.1)
@@ -265,7 +268,7 @@ class TusService:
             # from it, unless a checksum was promised and cannot be verified now.
             with contextlib.suppress(OSError):
                 await (writer.discard() if hasher else writer.commit())
-                await self.service.record_upload(session, writer.offset, log_event=False)
+                await self.admission.record_upload(session, writer.offset, log_event=False)
             raise
         if hasher is not None and checksum is not None and hasher.digest() != checksum.digest:
             await writer.discard()
@@ -273,20 +276,20 @@ class TusService:
                                    "nothing of it was kept.")
         offset = await writer.commit()
         elapsed = max(1e-3, time.monotonic() - started)
-        await self.service.record_upload(session, offset, bytes_per_s=(offset - start) / elapsed,
+        await self.admission.record_upload(session, offset, bytes_per_s=(offset - start) / elapsed,
                                          log_event=self._due(session.id) or offset == length)
 
     async def _checkpoint(self, session: Session, writer: ChunkWriter, start: int, received: int, started: float,
                           token: str, verified: bool) -> None:
         """Every 1/PROGRESS_HZ s mid-chunk: keep the lock, stop if the session was cancelled or deleted,
         make what arrived durable and log progress."""
-        if not await self.service.backend.refresh_lock(_lock_name(session.id), token, _LOCK_TTL_S):
+        if not await self.admission.backend.locks.refresh_lock(_lock_name(session.id), token, _LOCK_TTL_S):
             raise _LockLost("This PATCH lost its lock (it stalled too long); resume from HEAD.")
-        if not await self.service.still_uploading(session.id):
+        if not await self.admission.still_uploading(session.id):
             raise _Abandoned(f"The upload {session.id} was cancelled or deleted.")
         offset = await writer.checkpoint() if verified else writer.offset
         rate = (received - start) / max(1e-3, time.monotonic() - started)
-        await self.service.record_upload(session, offset, received=received, bytes_per_s=rate,
+        await self.admission.record_upload(session, offset, received=received, bytes_per_s=rate,
                                          log_event=self._due(session.id))
 
     def _due(self, session_id: str) -> bool:
@@ -300,9 +303,9 @@ class TusService:
         self._last_event.pop(session.id, None)
         try:
             await self.store.complete(session.id)
-            await self.service.finish_upload(session)
+            await self.admission.finish_upload(session)
         except Unprocessable as exc:
-            await self.service.drop_upload(session, str(exc.extra.get("code", "undecodable")), exc.detail)
+            await self.admission.drop_upload(session, str(exc.extra.get("code", "undecodable")), exc.detail)
             await self.store.remove(session.id)
             raise
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from vidpulse.server.errors import InsufficientStorage, NotFound, Unprocessable
-from vidpulse.server.storage.local import SOURCE, Storage
+from vidpulse.server.storage.base import SOURCE, Storage
 
 
 class ChunkWriter(Protocol):
@@ -56,7 +56,7 @@ class LocalUploadStore:
     """The bytes go to the session's `source` file in this host's DATA_DIR as they arrive.
 
     With STORAGE=local that file is the `source` object itself (and DATA_DIR is shared by the instances
-    when BACKEND=redis, as DESIGN.md's table of backends says), so `complete` has nothing to do. With
+    when BACKEND=redis, as docs/deployment.md describes), so `complete` has nothing to do. With
     STORAGE=s3 it is this instance's private scratch: `complete` uploads it to the bucket and drops it
     (URL ingest, where one instance fetches the whole file, uses it so; tus uses S3UploadStore)."""
 

@@ -19,37 +19,27 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 from pydantic import ValidationError
-from starlette.requests import Request
 
 from vidpulse.server import schemas
 from vidpulse.server.config import Settings
-from vidpulse.server.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType, VidpulseError
+from vidpulse.server.errors import Unprocessable, UnsupportedMediaType, VidpulseError
 from vidpulse.server.logs import bind_session
 from vidpulse.server.models import Session
 from vidpulse.server.outbound import OutboundRefused, check_url, outbound_client
-from vidpulse.server.sessions.service import SessionService
-from vidpulse.server.storage.local import safe_filename
+from vidpulse.server.storage.base import safe_filename
+from vidpulse.server.uploads.admission import Admission
 from vidpulse.server.uploads.staging import UploadStore
 
 log = logging.getLogger("vidpulse.ingest")
 
-_MAX_BODY = 64 * 1024
 
 
 class FetchFailed(Exception):
     """The fetch cannot go on; the message is one readable sentence for the session's error."""
 
 
-def is_json(request: Request) -> bool:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
-
-
-async def read_request(request: Request) -> tuple[str, dict[str, Any]]:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_BODY:
-            raise PayloadTooLarge("A JSON request body is at most 64 KB; upload videos as multipart or with tus.")
+def parse_request(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The URL and the options of an ingest request's JSON body."""
     try:
         payload = json.loads(body)
     except ValueError as exc:
@@ -77,19 +67,19 @@ def filename_of(url: str, response: httpx.Response | None = None) -> str:
 
 
 class Ingestor:
-    def __init__(self, settings: Settings, service: SessionService, store: UploadStore) -> None:
+    def __init__(self, settings: Settings, admission: Admission, store: UploadStore) -> None:
         self.settings = settings
-        self.service = service
+        self.admission = admission
         self.store = store
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def create(self, request: Request, owner: str | None) -> Session:
-        url, options = await read_request(request)
+    async def create(self, body: bytes, owner: str | None) -> Session:
+        url, options = parse_request(body)
         try:
             await check_url(url, allow_private=self.settings.allow_private_urls)
         except OutboundRefused as exc:
             raise Unprocessable(str(exc), field="url") from exc
-        session = await self.service.open_upload(owner, filename_of(url), options, None, "url")
+        session = await self.admission.open_upload(owner, filename_of(url), options, None, "url")
         task = asyncio.create_task(self._run(session, url), name=f"ingest-{session.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -109,9 +99,9 @@ class Ingestor:
                 complete = await self._fetch(session, url)
             if complete:
                 await self.store.complete(session.id)
-                await self.service.finish_upload(session)
+                await self.admission.finish_upload(session)
         except asyncio.CancelledError:
-            raise  # the server is stopping: a restart fails the session (SessionService.resume)
+            raise  # the server is stopping: a restart fails the session (Housekeeping.resume)
         except VidpulseError as exc:  # the probe (not a video), the disk, the backend
             await self._fail(session, str(exc.extra.get("code", "fetch_failed")), exc.detail)
         except (FetchFailed, OutboundRefused) as exc:
@@ -125,8 +115,8 @@ class Ingestor:
             await self._fail(session, "fetch_failed", "The server failed to fetch the video.")
 
     async def _fail(self, session: Session, code: str, message: str) -> None:
-        if await self.service.still_uploading(session.id):
-            await self.service.fail(session, code, message)
+        if await self.admission.still_uploading(session.id):
+            await self.admission.lifecycle.fail(session, code, message)
         log.info("ingest failed: %s", message)
 
     async def _fetch(self, session: Session, url: str) -> bool:
@@ -152,10 +142,10 @@ class Ingestor:
                     await writer.write(chunk)
                     if time.monotonic() - last >= 1.0 / self.settings.progress_hz:
                         last = time.monotonic()
-                        if not await self.service.still_uploading(session.id):
+                        if not await self.admission.still_uploading(session.id):
                             await writer.discard()
                             return False
-                        await self.service.record_upload(session, await writer.checkpoint(), length=length,
+                        await self.admission.record_upload(session, await writer.checkpoint(), length=length,
                                                          bytes_per_s=received / (last - started))
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -164,9 +154,9 @@ class Ingestor:
             offset = await writer.commit()
         if offset == 0:
             raise FetchFailed("The URL answered with an empty body.")
-        if not await self.service.still_uploading(session.id):
+        if not await self.admission.still_uploading(session.id):
             return False
-        await self.service.record_upload(session, offset, length=offset,
+        await self.admission.record_upload(session, offset, length=offset,
                                          bytes_per_s=offset / max(1e-3, time.monotonic() - started))
         return True
 

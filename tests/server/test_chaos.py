@@ -1,4 +1,4 @@
-"""Chaos on the Redis deployment (issue 12): two API instances, two worker hosts, a dozen uploads;
+"""Chaos on the Redis deployment: two API instances, two worker hosts, a dozen uploads;
 worker hosts are SIGKILLed at random every few seconds and started again, one API instance is
 killed for good, and every client reconnects with Last-Event-ID to whichever instance is up.
 

@@ -13,7 +13,8 @@ from tests.servers import S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY, free_port
 from vidpulse.server.config import Settings
 from vidpulse.server.errors import NotFound, PayloadTooLarge
 from vidpulse.server.models import new_session_id
-from vidpulse.server.storage.local import PROBE_HEAD_BYTES, PROBE_TAIL_BYTES, LocalStorage, Storage, StorageUnavailable
+from vidpulse.server.storage.base import PROBE_HEAD_BYTES, PROBE_TAIL_BYTES, Storage, StorageUnavailable
+from vidpulse.server.storage.local import LocalStorage
 
 CREDENTIALS = {"access_key_id": S3_ACCESS_KEY, "secret_access_key": S3_SECRET_KEY, "region": "us-east-1"}
 

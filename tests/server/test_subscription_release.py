@@ -1,4 +1,4 @@
-"""Every subscription is released on every path, whatever the client does (issue 12): HEAD, a
+"""Every subscription is released on every path, whatever the client does: HEAD, a
 client gone before the first chunk, one that leaves mid-stream, a WebSocket subscription undone
 before its pump ever ran. `vidpulse_subscribers` must come back to zero."""
 

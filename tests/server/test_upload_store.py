@@ -11,7 +11,7 @@ import pytest
 from tests.server.test_storage import read_all, storage  # noqa: F401  (the fixture)
 from vidpulse.server.errors import Unprocessable
 from vidpulse.server.models import new_session_id
-from vidpulse.server.storage.local import Storage
+from vidpulse.server.storage.base import Storage
 from vidpulse.server.uploads.staging import LocalUploadStore, S3UploadStore, UploadStore
 
 

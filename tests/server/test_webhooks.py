@@ -25,8 +25,10 @@ from tests.receiver import Receiver, new_secret, running_receiver
 from tests.servers import ROOT, Server, free_port
 from vidpulse.server.config import ConfigError, Settings
 from vidpulse.server.notify.deliveries import RedisWebhookStore
-from vidpulse.server.notify.webhooks import Delivery, DeliveryState, WebhookType, backoff_s, parse_secret, sign
-from vidpulse.server.schemas import WebhookTarget
+from vidpulse.server.notify.records import Delivery
+from vidpulse.server.notify.signing import parse_secret, sign
+from vidpulse.server.notify.webhooks import backoff_s
+from vidpulse.server.schemas import DeliveryState, WebhookTarget, WebhookType
 
 FAST_RETRIES = {"ALLOW_PRIVATE_URLS": 1, "WEBHOOK_RETRY_S": 0.2, "WORKERS": 1}
 

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from vidpulse.server.backends import Backend, create_backend
+from vidpulse.server.backends import create_backend
+from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.config import Settings
 from vidpulse.server.models import EventType, Session, SessionState, new_session_id
 from vidpulse.server.storage.local import LocalStorage
@@ -25,26 +26,26 @@ async def backends(request, tmp_path) -> AsyncIterator[tuple[Backend, Backend]]:
     first = create_backend(settings, storage, Hub(8))
     second = create_backend(settings, storage, Hub(8)) if request.param == "redis" else first
     for backend in {id(first): first, id(second): second}.values():
-        await backend.start()
+        await backend.connection.start()
     yield first, second
     for backend in {id(first): first, id(second): second}.values():
-        await backend.close()
+        await backend.connection.close()
 
 
 async def test_a_lock_has_one_holder_until_released_or_expired(backends):
     a, b = backends
-    assert await a.try_lock("upload:x", "t1", 10)
-    assert await a.try_lock("upload:x", "t1", 10)  # the holder may take it again
-    assert not await b.try_lock("upload:x", "t2", 10)
-    assert not await b.refresh_lock("upload:x", "t2", 10)
-    assert await a.refresh_lock("upload:x", "t1", 10)
-    await b.unlock("upload:x", "t2")  # not the holder: nothing happens
-    assert not await b.try_lock("upload:x", "t2", 10)
-    await a.unlock("upload:x", "t1")
-    assert await b.try_lock("upload:x", "t2", 0.2)
+    assert await a.locks.try_lock("upload:x", "t1", 10)
+    assert await a.locks.try_lock("upload:x", "t1", 10)  # the holder may take it again
+    assert not await b.locks.try_lock("upload:x", "t2", 10)
+    assert not await b.locks.refresh_lock("upload:x", "t2", 10)
+    assert await a.locks.refresh_lock("upload:x", "t1", 10)
+    await b.locks.unlock("upload:x", "t2")  # not the holder: nothing happens
+    assert not await b.locks.try_lock("upload:x", "t2", 10)
+    await a.locks.unlock("upload:x", "t1")
+    assert await b.locks.try_lock("upload:x", "t2", 0.2)
     await asyncio.sleep(0.4)
-    assert not await b.refresh_lock("upload:x", "t2", 10)  # expired
-    assert await a.try_lock("upload:x", "t1", 10)
+    assert not await b.locks.refresh_lock("upload:x", "t2", 10)  # expired
+    assert await a.locks.try_lock("upload:x", "t1", 10)
 
 
 async def test_save_upload_touches_only_the_upload_and_never_revives_a_removed_session(backends, tmp_path):
@@ -52,33 +53,33 @@ async def test_save_upload_touches_only_the_upload_and_never_revives_a_removed_s
     session = Session(id=new_session_id(), filename="x.mp4", state=SessionState.UPLOADING,
                       upload={"offset": 0, "length": 100, "via": "tus"})
     LocalStorage(tmp_path).paths(session.id).root.mkdir(parents=True)
-    await a.add(session)
-    elsewhere = await b.get(session.id)
+    await a.sessions.add(session)
+    elsewhere = await b.sessions.get(session.id)
     assert elsewhere is not None
     elsewhere.state = SessionState.CANCELLED  # a cancel on the other instance...
-    await b.save(elsewhere)
+    await b.sessions.save(elsewhere)
     session.upload = {**session.upload, "offset": 40}
     session.progress = {"stage": "upload", "offset": 40}
-    await a.save_upload(session)  # ...is not undone by the upload's own record
-    seen = await b.get(session.id)
+    await a.sessions.save_upload(session)  # ...is not undone by the upload's own record
+    seen = await b.sessions.get(session.id)
     assert seen is not None and seen.state is SessionState.CANCELLED and seen.upload["offset"] == 40
-    await b.remove(session.id)
-    await a.save_upload(session)
-    assert await a.get(session.id) is None and await b.get(session.id) is None
+    await b.sessions.remove(session.id)
+    await a.sessions.save_upload(session)
+    assert await a.sessions.get(session.id) is None and await b.sessions.get(session.id) is None
 
 
 async def test_a_late_save_or_event_never_revives_a_removed_session(backends, tmp_path):
     a, b = backends
     session = Session(id=new_session_id(), filename="x.mp4", state=SessionState.RUNNING)
     LocalStorage(tmp_path).paths(session.id).root.mkdir(parents=True)
-    await a.add(session)
-    logged = await a.append(session, EventType.STARTED, {})
-    assert logged.id is not None and [e.id for e in await b.events_after(session.id, None)] == [logged.id]
-    await b.remove(session.id)  # a DELETE on one instance, while the job's last words arrive on the other
+    await a.sessions.add(session)
+    logged = await a.events.append(session, EventType.STARTED, {})
+    assert logged.id is not None and [e.id for e in await b.events.events_after(session.id, None)] == [logged.id]
+    await b.sessions.remove(session.id)  # a DELETE on one instance, while the job's last words arrive on the other
     session.state = SessionState.SUCCEEDED
-    await a.save(session)
-    late = await a.append(session, EventType.SUCCEEDED, {})
+    await a.sessions.save(session)
+    late = await a.events.append(session, EventType.SUCCEEDED, {})
     assert late.id is None
-    assert await a.get(session.id) is None and await b.get(session.id) is None
-    assert await a.events_after(session.id, None) == [] and await b.events_after(session.id, None) == []
-    assert session.id not in {s.id for s in await b.sessions()}
+    assert await a.sessions.get(session.id) is None and await b.sessions.get(session.id) is None
+    assert await a.events.events_after(session.id, None) == [] and await b.events.events_after(session.id, None) == []
+    assert session.id not in {s.id for s in await b.sessions.all()}

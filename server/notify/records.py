@@ -1,0 +1,91 @@
+"""A webhook delivery and its attempts, as recorded, and the store that keeps them (deliveries.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from vidpulse.server.models import isoformat
+from vidpulse.server.schemas import DeliveryState, WebhookAttempt, WebhookTarget, WebhookType
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    at: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One payload for one URL, tried until delivered or WEBHOOK_MAX_ATTEMPTS attempts have failed.
+
+    The body is encoded once: every attempt sends the same bytes under the same id."""
+
+    id: str
+    session: str
+    target: WebhookTarget
+    url: str
+    type: WebhookType
+    body: str
+    created_at: str
+    due_at: float  # epoch seconds of the next attempt
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: tuple[Attempt, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Delivery:
+        return cls(**{**raw, "target": WebhookTarget(raw["target"]), "type": WebhookType(raw["type"]),
+                      "state": DeliveryState(raw["state"]),
+                      "attempts": tuple(Attempt(**a) for a in raw["attempts"])})
+
+    def attempt_documents(self) -> list[WebhookAttempt]:
+        """The public listing: one item per attempt, with where the delivery stands now."""
+        next_at = isoformat_epoch(self.due_at) if self.state is DeliveryState.PENDING else None
+        return [WebhookAttempt(webhook_id=self.id, type=self.type, target=self.target, attempt=a.number, at=a.at,
+                               status_code=a.status_code, error=a.error, duration_ms=a.duration_ms,
+                               delivery_state=self.state,
+                               next_attempt_at=next_at if a.number == len(self.attempts) else None)
+                for a in self.attempts]
+
+
+def delivery_id(session_id: str, target: WebhookTarget) -> str:
+    # Derived, not random: recording the same session's delivery twice (a retried finish) is one delivery.
+    return "msg_" + hashlib.sha256(f"{session_id}:{target.value}".encode()).hexdigest()[:32]
+
+
+def isoformat_epoch(seconds: float) -> str | None:
+    return isoformat(datetime.fromtimestamp(seconds, UTC))
+
+
+class WebhookStore(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def set_callback(self, session_id: str, url: str) -> None: ...
+
+    async def callback(self, session_id: str) -> str | None: ...
+
+    async def add(self, deliveries: list[Delivery]) -> None:
+        """Record new deliveries, due at once; one that exists already (same id) is kept as it is."""
+
+    async def claim(self, now: float, lease_s: float, limit: int) -> list[Delivery]:
+        """Up to `limit` due deliveries, leased to this instance for `lease_s`."""
+
+    async def settle(self, delivery: Delivery) -> None:
+        """Store a claimed delivery's new state and end its lease; pending ones fall due at `due_at`."""
+
+    async def release(self) -> None:
+        """Give back this instance's leases (it is stopping): their deliveries are due again at once."""
+
+    async def next_due(self) -> float | None: ...
+
+    async def for_session(self, session_id: str) -> list[Delivery]: ...

@@ -1,0 +1,56 @@
+"""What a client asks of a session once it exists: cancel it, or delete it with its files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from vidpulse.server.backends.protocols import Backend
+from vidpulse.server.errors import Conflict
+from vidpulse.server.models import Session, SessionState
+from vidpulse.server.sessions.lifecycle import SessionLifecycle
+from vidpulse.server.sessions.queries import SessionQueries
+from vidpulse.server.storage.base import SOURCE
+
+log = logging.getLogger("vidpulse.sessions")
+
+_WAIT_FOR_STOP_S = 10.0
+
+
+class SessionControl:
+    def __init__(self, queries: SessionQueries, lifecycle: SessionLifecycle, backend: Backend) -> None:
+        self.queries = queries
+        self.lifecycle = lifecycle
+        self.backend = backend
+
+    async def cancel(self, session_id: str, owner: str | None) -> Session:
+        """Idempotent. A queued job is cancelled at once; a running one is asked to stop and is
+        `cancelling` until its worker confirms (within one frame)."""
+        session = await self.queries.visible(session_id, owner)
+        if session.state.finished:
+            raise Conflict(f"Session {session_id} already {session.state.value}.", state=session.state.value)
+        lifecycle = self.lifecycle
+        if session.state is SessionState.UPLOADING:
+            # No worker holds it: the PATCH or fetch in flight sees the new state and stops.
+            await lifecycle.mark_cancelled(session)
+            await lifecycle.storage.delete(session.id, SOURCE)
+            await lifecycle.storage.release(session.id)
+        elif session.state is SessionState.QUEUED and await self.backend.jobs.dequeue(session.id):
+            await lifecycle.mark_cancelled(session)
+            await lifecycle.announce_positions()
+        elif session.state is not SessionState.CANCELLING:
+            # Running, or just taken off the queue by a worker that will see this state first.
+            session.state = SessionState.CANCELLING
+            await self.backend.sessions.save(session)
+            await self.backend.signals.request_cancel(session.id)
+        return session
+
+    async def delete(self, session_id: str, owner: str | None) -> None:
+        session = await self.queries.visible(session_id, owner)
+        if not session.state.finished:
+            await self.cancel(session_id, owner)
+            try:
+                await asyncio.wait_for(self.queries.wait_finished(session_id, owner), _WAIT_FOR_STOP_S)
+            except TimeoutError:
+                log.warning("session %s did not stop in time; removing it anyway", session_id)
+        await self.lifecycle.remove(session)
