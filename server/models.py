@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+from vidpulse.processing import AnalysisOptions
+from vidpulse.processing.errors import AnalysisError
+from vidpulse.processing.progress import STAGES
+from vidpulse.processing.schema import Closed, Timing, VideoInfo
 
 
 class SessionState(StrEnum):
@@ -106,42 +114,133 @@ class Event:
         return f"{head}event: {self.type.value}\r\ndata: {self.json}\r\n\r\n".encode()
 
 
+# A session's parts (also wire models: server/schemas.py publishes them) ------------------------
+
+Stage = StrEnum("Stage", {name.upper(): name for name in ("upload", *STAGES)})  # type: ignore[misc]
+Stage.__doc__ = "The stages of a session, in order: upload (resumable uploads and URL ingest), then the analysis's."
+
+
+def _failure_codes() -> tuple[str, ...]:
+    """Every code a failed session can carry: the analysis errors' own, then the server's."""
+    codes: list[str] = []
+    pending: list[type[AnalysisError]] = [AnalysisError]
+    while pending:
+        cls = pending.pop(0)
+        if cls.code not in codes and cls.code != "cancelled":
+            codes.append(cls.code)
+        pending += cls.__subclasses__()
+    return (*codes, "worker_crashed", "timeout", "out_of_memory", "internal", "fetch_failed")
+
+
+FAILURE_CODES = _failure_codes()
+
+
+class Progress(Closed):
+    fraction: float = Field(ge=0, le=1, description="across all stages; never decreases; 1.0 at the end")
+    stage: Stage
+    frame: int = Field(ge=0, description="frames done in the current stage")
+    total_frames: int = Field(ge=0)
+    fps: float = Field(ge=0, description="speed of the current stage")
+    eta_s: float | None = Field(ge=0, description="null while unknown")
+
+
+class UploadProgress(Closed):
+    """Progress of a resumable upload or a URL ingest (state `uploading`)."""
+
+    fraction: float = Field(ge=0, le=1, description="offset / length; 0 while the length is unknown")
+    stage: Literal["upload"]
+    offset: int = Field(ge=0, description="bytes received")
+    length: int | None = Field(ge=1, description="null while unknown (URL ingest without Content-Length)")
+    bytes_per_s: int | None = Field(ge=0, description="over the current chunk or download")
+    eta_s: float | None = Field(ge=0, description="null while unknown")
+
+
+class SessionError(Closed):
+    code: str = Field(examples=list(FAILURE_CODES), description=(
+        "stable and machine-readable: " + ", ".join(FAILURE_CODES) + " (and more may come)"))
+    message: str = Field(description="one readable sentence")
+
+
+class Summary(Closed):
+    cuts: int = Field(ge=0)
+    scenes: int = Field(ge=0)
+    black_segments: int = Field(ge=0)
+    frozen_segments: int = Field(ge=0)
+    blurry_segments: int = Field(ge=0)
+    artifacts: list[str]
+    timing: Timing
+
+
+Via = Literal["tus", "url"]
+
+
+class StoredUpload(Closed):
+    """How a resumable upload or a URL ingest stands, as stored (the document shows part of it)."""
+
+    offset: int = Field(default=0, ge=0)
+    length: int | None = None
+    via: Via
+    expires_at: str | None = None  # tus only, while unfinished
+    metadata: str | None = None  # the tus Upload-Metadata header, as sent
+
+    def advanced(self, **changes: Any) -> StoredUpload:
+        return self.model_copy(update=changes)
+
+
+AnyProgress = Progress | UploadProgress
+PROGRESS = TypeAdapter(AnyProgress)
+
+
+# Fields of Session stored as JSON objects, and how each is read back.
+_PARTS: dict[str, Callable[[Any], Any]] = {
+    "video": VideoInfo.model_validate, "progress": PROGRESS.validate_python,
+    "error": SessionError.model_validate, "summary": Summary.model_validate, "upload": StoredUpload.model_validate,
+}
+_TIMES = ("created_at", "started_at", "finished_at")
+
+
 @dataclass
 class Session:
     id: str
     filename: str
     owner: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: AnalysisOptions = field(default_factory=AnalysisOptions)
     state: SessionState = SessionState.QUEUED
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    video: dict[str, Any] | None = None
-    progress: dict[str, Any] | None = None
-    error: dict[str, str] | None = None
-    summary: dict[str, Any] | None = None
+    video: VideoInfo | None = None
+    progress: AnyProgress | None = None
+    error: SessionError | None = None
+    summary: Summary | None = None
     last_event_id: str | None = None
     attempts: int = 0
-    # Resumable upload or URL ingest: {"offset", "length", "expires_at" (tus only), "via": "tus" | "url"}.
-    upload: dict[str, Any] | None = None
+    upload: StoredUpload | None = None  # a resumable upload or a URL ingest
 
     @property
     def via(self) -> str | None:
         """How the video arrives: "tus", "url", or None for one multipart POST."""
-        return None if self.upload is None else self.upload.get("via")
+        return None if self.upload is None else self.upload.via
 
     def to_manifest(self) -> dict[str, Any]:
-        raw = asdict(self)
+        raw: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         raw["state"] = self.state.value
-        for key in ("created_at", "started_at", "finished_at"):
-            raw[key] = isoformat(getattr(self, key))
+        raw["options"] = self.options.to_dict()
+        for key in _TIMES:
+            raw[key] = isoformat(raw[key])
+        for key in _PARTS:
+            raw[key] = None if raw[key] is None else raw[key].model_dump(mode="json")
         return raw
 
     @classmethod
     def from_manifest(cls, raw: dict[str, Any]) -> Session:
-        raw = dict(raw)
-        raw["state"] = SessionState(raw["state"])
-        for key in ("created_at", "started_at", "finished_at"):
-            raw[key] = parse_time(raw.get(key))
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}
+        values["state"] = SessionState(values["state"])
+        values["options"] = AnalysisOptions.from_mapping(values.get("options") or {})
+        for key in _TIMES:
+            values[key] = parse_time(values.get(key))
+        for key, parse in _PARTS.items():
+            if values.get(key) is not None:
+                values[key] = parse(values[key])
+        return cls(**values)

@@ -21,57 +21,26 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, create_model
 
-from vidpulse.processing.errors import AnalysisError
-from vidpulse.processing.progress import STAGES
 from vidpulse.processing.schema import Artifact, Closed, Options, Report, Scene, Timing, VideoInfo
 from vidpulse.server import models
-from vidpulse.server.models import EventType, SessionState, isoformat
+from vidpulse.server.models import (
+    EventType,
+    Progress,
+    SessionError,
+    SessionState,
+    Stage,
+    StoredUpload,
+    Summary,
+    UploadProgress,
+    isoformat,
+)
 
 __all__ = ["EVENT_DATA", "Artifact", "Event", "Options", "Report", "Session", "Timing", "VideoInfo"]
 
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 Link = Annotated[str, WithJsonSchema({"type": "string", "format": "uri-reference"})]
 
-Stage = StrEnum("Stage", {name.upper(): name for name in ("upload", *STAGES)})  # type: ignore[misc]
-Stage.__doc__ = "The stages of a session, in order: upload (resumable uploads and URL ingest), then the analysis's."
-
-
-def _failure_codes() -> tuple[str, ...]:
-    """Every code a failed session can carry: the analysis errors' own, then the server's."""
-    codes: list[str] = []
-    pending: list[type[AnalysisError]] = [AnalysisError]
-    while pending:
-        cls = pending.pop(0)
-        if cls.code not in codes and cls.code != "cancelled":
-            codes.append(cls.code)
-        pending += cls.__subclasses__()
-    return (*codes, "worker_crashed", "timeout", "out_of_memory", "internal", "fetch_failed")
-
-
-FAILURE_CODES = _failure_codes()
-
-
 # Sessions ---------------------------------------------------------------------------------------
-
-class Progress(Closed):
-    fraction: float = Field(ge=0, le=1, description="across all stages; never decreases; 1.0 at the end")
-    stage: Stage
-    frame: int = Field(ge=0, description="frames done in the current stage")
-    total_frames: int = Field(ge=0)
-    fps: float = Field(ge=0, description="speed of the current stage")
-    eta_s: float | None = Field(ge=0, description="null while unknown")
-
-
-class UploadProgress(Closed):
-    """Progress of a resumable upload or a URL ingest (state `uploading`)."""
-
-    fraction: float = Field(ge=0, le=1, description="offset / length; 0 while the length is unknown")
-    stage: Literal["upload"]
-    offset: int = Field(ge=0, description="bytes received")
-    length: int | None = Field(ge=1, description="null while unknown (URL ingest without Content-Length)")
-    bytes_per_s: int | None = Field(ge=0, description="over the current chunk or download")
-    eta_s: float | None = Field(ge=0, description="null while unknown")
-
 
 class ProgressData(RootModel[Progress | UploadProgress]):
     """A `progress` event's data: the analysis's, or an upload's (stage `upload`)."""
@@ -86,11 +55,11 @@ class Upload(Closed):
         "tus, while unfinished: the upload is removed then (UPLOAD_TTL_S after its last byte)"))
 
     @classmethod
-    def of(cls, stored: dict[str, Any] | None) -> Upload | None:
+    def of(cls, stored: StoredUpload | None) -> Upload | None:
         if stored is None:
             return None
-        expires = stored.get("expires_at") if stored.get("via") == "tus" else None  # a fetch does not expire
-        return cls(offset=stored["offset"], length=stored.get("length"), expires_at=expires)
+        expires = stored.expires_at if stored.via == "tus" else None  # a fetch does not expire
+        return cls(offset=stored.offset, length=stored.length, expires_at=expires)
 
 
 UploadOptions = create_model(
@@ -110,22 +79,6 @@ class IngestRequest(Closed):
         "otherwise non-public address, unless ALLOW_PRIVATE_URLS=1"))
     options: UploadOptions | None = Field(default=None, description=(  # type: ignore[valid-type]
         "the analysis options, and `callback_url` for this session's webhook"))
-
-
-class SessionError(Closed):
-    code: str = Field(examples=list(FAILURE_CODES), description=(
-        "stable and machine-readable: " + ", ".join(FAILURE_CODES) + " (and more may come)"))
-    message: str = Field(description="one readable sentence")
-
-
-class Summary(Closed):
-    cuts: int = Field(ge=0)
-    scenes: int = Field(ge=0)
-    black_segments: int = Field(ge=0)
-    frozen_segments: int = Field(ge=0)
-    blurry_segments: int = Field(ge=0)
-    artifacts: list[str]
-    timing: Timing
 
 
 class SessionLinks(Closed):

@@ -19,8 +19,9 @@ async def analyze_video(request: Request) -> Response:
     try:
         session = await rt.queries.wait_finished(session.id, owner(request))
         if session.state is SessionState.FAILED:
-            error = session.error or {}
-            raise Unprocessable(error.get("message", "The video could not be analysed."), code=error.get("code"))
+            error = session.error
+            raise Unprocessable(error.message if error else "The video could not be analysed.",
+                                code=error.code if error else None)
         if session.state is not SessionState.SUCCEEDED:
             raise Conflict("The analysis was cancelled before it finished.", state=session.state.value)
         report = json.loads(await rt.queries.report(session.id))

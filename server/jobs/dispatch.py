@@ -18,7 +18,7 @@ from vidpulse.server.errors import ServiceUnavailable
 from vidpulse.server.jobs import child as protocol
 from vidpulse.server.jobs.pool import CRASHED, TIMED_OUT, Outcome, WorkerPool, WorkerProcess
 from vidpulse.server.logs import bind_session
-from vidpulse.server.models import Session, SessionState
+from vidpulse.server.models import Session, SessionState, Summary
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
 from vidpulse.server.storage.base import ARTIFACTS, SOURCE, StorageUnavailable
 
@@ -114,8 +114,9 @@ class Dispatcher:
         await lifecycle.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
         out_dir = lifecycle.storage.paths(session.id).artifacts
         await asyncio.to_thread(_empty_folder, out_dir)
-        job = {"source": str(source), "out_dir": str(out_dir), "options": session.options,
-               "video": session.video, "name": session.filename}
+        # The job crosses the worker's pipe as plain values; jobs/child.py rebuilds the options.
+        job = {"source": str(source), "out_dir": str(out_dir), "options": session.options.to_dict(),
+               "video": session.video and session.video.model_dump(), "name": session.filename}
 
         async def on_message(kind: str, payload: Any) -> None:
             if kind == protocol.STAGE:
@@ -176,7 +177,7 @@ class Dispatcher:
             return  # deleted while running; its files are gone already
         cancelling = SessionState.CANCELLING in (session.state, current.state)
         if outcome.kind == protocol.DONE:
-            await lifecycle.succeed(session, outcome.payload)
+            await lifecycle.succeed(session, Summary.model_validate(outcome.payload))
         elif outcome.kind == protocol.CANCELLED or cancelling:
             await lifecycle.mark_cancelled(session)
         elif outcome.kind == protocol.ERROR:

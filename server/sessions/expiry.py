@@ -59,5 +59,5 @@ class Housekeeping:
 def _upload_expired(session: Session, now: datetime) -> bool:
     if session.state is not SessionState.UPLOADING or session.upload is None:
         return False
-    expires = parse_time(session.upload.get("expires_at"))
+    expires = parse_time(session.upload.expires_at)
     return expires is not None and expires <= now

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from vidpulse.server import schemas
 from vidpulse.server.backends.protocols import Backend
-from vidpulse.server.models import EventType, Session, SessionState, utcnow
+from vidpulse.server.models import EventType, Progress, Session, SessionError, SessionState, Summary, utcnow
 from vidpulse.server.notify.webhooks import Webhooks
 from vidpulse.server.ops.metrics import Metrics
 from vidpulse.server.storage.base import ARTIFACTS, Storage, StorageUnavailable
@@ -73,10 +73,14 @@ class SessionLifecycle:
 
     async def record_stage(self, session: Session, stage: str) -> None:
         if session.state is SessionState.RUNNING:
-            total = (session.video or {}).get("frames", 0)
-            blank = {"fraction": 0.0, "frame": 0, "total_frames": total, "fps": 0.0, "eta_s": None}
-            session.progress = {**blank, **(session.progress or {}), "stage": stage}
-            await self.log(session, EventType.STAGE, schemas.StageData.model_validate({"stage": stage}))
+            data = schemas.StageData.model_validate({"stage": stage})
+            if isinstance(session.progress, Progress):
+                session.progress = session.progress.model_copy(update={"stage": data.stage})
+            else:
+                total = session.video.frames if session.video else 0
+                session.progress = Progress(fraction=0.0, stage=data.stage, frame=0, total_frames=total, fps=0.0,
+                                            eta_s=None)
+            await self.log(session, EventType.STAGE, data)
 
     async def record_scene(self, session: Session, scene: dict[str, Any]) -> None:
         """A scene the running analysis has closed: logged, never merged or dropped."""
@@ -86,30 +90,29 @@ class SessionLifecycle:
     async def record_progress(self, session: Session, progress: dict[str, Any]) -> None:
         if session.state is not SessionState.RUNNING:
             return
-        previous = (session.progress or {}).get("fraction", 0.0)
+        previous = session.progress.fraction if session.progress else 0.0
         fraction = round(max(previous, min(1.0, float(progress["fraction"]))), 4)
         eta = progress.get("eta_s")
-        data = schemas.ProgressData(schemas.Progress(
+        session.progress = Progress(
             fraction=fraction, stage=progress["stage"], frame=progress["frame"], total_frames=progress["total_frames"],
-            fps=round(float(progress["fps"]), 1), eta_s=None if eta is None else round(float(eta), 1)))
-        session.progress = await self.log(session, EventType.PROGRESS, data)
+            fps=round(float(progress["fps"]), 1), eta_s=None if eta is None else round(float(eta), 1))
+        await self.log(session, EventType.PROGRESS, schemas.ProgressData(session.progress))
 
     # Endings ---------------------------------------------------------------------------------
 
-    async def succeed(self, session: Session, summary: dict[str, Any]) -> None:
+    async def succeed(self, session: Session, summary: Summary) -> None:
         session.summary = summary
         if session.progress is not None:
-            session.progress = {**session.progress, "fraction": 1.0, "eta_s": 0.0}
+            session.progress = session.progress.model_copy(update={"fraction": 1.0, "eta_s": 0.0})
         links = schemas.SessionLinks.of(session.id)
-        files = {name: f"{links.files}{name}" for name in summary.get("artifacts", [])}
+        files = {name: f"{links.files}{name}" for name in summary.artifacts}
         await self._finish(session, SessionState.SUCCEEDED, EventType.SUCCEEDED, schemas.SucceededData(
-            summary=schemas.Summary.model_validate(summary), results=links.results, files=files))
+            summary=summary, results=links.results, files=files))
 
     async def fail(self, session: Session, code: str, message: str) -> None:
-        error = schemas.SessionError(code=code, message=message)
-        session.error = error.model_dump()
+        session.error = SessionError(code=code, message=message)
         await self.clear_artifacts(session.id)
-        await self._finish(session, SessionState.FAILED, EventType.FAILED, error)
+        await self._finish(session, SessionState.FAILED, EventType.FAILED, session.error)
 
     async def mark_cancelled(self, session: Session) -> None:
         await self.clear_artifacts(session.id)
@@ -140,7 +143,6 @@ class SessionLifecycle:
         await self.backend.sessions.save(session)
         await self.log(session, event, data)
         self.metrics.jobs_finished.labels(state.value).inc()
-        log.info("session %s", state.value, extra={"error": session.error})
-        fps = (session.summary or {}).get("timing", {}).get("fps") if state is SessionState.SUCCEEDED else None
-        if fps:
-            self.metrics.analysis_fps.observe(fps)
+        log.info("session %s", state.value, extra={"error": session.error and session.error.model_dump()})
+        if state is SessionState.SUCCEEDED and session.summary is not None and session.summary.timing.fps:
+            self.metrics.analysis_fps.observe(session.summary.timing.fps)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from vidpulse.processing import AnalysisOptions, OptionsError
+from vidpulse.processing.schema import VideoInfo
 from vidpulse.server import schemas
 from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.config import Settings
@@ -20,7 +21,17 @@ from vidpulse.server.errors import TooManyRequests, Unprocessable
 from vidpulse.server.jobs.child import DONE, ERROR
 from vidpulse.server.jobs.pool import TIMED_OUT, Prober
 from vidpulse.server.logs import bind_session
-from vidpulse.server.models import EventType, Session, SessionState, isoformat, new_session_id, utcnow
+from vidpulse.server.models import (
+    EventType,
+    Session,
+    SessionState,
+    StoredUpload,
+    UploadProgress,
+    Via,
+    isoformat,
+    new_session_id,
+    utcnow,
+)
 from vidpulse.server.notify.webhooks import CALLBACK_OPTION
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
 from vidpulse.server.storage.base import SOURCE, StorageUnavailable, safe_filename
@@ -58,8 +69,8 @@ class Admission:
         except BaseException:
             await self._discard(session_id)
             raise
-        session = Session(id=session_id, filename=safe_filename(upload.filename), owner=owner,
-                          options=options.to_dict(), video=video)
+        session = Session(id=session_id, filename=safe_filename(upload.filename), owner=owner, options=options,
+                          video=video)
         try:
             # Registered first: the job may finish before this returns, and its webhook must fire.
             await self.lifecycle.webhooks.register(session.id, callback_url)
@@ -82,19 +93,16 @@ class Admission:
     # Resumable uploads and URL ingest: the session exists from the first byte, `uploading` ----
 
     async def open_upload(self, owner: str | None, filename: str, options: dict[str, Any], length: int | None,
-                          via: str, metadata: str | None = None) -> Session:
+                          via: Via, metadata: str | None = None) -> Session:
         """A session in `uploading`, for a tus upload or a URL ingest. No folder yet: the upload store
         makes one when it writes to this host's disk (with S3, a tus upload never does)."""
         parsed, callback_url = await self._options(options)
         await self._check_capacity()
         session_id = new_session_id()
         bind_session(session_id)
-        upload: dict[str, Any] = {"offset": 0, "length": length, "via": via, "expires_at": self._upload_expiry()}
-        if metadata:
-            upload["metadata"] = metadata
-        session = Session(id=session_id, filename=safe_filename(filename), owner=owner, options=parsed.to_dict(),
-                          state=SessionState.UPLOADING, upload=upload,
-                          progress=_upload_progress(upload, 0, None).model_dump(mode="json"))
+        upload = StoredUpload(length=length, via=via, expires_at=self._upload_expiry(), metadata=metadata or None)
+        session = Session(id=session_id, filename=safe_filename(filename), owner=owner, options=parsed,
+                          state=SessionState.UPLOADING, upload=upload, progress=_upload_progress(upload, 0, None))
         try:
             await self.backend.sessions.add(session)
             await self.lifecycle.log(session, EventType.STAGE,
@@ -115,12 +123,11 @@ class Admission:
         """The upload's durable offset (and, mid-chunk, the bytes received), with a progress event when
         `log_event` (the caller thins them to PROGRESS_HZ)."""
         assert session.upload is not None
-        upload = {**session.upload, "offset": offset, "expires_at": self._upload_expiry()}
-        if length is not None:
-            upload["length"] = length
+        upload = session.upload.advanced(offset=offset, expires_at=self._upload_expiry(),
+                                         length=session.upload.length if length is None else length)
         session.upload = upload
         progress = _upload_progress(upload, offset if received is None else received, bytes_per_s)
-        session.progress = progress.model_dump(mode="json")
+        session.progress = progress
         await self.backend.sessions.save_upload(session)
         if log_event:
             await self.lifecycle.log(session, EventType.PROGRESS, schemas.ProgressData(progress))
@@ -137,8 +144,9 @@ class Admission:
         video = await self._probe(session.id)
         if not await self.still_uploading(session.id):
             return
-        size = (session.upload or {}).get("offset", 0)
-        session.upload = {**(session.upload or {}), "expires_at": None}  # complete: it no longer expires
+        assert session.upload is not None
+        size = session.upload.offset
+        session.upload = session.upload.advanced(expires_at=None)  # complete: it no longer expires
         session.video, session.state, session.progress = video, SessionState.QUEUED, None
         await self.backend.sessions.save(session)
         await self.backend.sessions.save_upload(session)
@@ -168,16 +176,16 @@ class Admission:
             return
         await self._discard(session.id)
 
-    async def _probe(self, session_id: str) -> dict[str, Any]:
+    async def _probe(self, session_id: str) -> VideoInfo:
         sample = await self.storage.sample(session_id, SOURCE)
         try:
             outcome = await self.prober.probe(str(sample))
         finally:
             await self.storage.release(session_id)
         if outcome.kind == DONE:
-            video: dict[str, Any] = outcome.payload
-            if video["width"] * video["height"] > MAX_PIXELS:
-                raise Unprocessable(f"The video is {video['width']}x{video['height']}; at most "
+            video = VideoInfo.model_validate(outcome.payload)
+            if video.width * video.height > MAX_PIXELS:
+                raise Unprocessable(f"The video is {video.width}x{video.height}; at most "
                                     f"{MAX_PIXELS // 1_000_000} megapixels per frame are analysed.", code="too_large")
             return video
         if outcome.kind == TIMED_OUT:
@@ -199,11 +207,11 @@ class Admission:
         return max(1, min(600, math.ceil(self.lifecycle.typical_job_s() * queued / slots / 10)))
 
 
-def _upload_progress(upload: dict[str, Any], received: int, bytes_per_s: float | None) -> schemas.UploadProgress:
-    length = upload.get("length")
+def _upload_progress(upload: StoredUpload, received: int, bytes_per_s: float | None) -> UploadProgress:
+    length = upload.length
     fraction = round(min(1.0, received / length), 4) if length else 0.0
     eta = (length - received) / bytes_per_s if length and bytes_per_s else None
-    return schemas.UploadProgress(fraction=fraction, stage="upload", offset=received, length=length,
+    return UploadProgress(fraction=fraction, stage="upload", offset=received, length=length,
                                   bytes_per_s=None if bytes_per_s is None else round(bytes_per_s),
                                   eta_s=None if eta is None else max(0.0, round(eta, 1)))
 

@@ -37,7 +37,7 @@ from vidpulse.server.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
-from vidpulse.server.models import Session, SessionState, parse_time
+from vidpulse.server.models import Session, SessionState, StoredUpload, parse_time
 from vidpulse.server.sessions.control import SessionControl
 from vidpulse.server.uploads.admission import Admission
 from vidpulse.server.uploads.multipart import options_json
@@ -131,11 +131,11 @@ class UploadState:
 
     @classmethod
     def of(cls, session: Session) -> UploadState:
-        upload = session.upload or {}
-        offset, length = upload.get("offset", 0), upload.get("length")
+        upload = session.upload or StoredUpload(via="tus")
+        offset, length = upload.offset, upload.length
         done = session.state is not SessionState.UPLOADING
         return cls(length if done and length is not None else offset, length,
-                   None if done else http_date(upload.get("expires_at")), upload.get("metadata"))
+                   None if done else http_date(upload.expires_at), upload.metadata)
 
     def headers(self) -> dict[str, str]:
         headers = {"Upload-Offset": str(self.offset)}
@@ -187,7 +187,7 @@ class TusService:
         if (content_type or "").split(";")[0].strip() != CHUNK_TYPE:
             raise UnsupportedMediaType(f"A PATCH carries Content-Type: {CHUNK_TYPE}.")
         session = await self._upload(session_id, owner)
-        length = (session.upload or {}).get("length") or 0
+        length = _upload(session).length or 0
         if content_length is not None and content_length.isdigit() and offset + int(content_length) > length:
             raise PayloadTooLarge(f"The chunk would take the upload past its Upload-Length of {length} bytes.")
         if session.state is not SessionState.UPLOADING:
@@ -201,7 +201,7 @@ class TusService:
             session = await self._upload(session_id, owner)
             self._check_offset(session, offset)
             await self._receive(session, body, checksum, token)
-            if session.upload is not None and session.upload["offset"] == length:
+            if _upload(session).offset == length:
                 await self._complete(session)
         finally:
             await self.admission.backend.locks.unlock(_lock_name(session_id), token)
@@ -227,7 +227,7 @@ class TusService:
     def _check_offset(self, session: Session, offset: int) -> None:
         if session.state is not SessionState.UPLOADING:
             raise Conflict("The upload completed while this PATCH waited.")
-        current = (session.upload or {}).get("offset", 0)
+        current = _upload(session).offset
         if offset != current:
             raise Conflict(f"Upload-Offset is {offset} but the upload is at {current}: ask with HEAD and resume "
                            "from there.", offset=current)
@@ -242,8 +242,8 @@ class TusService:
 
     async def _receive(self, session: Session, body: AsyncIterator[bytes], checksum: Checksum | None,
                        token: str) -> None:
-        upload = session.upload or {}
-        length, start = int(upload["length"]), int(upload["offset"])
+        upload = _upload(session)
+        length, start = upload.length or 0, upload.offset
         writer = self.store.writer(session.id, start)
         hasher = CHECKSUMS[checksum.algorithm]() if checksum else None
         received, started, last_check = start, time.monotonic(), time.monotonic()
@@ -312,3 +312,8 @@ class TusService:
 
 def _lock_name(session_id: str) -> str:
     return f"upload:{session_id}"
+
+
+def _upload(session: Session) -> StoredUpload:
+    assert session.upload is not None  # a tus session has its upload from creation on
+    return session.upload

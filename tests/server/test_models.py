@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
+from vidpulse.processing import AnalysisOptions
 from vidpulse.server import schemas
-from vidpulse.server.models import Event, EventType, Session, SessionState, event_order, new_session_id
+from vidpulse.server.models import (
+    Event,
+    EventType,
+    Session,
+    SessionError,
+    SessionState,
+    StoredUpload,
+    UploadProgress,
+    event_order,
+    new_session_id,
+)
 
 
 def test_event_encodes_once_for_sse_and_websocket():
@@ -21,9 +33,13 @@ def test_event_ids_order_for_both_backends():
 
 
 def test_session_manifest_round_trip():
-    session = Session(new_session_id(), "a.mp4", state=SessionState.FAILED,
-                      error={"code": "undecodable", "message": "x"})
+    session = Session(new_session_id(), "a.mp4", options=AnalysisOptions(width=160), state=SessionState.FAILED,
+                      error=SessionError(code="undecodable", message="x"),
+                      upload=StoredUpload(offset=10, length=20, via="tus", metadata="filename YS5tcDQ="),
+                      progress=UploadProgress(fraction=0.5, stage="upload", offset=10, length=20, bytes_per_s=None,
+                                              eta_s=None))
     again = Session.from_manifest(json.loads(json.dumps(session.to_manifest())))
+    assert dataclasses.replace(again, created_at=session.created_at) == session  # stored to the millisecond
     assert schemas.Session.of(again) == schemas.Session.of(session)
     assert int(session.id[2:], 16).bit_length() > 100
 

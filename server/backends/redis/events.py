@@ -37,7 +37,7 @@ class RedisEventLog:
         event = Event.create(None, session.id, type, data)
         progress = ""
         if type in (EventType.PROGRESS, EventType.STAGE) and session.progress is not None:
-            progress = json.dumps(session.progress)
+            progress = session.progress.model_dump_json()
         keys = (session_key(session.id), events_key(session.id))
         redis = self._conn.redis
         entry_id = await self._conn.call(lambda: redis.eval(_APPEND, 2, *keys, type.value, event.ts,

@@ -15,7 +15,7 @@ from vidpulse.server.backends.redis.connection import (
     events_key,
     session_key,
 )
-from vidpulse.server.models import Session
+from vidpulse.server.models import PROGRESS, Session, StoredUpload
 
 # Never recreate the hash of a session removed meanwhile (a PATCH racing a DELETE).
 _SAVE_UPLOAD = """
@@ -79,7 +79,7 @@ class RedisSessions:
         session = _session(doc, upload)
         session.last_event_id = tail[0][0] if tail else None
         if progress and not session.state.finished:
-            session.progress = json.loads(progress)
+            session.progress = PROGRESS.validate_json(progress)
         return session
 
     async def save(self, session: Session) -> None:
@@ -113,8 +113,8 @@ class RedisSessions:
         return [_session(doc, upload) for doc, upload in rows if doc]
 
     async def save_upload(self, session: Session) -> None:
-        upload = json.dumps(session.upload)
-        progress = "" if session.progress is None else json.dumps(session.progress)
+        upload = "null" if session.upload is None else session.upload.model_dump_json()
+        progress = "" if session.progress is None else session.progress.model_dump_json()
         await self._conn.call(lambda: self._redis.eval(_SAVE_UPLOAD, 1, session_key(session.id), upload, progress))
 
 
@@ -125,5 +125,5 @@ def _fields(session: Session) -> dict[str, str]:
 def _session(doc: str, upload: str | None) -> Session:
     session = Session.from_manifest(json.loads(doc))
     if upload:
-        session.upload = json.loads(upload)
+        session.upload = StoredUpload.model_validate_json(upload) if upload != "null" else None
     return session

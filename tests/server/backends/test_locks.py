@@ -11,7 +11,7 @@ import pytest
 from vidpulse.server.backends import create_backend
 from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.config import Settings
-from vidpulse.server.models import EventType, Session, SessionState, new_session_id
+from vidpulse.server.models import EventType, Session, SessionState, StoredUpload, UploadProgress, new_session_id
 from vidpulse.server.storage.local import LocalStorage
 from vidpulse.server.streams.hub import Hub
 
@@ -51,18 +51,18 @@ async def test_a_lock_has_one_holder_until_released_or_expired(backends):
 async def test_save_upload_touches_only_the_upload_and_never_revives_a_removed_session(backends, tmp_path):
     a, b = backends
     session = Session(id=new_session_id(), filename="x.mp4", state=SessionState.UPLOADING,
-                      upload={"offset": 0, "length": 100, "via": "tus"})
+                      upload=StoredUpload(length=100, via="tus"))
     LocalStorage(tmp_path).paths(session.id).root.mkdir(parents=True)
     await a.sessions.add(session)
     elsewhere = await b.sessions.get(session.id)
     assert elsewhere is not None
     elsewhere.state = SessionState.CANCELLED  # a cancel on the other instance...
     await b.sessions.save(elsewhere)
-    session.upload = {**session.upload, "offset": 40}
-    session.progress = {"stage": "upload", "offset": 40}
+    session.upload = session.upload.advanced(offset=40)
+    session.progress = UploadProgress(fraction=0.4, stage="upload", offset=40, length=100, bytes_per_s=None, eta_s=None)
     await a.sessions.save_upload(session)  # ...is not undone by the upload's own record
     seen = await b.sessions.get(session.id)
-    assert seen is not None and seen.state is SessionState.CANCELLED and seen.upload["offset"] == 40
+    assert seen is not None and seen.state is SessionState.CANCELLED and seen.upload.offset == 40
     await b.sessions.remove(session.id)
     await a.sessions.save_upload(session)
     assert await a.sessions.get(session.id) is None and await b.sessions.get(session.id) is None
