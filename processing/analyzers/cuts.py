@@ -52,7 +52,8 @@ class CutAnalyzer:
     @property
     def decided_index(self) -> int:
         """Every cut at or before this frame index is known and final (a fade's span end may
-        still grow: it lies after its cut)."""
+        still grow: it lies after its cut). It may step back a few frames when a dissolve is
+        held from the start of its span, which lies before its cut: what was final stays so."""
         decided = self._decided
         if not self._finished:
             for pending in (self._dissolves.pending_from(), self._fades.pending_from()):
