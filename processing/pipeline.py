@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 from av.video.frame import VideoFrame
 
+from vidpulse.processing.analyzers import Analyzer
 from vidpulse.processing.analyzers.cuts import CutAnalyzer
 from vidpulse.processing.analyzers.keyframes import KeyframeAnalyzer
 from vidpulse.processing.analyzers.motion import Box, MotionAnalyzer
@@ -178,6 +179,8 @@ class _Run:
         box_every = 1 if opts.render else 2
         self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=box_every)
         self.keyframes = KeyframeAnalyzer(self.artifacts)
+        # Fed as each frame is decoded; the keyframe picker later, once the frame's scene is final.
+        self.per_frame: list[Analyzer[object]] = [self.cuts, self.quality, self.motion]
 
     def _frame_loop(self, decoder: Decoder, progress: ProgressTracker) -> None:
         meter: Meter | None = None
@@ -188,9 +191,8 @@ class _Run:
             measured = meter.measure(frame)
             self.series_width = frame.luma.shape[1]
             self.series.append(measured)
-            self.cuts.update(measured)
-            self.quality.update(measured)
-            self.motion.update(measured)
+            for analyzer in self.per_frame:
+                analyzer.update(measured)
             frame = measured.frame
             if frame.full is not None:
                 self.to_render.append((frame.index, frame.time_s, frame.full, self.motion.boxes_at(frame.index)))
@@ -219,10 +221,11 @@ class _Run:
             closing = self.scene
             while self.scene < len(cuts) and cuts[self.scene].frame <= frame.index:
                 self.scene += 1
-            self.keyframes.update(measured, self.scene)
-            if self.scene != closing:  # the keyframe picker has just written the closed scene's thumbnail
+            if self.scene != closing:
+                self.keyframes.next_scene()  # writes the closed scene's thumbnail
                 self._scene_closed(closing, frame.index - 1, cuts[closing].time_s)
                 self.scene_start = (frame.index, frame.time_s)
+            self.keyframes.update(measured)
         self._render_ready(decided_index)
 
     def _render_ready(self, decided_index: int) -> None:

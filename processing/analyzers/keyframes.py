@@ -31,22 +31,26 @@ def thumbnail_name(scene: int) -> str:
 
 
 class KeyframeAnalyzer:
-    """Keeps one candidate picture for the current scene: the sharpest non-black frame so far."""
+    """Keeps one candidate picture for the current scene: the sharpest non-black frame so far.
+    The frames come in scenes numbered from 0; `next_scene` ends one."""
 
     def __init__(self, artifacts: Artifacts) -> None:
         self._artifacts = artifacts
-        self._scene = -1
-        self._seen = 0
+        self._scene = 0
+        self._seen = 0  # frames of the current scene
         self._best: tuple[float, np.ndarray] | None = None
         self.thumbnails: list[str] = []
         self._labels: list[str] = []
         self._label = ""
 
-    def update(self, measured: Measured, scene: int) -> None:
-        if scene != self._scene:
-            self._write_current()
-            self._scene, self._seen, self._best = scene, 0, None
-            self._label = f"#{scene} {measured.frame.time_s:.1f}s"
+    def next_scene(self) -> None:
+        """The frames from the next one on are the next scene's: write this scene's thumbnail."""
+        self._write_current()
+        self._scene, self._seen, self._best = self._scene + 1, 0, None
+
+    def update(self, measured: Measured) -> None:
+        if not self._seen:
+            self._label = f"#{self._scene} {measured.frame.time_s:.1f}s"
         self._seen += 1
         # Black frames rank last; past the settle frames, sharper ranks higher. Only some
         # frames carry a colour copy (it costs); a scene too short to have one gets a grey

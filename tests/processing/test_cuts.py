@@ -5,7 +5,11 @@ from pathlib import Path
 import pytest
 
 from tests.processing.conftest import BLACK_THEN_SLOW_FADE_IN, analyse, cut_frames, make_clip
+from tests.processing.detecting import measured_frames
 from tests.videogen import Segment as S
+from tests.videogen import Truth
+from vidpulse.processing import AnalysisOptions
+from vidpulse.processing.analyzers.cuts import CutAnalyzer
 
 # Scenes stay at most 32 frames: the generator's drifting texture jumps back after that.
 CASES: dict[str, tuple[list[S], list[tuple[int, str]]]] = {
@@ -89,3 +93,59 @@ def test_a_fade_in_out_of_a_black_scene_spans_the_fade(
     # From the first frame out of the black to the last of the fade (frame 94).
     assert fade["kind"] == "fade" and fade["start_frame"] == fade["frame"]
     assert abs(fade["end_frame"] - 94) <= 3, fade
+
+
+# Every kind of transition, and a dissolve out of a fade-in's picture (held until the light settles).
+MIXED = [
+    S("scene", 30, 1),
+    S("fadeout", 12, 1),
+    S("black", 3),
+    S("fadein", 12, 2),
+    S("still", 20, 2),
+    S("dissolve", 20, 2),
+    S("still", 15, 3),
+    S("scene", 25, 4),
+    S("black", 30),
+    S("scene", 20, 5),
+    S("flash", 2),
+    S("frozen", 10),
+    S("fadeout", 8, 5),
+    S("fadein", 8, 6),
+    S("still", 20, 6),
+]
+
+
+@pytest.mark.parametrize("clip", ["standard", "black then slow fade-in", "mixed"])
+def test_cuts_up_to_decided_index_are_final(
+    clip: str, std_clip: tuple[Path, Truth], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """What a consumer lagging behind `decided_index` sees never changes (but for the end of a
+    fade's span, which lies after its cut), even where `decided_index` steps back."""
+    if clip == "standard":
+        path = std_clip[0]
+    else:
+        path = make_clip(tmp_path_factory, clip.replace(" ", "-"), BLACK_THEN_SLOW_FADE_IN if "slow" in clip else MIXED)
+    options = AnalysisOptions()
+    frames, fps = measured_frames(path, options)
+    analyzer = CutAnalyzer(
+        fps,
+        threshold=options.cut_threshold,
+        ratio=options.cut_ratio,
+        fade_threshold=options.fade_threshold,
+        black_min_s=options.black_min_s,
+    )
+
+    def settled(decided: int) -> list[tuple[int, str, float, int | None]]:
+        return [(c.frame, c.kind, c.confidence, c.span and c.span[0]) for c in analyzer.cuts if c.frame <= decided]
+
+    seen: list[tuple[int, list[tuple[int, str, float, int | None]]]] = []
+    for measured in frames:
+        analyzer.update(measured)
+        decided = analyzer.decided_index
+        assert decided < measured.frame.index
+        seen.append((decided, settled(decided)))
+    analyzer.finish()
+    assert analyzer.decided_index == frames[-1].frame.index
+    assert len(analyzer.cuts) >= 2 and any(decided < 0 for decided, _ in seen)
+    for decided, cuts in seen:
+        assert settled(decided) == cuts, decided
