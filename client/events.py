@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from vidpulse.server.models import EventType, event_order
 from vidpulse.server.schemas import EVENT_DATA
@@ -27,7 +27,7 @@ READ_TIMEOUT_S = 60.0
 class Event:
     """One event of a session's log. `id` is None only on the first event, a `snapshot` of the
     session as it was when watching began; `data` is the event type's model (Session for the
-    snapshot, Progress for progress, SessionError for failed, ...)."""
+    snapshot, Progress or UploadProgress for progress, SessionError for failed, ...)."""
 
     id: str | None
     type: EventType
@@ -43,7 +43,10 @@ class Event:
     def parse(cls, raw: str) -> Event:
         body: dict[str, Any] = json.loads(raw)
         kind = EventType(body["type"])
-        return cls(body["id"], kind, body["session"], body["ts"], EVENT_DATA[kind].model_validate(body["data"]))
+        data = EVENT_DATA[kind].model_validate(body["data"])
+        # A RootModel (ProgressData) only wraps a union of models for the schema: the caller gets
+        # the model inside, so that `event.data.stage` reads as it does on every other event.
+        return cls(body["id"], kind, body["session"], body["ts"], data.root if isinstance(data, RootModel) else data)
 
 
 class Resume:

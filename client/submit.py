@@ -19,6 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from vidpulse.server.models import EventType
+from vidpulse.server.schemas import Progress, StageData, StartedData, SucceededData, UploadProgress
 
 from .errors import VidpulseError
 from .sync import Client
@@ -108,14 +109,16 @@ def _watch(client: Client, session_id: str, tty: bool) -> Any:
         for event in client.watch(session_id):
             last = event
             data = event.data
-            if event.type is EventType.PROGRESS:
-                bar.set_description_str(str(getattr(data, "stage", "")), refresh=False)
-                bar.update(max(0.0, round(float(getattr(data, "fraction", 0.0)) * 100, 1) - bar.n))
-            elif event.type is EventType.STARTED:
+            # By the data's model, so that mypy checks each field read (a getattr with a default
+            # once read a wrapper's missing `stage` as "" and kept the bar at 0 %).
+            if isinstance(data, Progress | UploadProgress):
+                bar.set_description_str(str(data.stage), refresh=False)
+                bar.update(max(0.0, round(data.fraction * 100, 1) - bar.n))
+            elif isinstance(data, StartedData):
                 bar.reset(total=100)  # a job run again (after a restart) starts over
-            elif event.type is EventType.STAGE:
-                bar.set_description_str(str(getattr(data, "stage", "")))
-            elif event.type is EventType.SUCCEEDED:
+            elif isinstance(data, StageData):
+                bar.set_description_str(str(data.stage))
+            elif isinstance(data, SucceededData):
                 bar.update(100 - bar.n)
         assert last is not None and last.terminal, "watch ends after the terminal event"
         return last

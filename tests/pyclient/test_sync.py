@@ -14,7 +14,7 @@ from tests.videogen import write_audio
 from vidpulse.client import Client, Event, VidpulseError
 from vidpulse.processing.schema import Report
 from vidpulse.server.models import EventType
-from vidpulse.server.schemas import Session
+from vidpulse.server.schemas import Progress, Session
 
 
 @pytest.fixture
@@ -36,6 +36,9 @@ def test_upload_watch_results_download(client, shared_server, clip, tmp_path):
     ids = [e.id for e in events[1:]]
     assert all(ids) and [order(i) for i in ids] == sorted({order(i) for i in ids}), "in order, no duplicate"
     assert events[-1].type is EventType.SUCCEEDED and events[-1].terminal
+    progress = [e.data for e in events if e.type is EventType.PROGRESS]
+    assert progress and all(isinstance(p, Progress) for p in progress), "the model inside ProgressData"
+    assert {p.stage for p in progress} >= {"analyze", "finalize"} and progress[-1].fraction == 1.0
     assert [e.id for e in follow(shared_server.client(), session.id, events[0].data.last_event_id)][1:] == ids
 
     final = client.wait(session.id)

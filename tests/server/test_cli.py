@@ -3,12 +3,11 @@ exactly one error line and exit 1."""
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.terminal import run_on_a_terminal
 from tests.videogen import Segment, write_video
 
 _CLI = [sys.executable, "-m", "vidpulse.server.cli", "analyze"]
@@ -45,24 +44,7 @@ def test_a_failure_is_exactly_one_line_and_exit_1(tmp_path: Path) -> None:
 
 
 def test_a_bar_on_a_terminal(tmp_path: Path) -> None:
-    clip = _clip(tmp_path)
-    leader, follower = pty.openpty()
-    try:
-        process = subprocess.Popen([*_CLI, str(clip), "--out", str(tmp_path / "out")], stderr=follower,
-                                   stdout=subprocess.DEVNULL)
-        os.close(follower)
-        output = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the other end closed: the process is done
-                break
-            if not chunk:
-                break
-            output += chunk
-        assert process.wait(timeout=120) == 0
-    finally:
-        os.close(leader)
-    text = output.decode(errors="replace")
+    code, text = run_on_a_terminal([*_CLI, str(_clip(tmp_path)), "--out", str(tmp_path / "out")])
+    assert code == 0, text
     assert "\r[" in text and "#" in text  # redrawn in place
     assert text.rstrip().splitlines()[-1].replace("\x1b[K", "").startswith("wrote ")  # the bar cleared first
