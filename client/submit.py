@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vidpulse.server.models import EventType
+from vidpulse.server.models import SessionState
 from vidpulse.server.schemas import Progress, StageData, StartedData, SucceededData, UploadProgress
 
 from .errors import VidpulseError
@@ -85,15 +85,18 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
             return INTERRUPTED
         print(f"vidpulse: uploaded {args.file.name} as {session_id}", file=sys.stderr)
     try:
-        final = _watch(client, session_id, tty)
+        _watch(client, session_id, tty)
     except KeyboardInterrupt:
         out = f" --out {args.out}" if args.out else ""
         print(f"vidpulse: detached from {session_id}; it goes on. Follow it again with: vidpulse submit "
               f"--server {client.base_url} --attach {session_id}{out}", file=sys.stderr)
         return INTERRUPTED
-    if final.type is not EventType.SUCCEEDED:
-        reason = getattr(final.data, "message", None) or final.type.value
-        print(f"vidpulse: {args.file or session_id}: {final.type.value}: {reason}", file=sys.stderr)
+    # The outcome from the session document, which is saved before the terminal event is logged
+    # (server/sessions.py, _finish).
+    final = client.session(session_id)
+    if final.state is not SessionState.SUCCEEDED:
+        reason = final.error.message if final.error else final.state.value
+        print(f"vidpulse: {args.file or session_id}: {final.state.value}: {reason}", file=sys.stderr)
         return 1
     folder: Path = args.out or (args.file.with_name(args.file.name + ".vidpulse") if args.file else Path(session_id))
     written = _fetch(client, session_id, folder)
@@ -101,13 +104,11 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _watch(client: Client, session_id: str, tty: bool) -> Any:
-    """The terminal event, with a bar that follows the progress events."""
+def _watch(client: Client, session_id: str, tty: bool) -> None:
+    """Until the session has ended, with a bar that follows its progress."""
     with _bar(tty, total=100, unit="%", desc="queued",
               bar_format="{desc:<10} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
-        last = None
         for event in client.watch(session_id):
-            last = event
             data = event.data
             # By the data's model, so that mypy checks each field read (a getattr with a default
             # once read a wrapper's missing `stage` as "" and kept the bar at 0 %).
@@ -120,8 +121,6 @@ def _watch(client: Client, session_id: str, tty: bool) -> Any:
                 bar.set_description_str(str(data.stage))
             elif isinstance(data, SucceededData):
                 bar.update(100 - bar.n)
-        assert last is not None and last.terminal, "watch ends after the terminal event"
-        return last
 
 
 def _fetch(client: Client, session_id: str, out: Path) -> int:

@@ -113,3 +113,14 @@ def _analysis_bars(text: str) -> list[tuple[str, int]]:
     found = (re.match(r"(\w*) +(\d+)%\|", line) for line in re.split(r"[\r\n]", text))
     return [(match.group(1), int(match.group(2))) for match in found if match]
 
+
+def test_attach_to_a_finished_session(memory_server, clip, tmp_path):
+    first = submit(clip.path, "--server", memory_server.url, "--out", tmp_path / "first")
+    assert first.returncode == 0, first.stderr
+    session_id = re.search(r"s_[0-9a-f]{32}", first.stderr).group(0)  # type: ignore[union-attr]
+
+    again = submit("--attach", session_id, "--server", memory_server.url, "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    first_files, again_files = (sorted((tmp_path / name).iterdir()) for name in ("first", "again"))
+    assert [p.name for p in again_files] == [p.name for p in first_files]
+    assert [p.read_bytes() for p in again_files] == [p.read_bytes() for p in first_files]
