@@ -8,7 +8,6 @@ stderr when the file was refused or the analysis failed or was cancelled; 130 wh
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from vidpulse.server.models import SessionState
 from vidpulse.server.schemas import Progress, StageData, StartedData, SucceededData, UploadProgress
 
 from .errors import VidpulseError
+from .options import add_option_argument, parse_options
 from .sync import Client
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -34,24 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the server's URL (default: $VIDPULSE_SERVER or {DEFAULT_SERVER})")
     parser.add_argument("--api-key", default=os.environ.get("VIDPULSE_API_KEY"),
                         help="sent as Authorization: Bearer (default: $VIDPULSE_API_KEY)")
-    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="an analysis option, e.g. render=true or width=640 (repeatable)")
+    add_option_argument(parser)
     parser.add_argument("--out", type=Path, help="folder for report.json and the artifacts (default: FILE.vidpulse/)")
     parser.add_argument("--attach", metavar="SESSION_ID", help="follow a session already uploaded (after Ctrl-C)")
-
-
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """`NAME=VALUE` pairs; VALUE is JSON when it parses (true, 640, 0.5, null), else a string."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"--option {pair!r} is not NAME=VALUE")
-        try:
-            options[name.strip()] = json.loads(value)
-        except ValueError:
-            options[name.strip()] = value
-    return options
 
 
 def run(args: argparse.Namespace) -> int:
