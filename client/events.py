@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from vidpulse.server.models import EventType, event_order
 from vidpulse.server.schemas import EVENT_DATA
@@ -27,7 +27,7 @@ READ_TIMEOUT_S = 60.0
 class Event:
     """One event of a session's log. `id` is None only on the first event, a `snapshot` of the
     session as it was when watching began; `data` is the event type's model (Session for the
-    snapshot, Progress for progress, SessionError for failed, ...)."""
+    snapshot, Progress or UploadProgress for progress, SessionError for failed, ...)."""
 
     id: str | None
     type: EventType
@@ -43,7 +43,10 @@ class Event:
     def parse(cls, raw: str) -> Event:
         body: dict[str, Any] = json.loads(raw)
         kind = EventType(body["type"])
-        return cls(body["id"], kind, body["session"], body["ts"], EVENT_DATA[kind].model_validate(body["data"]))
+        data = EVENT_DATA[kind].model_validate(body["data"])
+        # A RootModel (ProgressData) only wraps a union of models for the schema: the caller gets
+        # the model inside, so that `event.data.stage` reads as it does on every other event.
+        return cls(body["id"], kind, body["session"], body["ts"], data.root if isinstance(data, RootModel) else data)
 
 
 class Resume:
@@ -52,15 +55,23 @@ class Resume:
         self.last_id: str | None = None
         self.done = False
         self._snapshot_seen = False
+        self._started_over = False
 
     def headers(self) -> dict[str, str]:
         return {"Last-Event-ID": self.last_id} if self.last_id is not None else {}
 
     def opened(self, response: httpx.Response) -> bool:
-        """Whether to read this response's events. 204: the session ended and every event was
-        seen. A 4xx (no such session, a wrong key) is final; a 5xx is worth another try."""
+        """Whether to read this response's events. A 4xx (no such session, a wrong key) is final;
+        a 5xx is worth another try.
+
+        204: the session ended and nothing was logged after `Last-Event-ID`. The terminal event
+        (which ends the watch) was not seen, so that id was the snapshot's, and the snapshot covers
+        the terminal event: the connection broke between the two. A connection without
+        `Last-Event-ID` brings it (after its snapshot, see `accept`): start over, once; a second
+        204 ends the watch without it."""
         if response.status_code == 204:
-            self.done = True
+            self.done = self._started_over
+            self.last_id, self._started_over = None, True
             return False
         if response.is_success:
             self.backoff.reset()
@@ -83,7 +94,10 @@ class Resume:
                 return None
             self._snapshot_seen = True
             return event
-        if self.last_id is not None and event_order(event.id) <= event_order(self.last_id):
+        # On a finished session the server ends each stream with the terminal event, even when the
+        # snapshot covers it (server/subscriptions.py, open_subscription): it is never a repeat,
+        # since the first one ends the watch.
+        if not event.terminal and self.last_id is not None and event_order(event.id) <= event_order(self.last_id):
             return None
         self.last_id = event.id
         self.done = event.terminal

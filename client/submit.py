@@ -8,7 +8,6 @@ stderr when the file was refused or the analysis failed or was cancelled; 130 wh
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -18,9 +17,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vidpulse.server.models import EventType
+from vidpulse.server.models import SessionState
+from vidpulse.server.schemas import Progress, StageData, StartedData, SucceededData, UploadProgress
 
 from .errors import VidpulseError
+from .options import add_option_argument, parse_options
 from .sync import Client
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -33,24 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the server's URL (default: $VIDPULSE_SERVER or {DEFAULT_SERVER})")
     parser.add_argument("--api-key", default=os.environ.get("VIDPULSE_API_KEY"),
                         help="sent as Authorization: Bearer (default: $VIDPULSE_API_KEY)")
-    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="an analysis option, e.g. render=true or width=640 (repeatable)")
+    add_option_argument(parser)
     parser.add_argument("--out", type=Path, help="folder for report.json and the artifacts (default: FILE.vidpulse/)")
     parser.add_argument("--attach", metavar="SESSION_ID", help="follow a session already uploaded (after Ctrl-C)")
-
-
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """`NAME=VALUE` pairs; VALUE is JSON when it parses (true, 640, 0.5, null), else a string."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"--option {pair!r} is not NAME=VALUE")
-        try:
-            options[name.strip()] = json.loads(value)
-        except ValueError:
-            options[name.strip()] = value
-    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,15 +70,18 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
             return INTERRUPTED
         print(f"vidpulse: uploaded {args.file.name} as {session_id}", file=sys.stderr)
     try:
-        final = _watch(client, session_id, tty)
+        _watch(client, session_id, tty)
     except KeyboardInterrupt:
         out = f" --out {args.out}" if args.out else ""
         print(f"vidpulse: detached from {session_id}; it goes on. Follow it again with: vidpulse submit "
               f"--server {client.base_url} --attach {session_id}{out}", file=sys.stderr)
         return INTERRUPTED
-    if final.type is not EventType.SUCCEEDED:
-        reason = getattr(final.data, "message", None) or final.type.value
-        print(f"vidpulse: {args.file or session_id}: {final.type.value}: {reason}", file=sys.stderr)
+    # The outcome from the session document, which is saved before the terminal event is logged
+    # (server/sessions.py, _finish).
+    final = client.session(session_id)
+    if final.state is not SessionState.SUCCEEDED:
+        reason = final.error.message if final.error else final.state.value
+        print(f"vidpulse: {args.file or session_id}: {final.state.value}: {reason}", file=sys.stderr)
         return 1
     folder: Path = args.out or (args.file.with_name(args.file.name + ".vidpulse") if args.file else Path(session_id))
     written = _fetch(client, session_id, folder)
@@ -100,25 +89,23 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _watch(client: Client, session_id: str, tty: bool) -> Any:
-    """The terminal event, with a bar that follows the progress events."""
+def _watch(client: Client, session_id: str, tty: bool) -> None:
+    """Until the session has ended, with a bar that follows its progress."""
     with _bar(tty, total=100, unit="%", desc="queued",
               bar_format="{desc:<10} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
-        last = None
         for event in client.watch(session_id):
-            last = event
             data = event.data
-            if event.type is EventType.PROGRESS:
-                bar.set_description_str(str(getattr(data, "stage", "")), refresh=False)
-                bar.update(max(0.0, round(float(getattr(data, "fraction", 0.0)) * 100, 1) - bar.n))
-            elif event.type is EventType.STARTED:
+            # By the data's model, so that mypy checks each field read (a getattr with a default
+            # once read a wrapper's missing `stage` as "" and kept the bar at 0 %).
+            if isinstance(data, Progress | UploadProgress):
+                bar.set_description_str(str(data.stage), refresh=False)
+                bar.update(max(0.0, round(data.fraction * 100, 1) - bar.n))
+            elif isinstance(data, StartedData):
                 bar.reset(total=100)  # a job run again (after a restart) starts over
-            elif event.type is EventType.STAGE:
-                bar.set_description_str(str(getattr(data, "stage", "")))
-            elif event.type is EventType.SUCCEEDED:
+            elif isinstance(data, StageData):
+                bar.set_description_str(str(data.stage))
+            elif isinstance(data, SucceededData):
                 bar.update(100 - bar.n)
-        assert last is not None and last.terminal, "watch ends after the terminal event"
-        return last
 
 
 def _fetch(client: Client, session_id: str, out: Path) -> int:

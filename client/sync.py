@@ -117,7 +117,8 @@ class Client:
 
     def watch(self, session_id: str) -> Iterator[Event]:
         """The session's events: a snapshot first, then each logged event once, in order, through
-        dropped connections and server restarts; ends after the terminal event."""
+        dropped connections and server restarts; ends after the terminal event (on a session that
+        has ended already: the snapshot, then its terminal event)."""
         resume = Resume(self.reconnect_for_s)
         url = paths.session_path(session_id, "events")
         timeout = httpx.Timeout(30.0, read=READ_TIMEOUT_S)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
+import socket
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidpulse.server.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    import uvicorn  # imported where it serves: `analyze` and `submit` do without it
+    from starlette.types import ASGIApp
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
     from vidpulse.client import submit
+    from vidpulse.client.options import add_option_argument
 
+    add_option_argument(analyze)
     submit.add_arguments(commands.add_parser("submit", help="upload to a server, follow it, fetch the results"))
 
     args = parser.parse_args(argv)
@@ -63,8 +73,6 @@ def _webhook_problem(settings: Settings) -> str | None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from vidpulse.server.app import create_app
     from vidpulse.server.logs import configure_logging
 
@@ -76,16 +84,54 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"vidpulse: {exc}", file=sys.stderr)
         return 2
+    try:
+        listener = _listen(settings.host, settings.port)
+    except OSError as exc:
+        print(f"vidpulse: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None,
-        log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=20,
+    server = _uvicorn_on(listener, create_app(settings), settings)
+    with listener, contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down already
+        server.run(sockets=[listener])
+    return 0 if server.started else 3  # 3: uvicorn's own exit code for a failed startup
+
+
+def _uvicorn_on(listener: socket.socket, app: ASGIApp, settings: Settings) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn says where it listens only when it binds the socket itself: said here once the
+        server has started, in uvicorn's words."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                host, port = listener.getsockname()[:2]
+                logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)",
+                                                        f"[{host}]" if ":" in host else host, port)
+
+    return Server(uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level,
+        access_log=False, timeout_graceful_shutdown=20,
         # Compression cost more CPU per subscriber than it saved on ~250-byte events
         # (docs/benchmarks.md); uvicorn's WebSocket send waits while the socket is paused, so a
         # client that stops reading blocks only its own subscription.
         ws_per_message_deflate=False, ws_max_size=1 << 20,
-    )
-    return 0
+    ))
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound as uvicorn would bind it. Bound here, before the app starts:
+    uvicorn binds only after the startup (the runtime, its workers, "vidpulse ready"), so a port
+    in use would show as a started server that then stops."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _worker(settings: Settings) -> int:
@@ -127,20 +173,21 @@ class _ProgressBar:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from vidpulse.client.options import parse_options
     from vidpulse.processing import AnalysisError, AnalysisOptions, analyze
     from vidpulse.processing.progress import no_progress
 
     out = args.out or args.file.with_name(args.file.name + ".vidpulse")
-    raw: dict[str, Any] = {"render": args.render}
-    if args.width is not None:
-        raw["width"] = args.width
     bar = _ProgressBar() if sys.stderr.isatty() else None
     try:
         if not args.file.is_file():
             raise FileNotFoundError(f"{args.file} does not exist")
-        out.mkdir(parents=True, exist_ok=True)
-        options = AnalysisOptions.from_mapping(raw)
-        report = analyze(args.file, out, options, on_progress=bar or no_progress)
+        flags: dict[str, Any] = {"render": True} if args.render else {}
+        if args.width is not None:
+            flags["width"] = args.width
+        options = AnalysisOptions.from_mapping({**parse_options(args.option), **flags})
+        with _output_folder(out):
+            report = analyze(args.file, out, options, on_progress=bar or no_progress)
     except AnalysisError as exc:
         return _fail(bar, f"{args.file}: {exc.message}", 1)
     except (OSError, ValueError) as exc:
@@ -150,11 +197,40 @@ def _analyze(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.clear()
     if args.json:
+        return _print_json(report)
+    print(f"wrote {out / 'report.json'}: {len(report.get('cuts', []))} cuts, "
+          f"{len(report.get('scenes', []))} scenes", file=sys.stderr)
+    return 0
+
+
+@contextlib.contextmanager
+def _output_folder(out: Path) -> Iterator[None]:
+    """`out`, created with its missing parents; when the body fails, the folders it created go
+    again (the analysis removes the files it wrote, processing/pipeline.py): a failed run leaves
+    nothing behind, and a folder the user had stays."""
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]  # deepest first
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            with contextlib.suppress(OSError):  # not empty after all: not only ours
+                folder.rmdir()
+        raise
+
+
+def _print_json(report: dict[str, Any]) -> int:
+    """The report on stdout; 1 with nothing said when the reader has gone (`| head`), as a tool
+    killed by SIGPIPE says nothing: the report is in the output folder anyway."""
+    try:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    else:
-        print(f"wrote {out / 'report.json'}: {len(report.get('cuts', []))} cuts, "
-              f"{len(report.get('scenes', []))} scenes", file=sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # What is still buffered would fail again, with a traceback, when Python flushes stdout
+        # at exit: point stdout at /dev/null instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

@@ -7,6 +7,7 @@ import pytest
 from tests.client import order
 from vidpulse.client import AsyncClient, VidpulseError
 from vidpulse.server.models import EventType
+from vidpulse.server.schemas import SucceededData
 
 
 async def test_async_client(shared_server, clip, tmp_path):
@@ -31,3 +32,12 @@ async def test_async_client(shared_server, clip, tmp_path):
         with pytest.raises(VidpulseError) as gone:
             await client.session(session.id)
         assert gone.value.status == 404
+
+
+async def test_async_watch_a_finished_session(shared_server, clip):
+    async with AsyncClient(shared_server.url) as client:
+        session = await client.upload(clip.path, {"width": 160})
+        final = await client.wait(session.id)
+        events = [event async for event in client.watch(session.id)]
+    assert [e.type for e in events] == [EventType.SNAPSHOT, EventType.SUCCEEDED]
+    assert events[1].id == final.last_event_id and isinstance(events[1].data, SucceededData)

@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 from tests.servers import ROOT
+from tests.terminal import run_on_a_terminal
 from tests.videogen import write_audio
+
+SUBMIT = [sys.executable, "-m", "vidpulse.server.cli", "submit"]
 
 
 def submit(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vidpulse.server.cli", "submit", *map(str, args)], cwd=ROOT,
-                          env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*SUBMIT, *map(str, args)], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def _env() -> dict[str, str]:
@@ -67,9 +70,8 @@ def test_submit_with_no_server(clip):
 
 def test_ctrl_c_detaches_and_attach_resumes(start_server, long_clip, tmp_path):
     server = start_server(WORKERS=1)
-    process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", "submit", str(long_clip.path),
-                                "--server", server.url, "--option", "render=true", "--option", "width=640"],
-                               cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([*SUBMIT, str(long_clip.path), "--server", server.url, "--option", "render=true",
+                                "--option", "width=640"], cwd=ROOT, env=_env(), stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     first = process.stderr.readline()
     session_id = re.search(r"s_[0-9a-f]{32}", first).group(0)  # type: ignore[union-attr]
@@ -87,27 +89,38 @@ def test_ctrl_c_detaches_and_attach_resumes(start_server, long_clip, tmp_path):
 
 
 def test_progress_bars_on_a_terminal(shared_server, clip, tmp_path):
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    controller, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size
-    process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", "submit", str(clip.path), "--server",
-                                shared_server.url, "--out", str(tmp_path / "out")],
-                               cwd=ROOT, env=_env(), stderr=terminal, stdout=subprocess.DEVNULL)
-    os.close(terminal)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the other end closed
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(controller)
-    assert process.wait(60) == 0
-    text = shown.decode(errors="replace")
+    code, text = run_on_a_terminal([*SUBMIT, str(clip.path), "--server", shared_server.url,
+                                    "--out", str(tmp_path / "out")], cwd=ROOT, env=_env())
+    assert code == 0, text
     assert "upload" in text and "100%" in text and "\r" in text, text
+
+
+def test_the_analysis_bar_moves_through_the_stages(memory_server, long_clip, tmp_path):
+    code, text = run_on_a_terminal([*SUBMIT, str(long_clip.path), "--server", memory_server.url,
+                                    "--out", str(tmp_path / "out")], cwd=ROOT, env=_env())
+    assert code == 0, text
+    drawn = _analysis_bars(text)
+    stages = [stage for stage, _ in drawn]
+    assert {"analyze", "finalize"} <= set(stages) and "" not in stages, drawn
+    between = [percent for _, percent in drawn if 0 < percent < 100]
+    assert len(set(between)) >= 3 and between == sorted(between), drawn
+    assert drawn[-1][1] == 100
+
+
+def _analysis_bars(text: str) -> list[tuple[str, int]]:
+    """(stage, percent) of each drawing of the analysis bar: `{stage:<10} {percent:3}%|...` (the
+    upload bar's label ends in a colon)."""
+    found = (re.match(r"(\w*) +(\d+)%\|", line) for line in re.split(r"[\r\n]", text))
+    return [(match.group(1), int(match.group(2))) for match in found if match]
+
+
+def test_attach_to_a_finished_session(memory_server, clip, tmp_path):
+    first = submit(clip.path, "--server", memory_server.url, "--out", tmp_path / "first")
+    assert first.returncode == 0, first.stderr
+    session_id = re.search(r"s_[0-9a-f]{32}", first.stderr).group(0)  # type: ignore[union-attr]
+
+    again = submit("--attach", session_id, "--server", memory_server.url, "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    first_files, again_files = (sorted((tmp_path / name).iterdir()) for name in ("first", "again"))
+    assert [p.name for p in again_files] == [p.name for p in first_files]
+    assert [p.read_bytes() for p in again_files] == [p.read_bytes() for p in first_files]

@@ -14,7 +14,7 @@ from tests.videogen import write_audio
 from vidpulse.client import Client, Event, VidpulseError
 from vidpulse.processing.schema import Report
 from vidpulse.server.models import EventType
-from vidpulse.server.schemas import Session
+from vidpulse.server.schemas import Progress, Session
 
 
 @pytest.fixture
@@ -36,6 +36,9 @@ def test_upload_watch_results_download(client, shared_server, clip, tmp_path):
     ids = [e.id for e in events[1:]]
     assert all(ids) and [order(i) for i in ids] == sorted({order(i) for i in ids}), "in order, no duplicate"
     assert events[-1].type is EventType.SUCCEEDED and events[-1].terminal
+    progress = [e.data for e in events if e.type is EventType.PROGRESS]
+    assert progress and all(isinstance(p, Progress) for p in progress), "the model inside ProgressData"
+    assert {p.stage for p in progress} >= {"analyze", "finalize"} and progress[-1].fraction == 1.0
     assert [e.id for e in follow(shared_server.client(), session.id, events[0].data.last_event_id)][1:] == ids
 
     final = client.wait(session.id)
@@ -58,6 +61,43 @@ def test_upload_watch_results_download(client, shared_server, clip, tmp_path):
     with pytest.raises(VidpulseError) as gone:
         client.session(session.id)
     assert gone.value.status == 404 and gone.value.problem["status"] == 404
+
+
+def test_watch_a_finished_session(client, clip):
+    session = client.upload(clip.path, {"width": 160})
+    final = client.wait(session.id)
+    events = list(client.watch(session.id))
+    assert [e.type for e in events] == [EventType.SNAPSHOT, EventType.SUCCEEDED]
+    assert events[0].data.state == final.state and events[1].id == final.last_event_id
+
+
+def test_watch_a_finished_session_whose_stream_breaks_after_the_snapshot(shared_server, client, clip):
+    """The snapshot already covers the terminal event, so resuming from its `last_event_id` gets a
+    204: `watch` starts over once, and so still ends with the terminal event."""
+    final = client.wait(client.upload(clip.path, {"width": 160}).id)
+    asked: list[str | None] = []
+    real = shared_server.client()
+
+    def relay(request: httpx.Request) -> httpx.Response:
+        answer = real.send(request)
+        if not request.url.path.endswith("/events"):
+            return answer
+        asked.append(request.headers.get("last-event-id"))
+        body = _through_snapshot(answer.content) if len(asked) == 1 else answer.content
+        return httpx.Response(answer.status_code, headers={"content-type": "text/event-stream"}, content=body)
+
+    relayed = httpx.Client(base_url=shared_server.url, transport=httpx.MockTransport(relay))
+    with Client(shared_server.url, http=relayed) as watcher:
+        events = list(watcher.watch(final.id))
+    assert [e.type for e in events] == [EventType.SNAPSHOT, EventType.SUCCEEDED]
+    assert asked == [None, final.last_event_id, None], "from the snapshot's id (204), then from the start"
+
+
+def _through_snapshot(stream: bytes) -> bytes:
+    """An SSE stream as it was when its connection broke right after the snapshot event."""
+    blocks = stream.split(b"\r\n\r\n")
+    snapshot = next(i for i, block in enumerate(blocks) if b"event: snapshot" in block)
+    return b"\r\n\r\n".join(blocks[:snapshot + 1]) + b"\r\n\r\n"
 
 
 def test_refusals_carry_the_problem(memory_server, tmp_path):
