@@ -376,8 +376,10 @@ export class SessionCard {
     this.againButton.disabled = true;
     try {
       const doc = await this.api.retry(this.id, options);
+      const hadFocus = this.againPanel.contains(document.activeElement) || document.activeElement === this.retryButton;
       this.#startOver();
       this.apply({ id: null, type: "snapshot", data: doc });
+      if (hadFocus) this.cancelButton.focus(); // the button pressed is gone: Cancel takes its place
       this.follow(this);
       this.announce(`${this.filename}: analysing again.`);
     } catch (error) {
