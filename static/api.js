@@ -53,10 +53,13 @@ export class Api {
     return this.url(`/api/sessions/${sessionId}/files/${encodeURIComponent(name)}`);
   }
 
-  async request(method, path) {
+  /** A JSON call; `body`, when given, is sent as JSON. */
+  async request(method, path, body = undefined) {
+    const headers = { Accept: "application/json", ...this.authHeaders() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
-      response = await fetch(path, { method, headers: { Accept: "application/json", ...this.authHeaders() } });
+      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch {
       throw new ApiError(0);
     }
@@ -89,6 +92,11 @@ export class Api {
 
   cancel(id) {
     return this.request("POST", `/api/sessions/${id}/cancel`);
+  }
+
+  /** A new attempt of a finished session on its stored source; `options` (optional) replace the last run's. */
+  retry(id, options = null) {
+    return this.request("POST", `/api/sessions/${id}/retry`, options ? { options } : undefined);
   }
 
   remove(id) {

@@ -1,8 +1,11 @@
 // Wiring: the drop zone and file input, the options form, the transport switch, the API key,
-// and the list of session cards (restored from GET /api/sessions on load).
+// and the list of session cards (restored from GET /api/sessions on load), deleted one by one or all
+// finished ones at once, each after a confirmation.
 
 import { Api } from "./api.js";
 import { SessionCard } from "./card.js";
+import { count } from "./format.js";
+import { readOptions } from "./options.js";
 import { FINAL_STATES, LiveUpdates } from "./stream.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -26,11 +29,24 @@ const prefs = {
 
 const cardsEl = $("#cards");
 const cards = new Map(); // session id -> SessionCard
+const cardOf = new WeakMap(); // card element -> SessionCard, for every card shown
 let keyRequested = false;
 
 const api = new Api({ getKey: () => prefs.key, onUnauthorized: askForKey });
 const live = new LiveUpdates(api, prefs.transport);
-const cardDeps = { api, announce, onDelete: deleteCard };
+const cardDeps = { api, announce, onDelete: deleteCard, follow, optionsForm: $("#options-form") };
+
+function newCard(info) {
+  const card = new SessionCard(info, cardDeps);
+  cardOf.set(card.el, card);
+  return card;
+}
+
+/** Follow a card's session live (a new upload's, or one that runs again). */
+function follow(card) {
+  cards.set(card.id, card);
+  live.follow(card);
+}
 
 /** The visible status line is also the page's aria-live region. */
 function announce(text) {
@@ -43,28 +59,20 @@ function updateEmpty() {
 
 // ---- uploads ----
 
-/** The options form as the `options` JSON: empty fields are left to the server's defaults. */
-function readOptions() {
+/** The upload panel's options; null (and the panel open, saying why) when a field is out of range. */
+function uploadOptions() {
   const form = $("#options-form");
-  if (!form.checkValidity()) {
-    $("#options-panel").open = true;
-    form.reportValidity();
-    announce("Fix the analysis options first.");
-    return null;
-  }
-  const options = {};
-  if (form.elements.render.checked) options.render = true;
-  for (const input of form.querySelectorAll("input[type=number]")) {
-    if (input.value !== "") options[input.name] = Number(input.value);
-  }
+  if (!form.checkValidity()) $("#options-panel").open = true; // so that the browser can point at the field
+  const options = readOptions(form);
+  if (options === null) announce("Fix the analysis options first.");
   return options;
 }
 
 async function uploadFiles(fileList) {
   const files = [...fileList];
-  const options = readOptions();
+  const options = uploadOptions();
   if (!files.length || options === null) return;
-  const fresh = files.map((file) => [file, new SessionCard({ filename: file.name, size: file.size }, cardDeps)]);
+  const fresh = files.map((file) => [file, newCard({ filename: file.name, size: file.size })]);
   cardsEl.prepend(...fresh.map(([, card]) => card.el));
   updateEmpty();
   announce(files.length === 1 ? `Uploading ${files[0].name}.` : `Uploading ${files.length} videos.`);
@@ -77,8 +85,7 @@ async function uploadFiles(fileList) {
         live.unfollow(doc.id);
         listed.el.remove();
       }
-      cards.set(doc.id, card);
-      live.follow(card);
+      follow(card);
     }
   }));
 }
@@ -118,7 +125,7 @@ async function loadSessions() {
     for await (const doc of api.sessions()) {
       // A tus upload in progress on this page has its card (and its session) before it is in `cards`.
       if (cards.has(doc.id) || cardsEl.querySelector(`[data-session-id="${doc.id}"]`)) continue;
-      const card = new SessionCard(doc, cardDeps);
+      const card = newCard(doc);
       cards.set(doc.id, card);
       cardsEl.append(card.el);
       if (!FINAL_STATES.has(doc.state)) live.follow(card);
@@ -129,25 +136,61 @@ async function loadSessions() {
   updateEmpty();
 }
 
+/** Asks on the page's <dialog>; true when the action is confirmed (Escape and "Keep" say no). */
+function confirmed(question, action) {
+  const dialog = $("#confirm");
+  $("#confirm-question").textContent = question;
+  $("#confirm-yes").textContent = action;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+  });
+}
+
 async function deleteCard(card) {
-  if (card.state === "uploading") card.cancel();
+  const question = `Delete ${card.filename}? Its results and files are removed from the server.`;
+  if (card.onServer && !(await confirmed(question, "Delete"))) return;
+  const neighbour = card.el.nextElementSibling ?? card.el.previousElementSibling;
+  if (!(await removeCard(card))) return;
+  updateEmpty();
+  (neighbour?.querySelector("button:not(:disabled)") ?? $("#file-input")).focus();
+  announce(`${card.filename} deleted.`);
+}
+
+/** Every finished card goes, and its session on the server, after one confirmation. */
+async function clearFinished() {
+  const finished = [...cardsEl.children].map((el) => cardOf.get(el)).filter((card) => card?.finished);
+  if (!finished.length) {
+    announce("No finished sessions to clear.");
+    return;
+  }
+  const stored = finished.filter((card) => card.onServer).length;
+  const question = `Delete ${count(stored, "finished session")}? Their results and files are removed from the server.`;
+  if (stored && !(await confirmed(question, `Delete ${stored}`))) return;
+  const removed = (await Promise.all(finished.map(removeCard))).filter(Boolean).length;
+  updateEmpty();
+  $("#clear-finished").focus();
+  announce(`${count(removed, "finished card")} cleared.`);
+}
+
+/** Remove a card, and its session from the server; false (and why, announced) when the server refuses. */
+async function removeCard(card) {
+  if (card.state === "uploading" || card.state === "checking") card.cancel();
   if (card.id) {
     try {
       await api.remove(card.id);
     } catch (error) {
       if (error.status !== 404) {
         announce(`Could not delete ${card.filename}: ${error.message}`);
-        return;
+        return false;
       }
     }
     live.unfollow(card.id);
     cards.delete(card.id);
   }
-  const neighbour = card.el.nextElementSibling ?? card.el.previousElementSibling;
   card.el.remove();
-  updateEmpty();
-  (neighbour?.querySelector("button:not(:disabled)") ?? $("#file-input")).focus();
-  announce(`${card.filename} deleted.`);
+  return true;
 }
 
 // ---- transport and API key ----
@@ -203,4 +246,5 @@ setUpDropZone();
 setUpTransport();
 setUpKey();
 $("#refresh").addEventListener("click", loadSessions);
+$("#clear-finished").addEventListener("click", clearFinished);
 loadSessions();

@@ -1,16 +1,20 @@
 // One session card: upload bar, processing bar (stage, percent, fps, ETA), queue place, error,
-// cancel and delete, and the results once the session succeeded. It knows nothing of transports:
-// whoever follows the session calls `apply(event)` with events as documented in docs/api.md.
+// cancel, retry, analyse again and delete, and the results once the session succeeded. It knows
+// nothing of transports: whoever follows the session calls `apply(event)` with events as documented
+// in docs/api.md.
 
 import { h, uid } from "./dom.js";
-import { bytes, duration, percent, timecode, videoSummary } from "./format.js";
-import { renderReport } from "./results.js";
+import { bytes, duration, percent, videoSummary } from "./format.js";
+import { fillOptions, readOptions } from "./options.js";
+import { fitThumbnails, renderReport, sceneParts } from "./results.js";
 import { FINAL_STATES } from "./stream.js";
 import { TusUpload } from "./tus.js";
 
 const STATE_LABELS = {
   uploading: "Uploading",
+  checking: "Checking the file",
   "upload-failed": "Upload failed",
+  refused: "Refused",
   queued: "Queued",
   running: "Running",
   cancelling: "Cancelling",
@@ -20,7 +24,13 @@ const STATE_LABELS = {
   expired: "Expired",
   gone: "Removed",
 };
-const CANCELLABLE = new Set(["uploading", "queued", "running"]);
+// The badge of a file the server received whole and then refused (422 and its `code`).
+const REFUSALS = { undecodable: "Not a video", probe_timeout: "Not a video", too_large: "Video too large" };
+const CANCELLABLE = new Set(["uploading", "checking", "queued", "running"]);
+// Nothing more happens to these cards, on the server or here.
+const ENDED = new Set([...FINAL_STATES, "expired", "gone", "upload-failed", "refused"]);
+// Ended before the end: the processing bar says where it stopped.
+const STOPPED = new Set(["failed", "cancelled"]);
 
 /** A role="progressbar" named like "Processing clip.mp4", with a visible text beside it. */
 class Meter {
@@ -49,19 +59,20 @@ export class SessionCard {
   id = null;
   lastEventId = null;
   state = null;
+  attempt = null;
   progress = null; // the last progress shown: {fraction, stage, frame, total_frames, fps, eta_s}
   #skipUntil = null;
   #results = null;
   #upload = null;
+  #again = null; // the "Analyse again" options form, made when first opened
 
   /**
    * @param {object} info `{filename, size}` for a new upload, or a session document
-   * @param {object} deps `{api, announce(text), onDelete(card)}`
+   * @param {object} deps `{api, announce(text), onDelete(card), follow(card), optionsForm}`: `follow`
+   *   after a retry, when the session runs again; `optionsForm` the form that "Analyse again" copies
    */
-  constructor(info, { api, announce, onDelete }) {
-    this.api = api;
-    this.announce = announce;
-    this.onDelete = onDelete;
+  constructor(info, { api, announce, onDelete, follow, optionsForm }) {
+    Object.assign(this, { api, announce, onDelete, follow, optionsForm });
     this.filename = info.filename;
 
     const titleId = uid("card");
@@ -75,8 +86,14 @@ export class SessionCard {
     this.transport = h("p", { class: "card-transport" });
     this.cancelButton = h("button", { type: "button", "aria-label": `Cancel ${info.filename}`,
       onclick: () => this.cancel() }, "Cancel");
+    this.retryButton = h("button", { type: "button", "aria-label": `Retry ${info.filename}`,
+      onclick: () => this.#retry(null) }, "Retry");
+    this.againButton = h("button", { type: "button", "aria-expanded": "false",
+      "aria-label": `Analyse ${info.filename} again`, onclick: () => this.#toggleAgain() }, "Analyse again");
     this.deleteButton = h("button", { type: "button", class: "danger", "aria-label": `Delete ${info.filename}`,
       onclick: () => this.onDelete(this) }, "Delete");
+    this.againPanel = h("div", { class: "again", id: uid("again"), hidden: true });
+    this.againButton.setAttribute("aria-controls", this.againPanel.id);
     this.resultsEl = h("div", { class: "card-results" });
     // Scenes as the analysis closes them (`scene` events), until the full results replace them.
     this.liveScenes = h("ol", { class: "live-scenes", "aria-label": `Scenes of ${info.filename} so far` });
@@ -84,8 +101,8 @@ export class SessionCard {
     this.el = h("article", { class: "card", "aria-labelledby": titleId },
       h("header", { class: "card-head" }, h("h3", { id: titleId }, info.filename), this.badge),
       this.meta, this.uploadMeter.el, this.processMeter.el, this.status, this.transport,
-      h("div", { class: "card-actions" }, this.cancelButton, this.deleteButton),
-      this.liveScenes, this.resultsEl);
+      h("div", { class: "card-actions" }, this.cancelButton, this.retryButton, this.againButton, this.deleteButton),
+      this.againPanel, this.liveScenes, this.resultsEl);
 
     if (info.id) {
       this.uploadMeter.el.hidden = true;
@@ -116,18 +133,33 @@ export class SessionCard {
       this.apply({ id: null, type: "snapshot", data: doc });
       return doc;
     } catch (error) {
-      this.#showError(error.name === "AbortError" ? "Upload cancelled." : uploadError(error));
-      this.#setState("upload-failed");
+      this.#uploadFailed(error);
       return null;
     } finally {
       this.#upload = null;
     }
   }
 
+  /** Every byte sent (or, seen from the server, received): the server probes the file before it queues it. */
   #showUpload(loaded, total) {
     const value = percent(loaded / total);
     this.uploadMeter.el.hidden = false;
     this.uploadMeter.set(value, `${bytes(loaded)} of ${bytes(total)}`, `${value} percent uploaded`);
+    if (loaded >= total && this.state === "uploading") this.#setState("checking");
+  }
+
+  /** No session came of the upload: cancelled, refused once whole (not a video...), or failed. */
+  #uploadFailed(error) {
+    if (error.name === "AbortError") {
+      this.#showError("Upload cancelled.");
+      this.#setState("upload-failed");
+    } else if (error.status === 422) {
+      this.#showError(error.message);
+      this.#setState("refused", REFUSALS[error.problem.code] ?? STATE_LABELS.refused);
+    } else {
+      this.#showError(uploadError(error));
+      this.#setState("upload-failed");
+    }
   }
 
   // ---- events ----
@@ -138,8 +170,10 @@ export class SessionCard {
     if (this.#skipUntil && event.id) {
       this.lastEventId = event.id;
       if (event.id === this.#skipUntil) this.#skipUntil = null;
-      // The snapshot holds no scenes: those replayed still count (drawn once each).
+      // The snapshot holds no scenes: those replayed still count (drawn once each), and a new attempt
+      // among them drops the last one's.
       if (event.type === "scene") this.#addScene(event.data);
+      if (event.type === "started") this.#noteAttempt(event.data.attempt, true);
       return;
     }
     if (event.id) this.lastEventId = event.id;
@@ -153,6 +187,7 @@ export class SessionCard {
         this.#setState("queued");
         break;
       case "started":
+        this.#noteAttempt(data.attempt);
         this.#setQueue(null);
         this.#setState("running");
         break;
@@ -190,7 +225,9 @@ export class SessionCard {
     const covered = doc.last_event_id;
     this.#skipUntil = this.lastEventId && covered && covered !== this.lastEventId ? covered : null;
     this.lastEventId = covered ?? this.lastEventId;
+    this.#noteAttempt(doc.attempt);
     this.meta.textContent = [this.size, videoSummary(doc.video)].filter(Boolean).join(" · ");
+    fitThumbnails(this.liveScenes, doc.video);
     if (doc.progress) this.#showProgress(doc.progress);
     this.#setQueue(doc.state === "queued" ? doc.queue_position : null);
     if (doc.error) this.#showError(doc.error.message);
@@ -204,27 +241,54 @@ export class SessionCard {
     }
     this.progress = progress;
     const value = percent(progress.fraction ?? 0);
+    this.processMeter.el.hidden = false;
+    if (STOPPED.has(this.state)) { // no stage, speed or ETA: nothing runs any more
+      this.processMeter.set(value, `stopped at ${value}%`, `stopped at ${value} percent`);
+      return;
+    }
     const parts = [progress.stage, `${value}%`];
     if (progress.fps > 0) parts.push(`${Math.round(progress.fps)} fps`);
     if (progress.eta_s != null && value < 100) parts.push(`ETA ${duration(progress.eta_s)}`);
     const spoken = `${progress.stage ?? "processing"}, ${value} percent`
       + (progress.eta_s != null && value < 100 ? `, about ${duration(progress.eta_s)} left` : "");
-    this.processMeter.el.hidden = false;
     this.processMeter.set(value, parts.filter(Boolean).join(" · "), spoken);
   }
 
   /** A scene just closed: its thumbnail and times, drawn while the analysis goes on. */
   #addScene(scene) {
     if (this.liveScenes.querySelector(`[data-index="${scene.index}"]`)) return; // replayed
-    const picture = scene.thumbnail
-      ? h("img", { src: this.api.fileUrl(this.id, scene.thumbnail), alt: "", decoding: "async" })
-      : h("span", { class: "no-thumb" }, "no thumbnail");
+    const { label, parts } = sceneParts(scene, (name) => this.api.fileUrl(this.id, name));
     this.liveScenes.append(h("li", {
-      class: "live-scene", "data-index": scene.index, "data-arrived-while": this.state ?? "",
-      "aria-label": `Scene ${scene.index + 1}, ${timecode(scene.start_s)} to ${timecode(scene.end_s)}`,
-    }, picture, h("span", { class: "scene-time" }, h("strong", {}, `#${scene.index + 1}`),
-      ` ${timecode(scene.start_s)}–${timecode(scene.end_s)}`)));
+      class: "live-scene", "data-index": scene.index, "data-arrived-while": this.state ?? "", "aria-label": label,
+    }, parts));
     this.liveScenes.hidden = this.#results != null;
+  }
+
+  /**
+   * A `started` or a snapshot names the attempt: a later one than shown starts the display over
+   * (`covered`: a replayed `started` that the snapshot already shows; only the last attempt's scenes go).
+   */
+  #noteAttempt(attempt, covered = false) {
+    if (attempt == null) return;
+    if (this.attempt != null && attempt > this.attempt) {
+      if (covered) this.liveScenes.replaceChildren();
+      else this.#startOver();
+    }
+    this.attempt = attempt;
+    this.el.dataset.attempt = attempt;
+  }
+
+  /** A new attempt: nothing of the last one's progress, scenes, results or error stays. */
+  #startOver() {
+    this.progress = null;
+    this.processMeter.set(0, "", "not started");
+    this.processMeter.el.hidden = true;
+    this.liveScenes.replaceChildren();
+    this.liveScenes.hidden = true;
+    this.#results = null;
+    this.resultsEl.replaceChildren();
+    this.status.textContent = "";
+    this.status.classList.remove("error");
   }
 
   #setQueue(position) {
@@ -241,17 +305,26 @@ export class SessionCard {
     this.status.classList.add("error");
   }
 
-  #setState(state) {
+  #setState(state, label = STATE_LABELS[state] ?? state) {
     if (state === this.state) return;
     const first = this.state == null;
     this.state = state;
     this.el.dataset.state = state;
-    this.badge.textContent = STATE_LABELS[state] ?? state;
+    this.badge.textContent = label;
     this.cancelButton.disabled = !CANCELLABLE.has(state);
-    this.cancelButton.hidden = FINAL_STATES.has(state) || state === "expired" || state === "gone";
-    this.deleteButton.textContent = this.id ? "Delete" : "Remove";
-    if (state !== "queued" && !this.status.classList.contains("error")) this.status.textContent = "";
+    this.cancelButton.hidden = ENDED.has(state);
+    this.retryButton.hidden = !STOPPED.has(state);
+    this.againButton.hidden = state !== "succeeded";
+    if (state !== "succeeded") this.#closeAgain();
+    this.deleteButton.textContent = this.onServer ? "Delete" : "Remove";
+    const queueShown = state === "queued" && this.el.dataset.queuePosition;
+    if (!queueShown && !this.status.classList.contains("error")) this.status.textContent = "";
+    if (state === "checking") this.status.textContent = "All uploaded: the server is checking that it can read the video.";
     if (state === "running" || state === "queued") this.processMeter.el.hidden = false;
+    if (STOPPED.has(state)) {
+      if (this.progress) this.#showProgress(this.progress);
+      else this.processMeter.el.hidden = true; // it never started
+    }
     if (state === "succeeded") {
       this.#showProgress({ ...this.progress, fraction: 1, stage: "done", fps: 0, eta_s: null });
       this.#loadResults();
@@ -259,10 +332,18 @@ export class SessionCard {
     if (state === "expired" || state === "gone") {
       this.status.textContent = "This session is no longer on the server.";
     }
-    if (FINAL_STATES.has(state) || state === "expired" || state === "gone" || state === "upload-failed") {
-      this.transport.textContent = "";
-    }
-    if (!first) this.announce(`${this.filename}: ${STATE_LABELS[state] ?? state}.`);
+    if (ENDED.has(state)) this.transport.textContent = "";
+    if (!first) this.announce(`${this.filename}: ${label}.`);
+  }
+
+  /** Nothing more will happen to this card's session. */
+  get finished() {
+    return ENDED.has(this.state);
+  }
+
+  /** The card has a session that a delete would remove from the server. */
+  get onServer() {
+    return this.id != null && !["expired", "gone", "refused"].includes(this.state);
   }
 
   setTransport(kind, label) {
@@ -289,17 +370,80 @@ export class SessionCard {
     }
   }
 
+  /** A new attempt on the stored source, with new `options` or (null) the last run's. */
+  async #retry(options) {
+    this.retryButton.disabled = true;
+    this.againButton.disabled = true;
+    try {
+      const doc = await this.api.retry(this.id, options);
+      const hadFocus = this.againPanel.contains(document.activeElement) || document.activeElement === this.retryButton;
+      this.#startOver();
+      this.apply({ id: null, type: "snapshot", data: doc });
+      if (hadFocus) this.cancelButton.focus(); // the button pressed is gone: Cancel takes its place
+      this.follow(this);
+      this.announce(`${this.filename}: analysing again.`);
+    } catch (error) {
+      this.#showError(retryError(error));
+      if (error.status === 410) this.retryButton.hidden = this.againButton.hidden = true;
+    } finally {
+      this.retryButton.disabled = false;
+      this.againButton.disabled = false;
+    }
+  }
+
+  #toggleAgain() {
+    if (!this.againPanel.hidden) {
+      this.#closeAgain();
+      return;
+    }
+    this.#again ??= this.#againForm();
+    this.againPanel.hidden = false;
+    this.againButton.setAttribute("aria-expanded", "true");
+    this.#results?.then((report) => fillOptions(this.#again, report.options), () => {});
+    this.#again.querySelector("input").focus();
+  }
+
+  #closeAgain() {
+    this.againPanel.hidden = true;
+    this.againButton.setAttribute("aria-expanded", "false");
+  }
+
+  /** A copy of the upload panel's options form, with a button that starts the new analysis. */
+  #againForm() {
+    const form = this.optionsForm.cloneNode(true);
+    form.removeAttribute("id");
+    form.setAttribute("aria-label", `Options to analyse ${this.filename} again`);
+    form.append(h("div", { class: "row" },
+      h("button", { type: "submit" }, "Start the analysis"),
+      h("button", { type: "button", class: "secondary", onclick: () => this.#closeAgain() }, "Close")));
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const options = readOptions(form);
+      if (options) this.#retry(options);
+    });
+    this.againPanel.append(form);
+    return form;
+  }
+
   async #loadResults() {
     if (this.#results) return;
-    this.#results = this.api.results(this.id);
+    const pending = this.api.results(this.id);
+    this.#results = pending;
     try {
-      const report = await this.#results;
+      const report = await pending;
+      if (this.#results !== pending) return; // a new attempt began meanwhile
       this.liveScenes.hidden = true;
       this.resultsEl.replaceChildren(renderReport(report, (name) => this.api.fileUrl(this.id, name)));
     } catch (error) {
+      if (this.#results !== pending) return;
       this.resultsEl.replaceChildren(h("p", { class: "error" }, `Could not load the results: ${error.message}`));
     }
   }
+}
+
+function retryError(error) {
+  if (error.status === 410) return "The uploaded file is no longer stored: upload the video again.";
+  return `Could not analyse again: ${error.message}`;
 }
 
 function uploadError(error) {

@@ -31,6 +31,11 @@ export function bytes(count) {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
+/** "1 scene", "3 scenes". */
+export function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** A whole percentage, 0 to 100, for a fraction 0 to 1. */
 export function percent(fraction) {
   return Math.round(Math.min(1, Math.max(0, fraction)) * 100);

@@ -1,8 +1,13 @@
 // The results of a finished session (report.json, see docs/report.schema.json): summary, timeline
-// plot, scene thumbnails with timecodes, the black / frozen / blurry segments, the annotated video.
+// plot, scene thumbnails with timecodes and how each scene starts, the black / frozen / blurry
+// segments, the annotated video.
 
 import { h } from "./dom.js";
-import { timecode } from "./format.js";
+import { count, timecode } from "./format.js";
+import { timelineFigure } from "./timeline.js";
+
+// How a scene can start (`cuts[].kind`): the caption's word, and the spoken one.
+const TRANSITIONS = { hard: ["Cut", "a cut"], fade: ["Fade", "a fade"], dissolve: ["Dissolve", "a dissolve"] };
 
 /**
  * @param {object} report the body of GET /api/sessions/{id}/results
@@ -23,13 +28,8 @@ export function renderReport(report, fileUrl) {
 
   return h("div", { class: "report" },
     h("p", { class: "report-summary" }, summary(report)),
-    artifacts.has("timeline.png") && h("figure", { class: "timeline" },
-      h("img", {
-        src: fileUrl("timeline.png"), alt: "Timeline plot of motion and brightness, with the cuts marked",
-        width: 1000, height: 360, decoding: "async",
-      }),
-      h("figcaption", {}, "Motion and brightness over time; cuts marked.")),
-    scenes(report.scenes, fileUrl, video),
+    timelineFigure(report, fileUrl, artifacts),
+    scenes(report, fileUrl, video),
     quality(report.quality),
     report.audio !== undefined && sound(report.audio),
     video && h("section", { class: "report-part" }, h("h4", {}, "Annotated video"), video),
@@ -43,19 +43,11 @@ function summary(report) {
     + `${frames} frames analysed in ${wall.toFixed(1)} s (${Math.round(fps)} fps)`;
 }
 
-function count(n, noun) {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
-}
-
-/** One thumbnail per scene; with the annotated video, a thumbnail seeks to its scene. */
-function scenes(list, fileUrl, video) {
-  const items = list.map((scene) => {
-    const label = `Scene ${scene.index + 1}, ${timecode(scene.start_s)} to ${timecode(scene.end_s)}`;
-    const picture = scene.thumbnail
-      ? h("img", { src: fileUrl(scene.thumbnail), alt: "", decoding: "async" })
-      : h("span", { class: "no-thumb" }, "no thumbnail");
-    const caption = h("span", { class: "scene-time" },
-      h("strong", {}, `#${scene.index + 1}`), ` ${timecode(scene.start_s)}–${timecode(scene.end_s)}`);
+/** One thumbnail per scene, with how it starts; with the annotated video, a thumbnail seeks to its scene. */
+function scenes(report, fileUrl, video) {
+  const cuts = new Map(report.cuts.map((cut) => [cut.frame, cut]));
+  const items = report.scenes.map((scene) => {
+    const { label, parts } = sceneParts(scene, fileUrl, cuts);
     const body = video
       ? h("button", {
         type: "button", class: "scene", "aria-label": `Play ${label}`,
@@ -63,13 +55,46 @@ function scenes(list, fileUrl, video) {
           video.currentTime = scene.start_s;
           video.play().catch(() => {});
         },
-      }, picture, caption)
-      : h("div", { class: "scene", role: "img", "aria-label": label }, picture, caption);
+      }, parts)
+      : h("div", { class: "scene", role: "img", "aria-label": label }, parts);
     return h("li", {}, body);
   });
   return h("section", { class: "report-part" },
     h("h4", {}, "Scenes"),
-    items.length ? h("ol", { class: "scenes" }, items) : h("p", {}, "No frames analysed."));
+    items.length ? fitThumbnails(h("ol", { class: "scenes" }, items), report.video) : h("p", {}, "No frames analysed."));
+}
+
+/**
+ * A scene's thumbnail and caption, and its accessible name. With `cuts` (first frame -> cut of the
+ * report), the caption also says how the scene starts and how sure the detector is.
+ */
+export function sceneParts(scene, fileUrl, cuts = null) {
+  const start = cuts && opening(scene, cuts.get(scene.start_frame));
+  const picture = scene.thumbnail
+    ? h("img", { src: fileUrl(scene.thumbnail), alt: "", decoding: "async" })
+    : h("span", { class: "no-thumb" }, "no thumbnail");
+  const caption = h("span", { class: "scene-time" },
+    h("strong", {}, `#${scene.index + 1}`), ` ${timecode(scene.start_s)}–${timecode(scene.end_s)}`);
+  const label = `Scene ${scene.index + 1}, ${timecode(scene.start_s)} to ${timecode(scene.end_s)}`
+    + (start ? `, ${start.spoken}` : "");
+  return { label, parts: [picture, caption, start && h("span", { class: "scene-start", "data-kind": start.kind }, start.text)] };
+}
+
+/** How a scene starts: the cut at its first frame, or (the first scene) the start of the video. */
+function opening(scene, cut) {
+  if (!cut) return scene.index === 0 ? { text: "Opening", spoken: "opens the video", kind: "opening" } : null;
+  const [word, spoken] = TRANSITIONS[cut.kind] ?? [cut.kind, cut.kind];
+  const sure = pct(cut.confidence);
+  return { text: `${word} · ${sure} sure`, spoken: `starts with ${spoken} (confidence ${sure})`, kind: cut.kind };
+}
+
+/** Thumbnail boxes of the video's shape (portrait stays portrait); `list` is returned. */
+export function fitThumbnails(list, video) {
+  if (video?.width && video?.height) {
+    list.style.setProperty("--thumb-ratio", `${video.width} / ${video.height}`);
+    list.classList.toggle("portrait", video.height > video.width);
+  }
+  return list;
 }
 
 /** Black, frozen and blurry segments (end exclusive), and the brightness range. */
@@ -113,7 +138,7 @@ function pct(value) {
 }
 
 function downloads(artifacts, fileUrl) {
-  const names = ["report.json", "frames.csv", "contact-sheet.jpg", "annotated.mp4", "chapters.vtt", "scenes.edl", "scenes.otio"]
+  const names = ["report.json", "frames.csv", "timeline.png", "contact-sheet.jpg", "annotated.mp4", "chapters.vtt", "scenes.edl", "scenes.otio"]
     .filter((n) => artifacts.has(n));
   return h("p", { class: "downloads" }, "Download: ",
     names.flatMap((name, i) => [i ? " · " : null, h("a", { href: fileUrl(name), download: name }, name)]));

@@ -6,6 +6,7 @@ fixture checks that none left the server's origin and that no script error was t
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.servers import Server, dispose, need, new_server
 
@@ -92,6 +93,41 @@ class Demo:
         origin = urlsplit(self.server.url).netloc
         return [url for url in self.requests
                 if urlsplit(url).scheme not in ("http", "ws") or urlsplit(url).netloc != origin]
+
+
+def wait_loaded(images: Locator) -> None:
+    """Wait until every image matched has its picture."""
+    expect(images.first).to_be_visible()
+    images.first.page.wait_for_function(
+        "(els) => els.every((el) => el.complete && el.naturalWidth > 0)",
+        arg=images.element_handles())
+
+
+def wait_timeline(card: Locator) -> Locator:
+    """Wait until the card's timeline is drawn (from frames.csv); returns its figure."""
+    figure = card.locator("figure.timeline")
+    expect(card.get_by_role("img", name=re.compile("^Timeline"))).to_be_visible()
+    expect(figure).not_to_have_attribute("aria-busy", "true")
+    return figure
+
+
+def running_card(demo: Demo, filename: str, source: Path) -> Locator:
+    """Upload `source` with render on (a job that outlasts what the test does next, however fast the
+    machine) and wait until its processing bar moves; returns the card."""
+    demo.set_options(render=True)
+    demo.upload((filename, source))
+    card = demo.card(filename)
+    expect(card).to_have_attribute("data-state", "running")
+    expect(card.locator("[data-meter=processing]")).not_to_have_attribute("aria-valuenow", "0")
+    return card
+
+
+def throttle_uploads(page: Page, bytes_per_s: int) -> None:
+    """Chromium's own network throttling, so that an upload is still under way when the test acts."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
+                                                  "uploadThroughput": bytes_per_s})
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, Request, Route, expect
 from tests.servers import Server
 from tests.videogen import Clip
 
-from .conftest import Demo
+from .conftest import Demo, throttle_uploads
 
 pytestmark = pytest.mark.browser
 
@@ -41,14 +41,6 @@ def watch_tus(page: Page) -> TusLog:
     log = TusLog()
     page.on("request", log.record)
     return log
-
-
-def throttle_uploads(page: Page, bytes_per_s: int) -> None:
-    """Chromium's own network throttling, so that an upload is still under way when the test acts."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1,
-                                                  "uploadThroughput": bytes_per_s})
 
 
 def session_id_of(demo: Demo, filename: str) -> str:
