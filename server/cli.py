@@ -97,11 +97,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _uvicorn_on(listener: socket.socket, app: ASGIApp, settings: Settings) -> uvicorn.Server:
+    import asyncio
+
     import uvicorn
 
     class Server(uvicorn.Server):
-        """uvicorn says where it listens only when it binds the socket itself: said here once the
-        server has started, in uvicorn's words."""
+        """uvicorn, with two additions:
+        - it says where it listens only when it binds the socket itself: said here once the server
+          has started, in uvicorn's words;
+        - stop signals. The first SIGINT or SIGTERM hands the running jobs back at once (the
+          runtime's `begin_stop`) while uvicorn drains connections; a second Ctrl-C makes uvicorn
+          skip both the drain and the lifespan's end, so the runtime's stop (workers ended, files
+          flushed) is run here instead, bounded by _FORCED_STOP_S."""
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
@@ -109,6 +116,28 @@ def _uvicorn_on(listener: socket.socket, app: ASGIApp, settings: Settings) -> uv
                 host, port = listener.getsockname()[:2]
                 logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)",
                                                         f"[{host}]" if ":" in host else host, port)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            first = not self.should_exit
+            super().handle_exit(sig, frame)
+            runtime = self._runtime()
+            if first and runtime is not None:
+                # A signal handler runs between two bytecodes of the event loop's thread: the
+                # loop takes it from here, as it takes a call from another thread.
+                asyncio.get_running_loop().call_soon_threadsafe(runtime.begin_stop)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().shutdown(sockets)
+            runtime = self._runtime()
+            if self.force_exit and runtime is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_FORCED_STOP_S):
+                        await runtime.stop()
+
+        def _runtime(self) -> Any:
+            """The app's Runtime, from the lifespan's state (server/app.py); None before it started."""
+            lifespan = getattr(self, "lifespan", None)
+            return getattr(lifespan, "state", {}).get("runtime")
 
     return Server(uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level,
@@ -118,6 +147,10 @@ def _uvicorn_on(listener: socket.socket, app: ASGIApp, settings: Settings) -> uv
         # client that stops reading blocks only its own subscription.
         ws_per_message_deflate=False, ws_max_size=1 << 20,
     ))
+
+
+# How long a second Ctrl-C lets the runtime's stop take (it hands jobs back and ends workers).
+_FORCED_STOP_S = 5.0
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -215,7 +215,17 @@ class Session:
     summary: Summary | None = None
     last_event_id: str | None = None
     attempts: int = 0
+    # Attempts a stopping host handed back (jobs/dispatch.py): they do not count towards MAX_ATTEMPTS.
+    interrupted: int = 0
+    # The attempt whose artifacts are the session's (`artifacts/<n>/`, storage/base.py), set by the
+    # fenced save of `succeeded`; None: none yet, or stored flat by a version without attempt folders.
+    artifacts_attempt: int | None = None
     upload: StoredUpload | None = None  # a resumable upload or a URL ingest
+
+    @property
+    def counted_attempts(self) -> int:
+        """Attempts that count towards the limit: every start but those a stopping host handed back."""
+        return self.attempts - self.interrupted
 
     @property
     def via(self) -> str | None:

@@ -60,6 +60,8 @@ class Runtime:
     accepting: bool = True
     supervisor: Supervisor = field(default_factory=Supervisor)
     loop_lag: LoopLag = field(default_factory=LoopLag)
+    _handing_back: asyncio.Future[None] | None = None
+    _stopped: asyncio.Future[None] | None = None
 
     @classmethod
     async def start(cls, settings: Settings, metrics: Metrics, *, probes: bool = True) -> Runtime:
@@ -102,11 +104,28 @@ class Runtime:
                  pool.size, settings.data_dir)
         return runtime
 
-    async def stop(self) -> None:
+    def begin_stop(self) -> None:
+        """The first stop signal (cli.py, worker_host.py): refuse new work, and hand the running
+        jobs back now, while everything else still works (uvicorn may drain connections for a while
+        yet). Idempotent; stop() finishes what this begins."""
         self.accepting = False
+        if self._handing_back is None:
+            self._handing_back = asyncio.ensure_future(self.dispatcher.stop())
+
+    async def stop(self) -> None:
+        """Idempotent: a second call (a forced stop racing the lifespan's) waits for the first."""
+        if self._stopped is None:
+            self._stopped = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopped)
+
+    async def _stop(self) -> None:
+        self.begin_stop()
+        assert self._handing_back is not None
+        # Running jobs first: handed back (memory: queued again at the next start; Redis: taken by
+        # another host at once), each attempt counted as interrupted, not crashed.
+        await self._handing_back
         self.hub.close_all()
         await self.ingest.stop()
-        # Running jobs are left `running` in their manifests: the next start queues them again.
         await self.supervisor.stop()
         await asyncio.gather(self.pool.stop(), self.prober.stop())
         await self.webhooks.stop()

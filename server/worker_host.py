@@ -18,16 +18,30 @@ async def _serve_jobs(settings: Settings) -> None:
     runtime = await Runtime.start(settings, Metrics(), probes=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def on_signal() -> None:
+        if stop.is_set():  # a second Ctrl-C: at once (what was running was handed back already)
+            log.warning("stopping at once")
+            main.cancel()
+        else:
+            log.info("stopping: running jobs are handed back for other workers to take at once")
+            runtime.begin_stop()
+            stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
         await stop.wait()
     finally:
-        log.info("stopping: running jobs are left to be claimed by other workers")
         await runtime.stop()
 
 
 def run_forever(settings: Settings) -> int:
     configure_logging(settings.log_level)
-    asyncio.run(_serve_jobs(settings))
+    try:
+        asyncio.run(_serve_jobs(settings))
+    except asyncio.CancelledError:
+        return 130  # stopped at once (the worker processes are killed at exit: jobs/pool.py)
     return 0

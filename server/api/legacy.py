@@ -24,7 +24,7 @@ async def analyze_video(request: Request) -> Response:
                                 code=error.code if error else None)
         if session.state is not SessionState.SUCCEEDED:
             raise Conflict("The analysis was cancelled before it finished.", state=session.state.value)
-        report = json.loads(await rt.queries.report(session.id))
+        report = json.loads(await rt.queries.report(session))
     finally:
         # The synchronous endpoint keeps nothing: its caller has no session id to clean up with.
         await rt.control.delete(session.id, owner(request))

@@ -8,7 +8,6 @@ from starlette.responses import Response
 from vidpulse.server.api.files import object_response
 from vidpulse.server.api.resources import Resource, answer, is_json, multipart_body, owner, runtime, small_body
 from vidpulse.server.errors import Unprocessable
-from vidpulse.server.storage.base import ARTIFACTS
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -44,8 +43,8 @@ async def get_results(request: Request) -> Response:
 
 async def get_file(request: Request) -> Response:
     rt, name = runtime(request), request.path_params["name"]
-    session_id = await rt.queries.artifact(request.path_params["id"], name, owner(request))
-    return await object_response(rt.storage, session_id, ARTIFACTS + name, request.headers.get("range"))
+    session_id, stored = await rt.queries.artifact(request.path_params["id"], name, owner(request))
+    return await object_response(rt.storage, session_id, stored, request.headers.get("range"))
 
 
 async def cancel_session(request: Request) -> Response:

@@ -27,6 +27,9 @@ class Publisher(Protocol):
 
 
 class SessionStore(Protocol):
+    """`save` made as an attempt that is no longer current raises AttemptSuperseded and saves
+    nothing (fencing.py)."""
+
     async def add(self, session: Session) -> None: ...
 
     async def submit(self, session: Session) -> int:
@@ -48,7 +51,8 @@ class SessionStore(Protocol):
 
 class EventLog(Protocol):
     """Append assigns the id, persists and updates session.last_event_id; the event reaches the
-    hub's live subscribers (directly, or through the instance's stream reader)."""
+    hub's live subscribers (directly, or through the instance's stream reader). An append made as an
+    attempt that is no longer current raises AttemptSuperseded and logs nothing (fencing.py)."""
 
     async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event: ...
 
@@ -66,10 +70,24 @@ class JobQueue(Protocol):
     async def next_job(self) -> str: ...
 
     async def job_done(self, session_id: str) -> None:
-        """The job taken by next_job is settled (acknowledged, never delivered again)."""
+        """The job taken by next_job is settled: acknowledged (never delivered again) if this
+        instance still holds it, forgotten here either way."""
 
-    async def job_heartbeat(self, session_id: str) -> None:
-        """The job is still making progress; keeps other workers from claiming it."""
+    async def job_heartbeat(self, session_id: str, attempt: int | None) -> bool:
+        """Keeps the job claimed while this instance works on it; False when it holds it no longer
+        (another instance claimed it while this one was silent) or `attempt` is no longer the
+        session's current one. Also the check before a job's last word (its terminal state)."""
+
+    async def begin_attempt(self, session: Session) -> int | None:
+        """Number the next attempt of the job this instance took and make it the session's current
+        attempt (fencing.py), in one step with the check that the job is still this instance's
+        (else AttemptSuperseded). None when the session has ended meanwhile: nothing to run."""
+
+    async def hand_back(self, session_id: str) -> None:
+        """This instance stops: the job it took goes back for another to run. Redis: at once, ahead
+        of the queue, for any instance; memory: the queue ends with the server, whose next start
+        queues the unfinished session again (until then the job stays taken, so nothing here runs
+        it meanwhile)."""
 
     async def dequeue(self, session_id: str) -> bool:
         """Take a queued job out of the queue; False when it was not queued."""
@@ -128,6 +146,9 @@ class Backend:
     # Redis runs a job whose worker process died again elsewhere; in one process that would
     # only crash the same way, so the memory backend fails it.
     retries_crashed_jobs: bool
+    # Redis: jobs outlive an instance and any instance may take them (a handed-back job runs
+    # elsewhere at once); memory: the queue lives and dies with its one server.
+    shared_jobs: bool
     connection: Connection
     sessions: SessionStore
     events: EventLog

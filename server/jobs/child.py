@@ -143,9 +143,11 @@ def worker_main(conn: Connection, cancel_flag: Synchronized, progress_hz: float,
     # pool starved the server and delayed live events by seconds (docs/benchmarks.md).
     with contextlib.suppress(OSError):
         os.nice(nice)
-    # The server owns Ctrl-C and SIGTERM; it stops workers itself.
+    # The server owns Ctrl-C and SIGTERM, even sent to its whole process group: it hands the job
+    # back and ends the worker itself. Forked workers ignore both from birth (jobs/quiet.py); this
+    # covers a worker started without the fork server.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import vidpulse.processing  # noqa: F401  (import the heavy libraries before saying ready)
 
     try:

@@ -1,5 +1,16 @@
 """Feeds queued sessions to the worker pool, one loop per worker, and turns what a worker
-reports into session state and events."""
+reports into session state and events.
+
+A job runs as an attempt (backends/fencing.py): once its source is on this host, the loop begins
+the next attempt, and every write the run makes is that attempt's. Invariants:
+- a job taken here ends in one of three ways: settled (a terminal state, or queued again after a
+  crash), handed back (this host stops: the attempt counts as interrupted, not towards
+  MAX_ATTEMPTS), or given up (superseded: another host's attempt is the current one; this host
+  writes nothing more, kills the worker and removes its own attempt's files);
+- while a job runs here, its hold is checked every _HOLD_CHECK_S, and every write is fenced: a host
+  that comes back from a freeze to find its job taken over stops it within about a second;
+- once the host stops (`stop`), no loop takes another job and every running one is handed back.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +20,30 @@ import functools
 import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vidpulse.server.backends.fencing import Attempt, AttemptSuperseded, writing_as
 from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.config import Settings
 from vidpulse.server.errors import ServiceUnavailable
 from vidpulse.server.jobs import child as protocol
-from vidpulse.server.jobs.pool import CRASHED, TIMED_OUT, Outcome, WorkerPool, WorkerProcess
+from vidpulse.server.jobs.pool import CRASHED, INTERRUPTED, TIMED_OUT, OnMessage, Outcome, WorkerPool, WorkerProcess
 from vidpulse.server.logs import bind_session
 from vidpulse.server.models import Session, SessionState, Summary
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
-from vidpulse.server.storage.base import ARTIFACTS, SOURCE, StorageUnavailable
+from vidpulse.server.storage.base import SOURCE, StorageUnavailable, artifacts_prefix
 
 log = logging.getLogger("vidpulse.dispatch")
 
-# A job whose worker keeps dying is failed after this many tries instead of looping forever.
+# A job whose worker keeps dying is failed after this many tries instead of looping forever
+# (attempts handed back by a stopping host do not count: Session.counted_attempts).
 MAX_ATTEMPTS = 3
+# How often a running job's hold is renewed and checked.
+_HOLD_CHECK_S = 1.0
+# How long a stopping host waits for its loops to hand their jobs back or finish storing results.
+_STOP_WAIT_S = 10.0
 T = TypeVar("T")
 
 _FAILURES = {
@@ -34,39 +52,88 @@ _FAILURES = {
 }
 
 
+@dataclass
+class _Hold:
+    """This host's hold on a job it took: the attempt it runs (once begun), and why it was lost."""
+
+    session_id: str
+    worker: WorkerProcess
+    attempt: int | None = None
+    lost: str | None = None
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, lifecycle: SessionLifecycle, backend: Backend, pool: WorkerPool) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.backend = backend
         self.pool = pool
+        self._stopping = asyncio.Event()
+        self._running: set[str] = set()
+        self._none_running = asyncio.Event()
+        self._none_running.set()
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """One loop per worker, for the runtime's supervisor."""
         return {f"dispatch-{worker.index}": functools.partial(self._serve, worker) for worker in self.pool.workers}
 
+    async def stop(self) -> None:
+        """The host stops: no loop takes another job, running jobs are handed back (their workers
+        killed), jobs already storing their results finish. Returns once no loop holds a job, or
+        after _STOP_WAIT_S (a store that is down)."""
+        if not self._stopping.is_set():
+            self._stopping.set()
+            self.pool.interrupt()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_STOP_WAIT_S):
+                await self._none_running.wait()
+
     async def _serve(self, worker: WorkerProcess) -> None:
-        backend = self.backend
-        while True:
+        while (session_id := await self._next_job()) is not None:
+            self._running.add(session_id)
+            self._none_running.clear()
             try:
-                session_id = await backend.jobs.next_job()
+                await self._take_safely(worker, session_id)
+            finally:
+                self._running.discard(session_id)
+                if not self._running:
+                    self._none_running.set()
+            if not worker.alive and not self._stopping.is_set():
+                await worker.restart()
+        await asyncio.get_running_loop().create_future()  # stopped: idle until cancelled (returning is dying)
+
+    async def _next_job(self) -> str | None:
+        """The next job; None once the host stops (a loop waiting for one stops waiting at once)."""
+        while not self._stopping.is_set():
+            take = asyncio.ensure_future(self.backend.jobs.next_job())
+            stopped = asyncio.ensure_future(self._stopping.wait())
+            try:
+                await asyncio.wait((take, stopped), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                take.cancel()  # a no-op once it has its job
+            await asyncio.wait((take,))
+            if take.cancelled():
+                break
+            try:
+                return take.result()  # taken as the host stops: handed back before it begins
             except ServiceUnavailable:
                 await asyncio.sleep(1.0)  # the backend is down; it comes back by itself
-                continue
-            try:
-                await self._take(worker, session_id)
-            except asyncio.CancelledError:
-                raise
-            except ServiceUnavailable:
-                # Not the job's fault: leave it unacknowledged; it is delivered again (claimed
-                # after JOB_VISIBILITY_S) once the backend is back.
-                log.warning("backend lost while dispatching %s; it will run again", session_id)
-                await asyncio.sleep(1.0)
-            except Exception:
-                log.exception("dispatching %s failed", session_id)
-                await self._fail_quietly(session_id)
-            if not worker.alive:
-                await worker.restart()
+        return None
+
+    async def _take_safely(self, worker: WorkerProcess, session_id: str) -> None:
+        try:
+            await self._take(worker, session_id)
+        except asyncio.CancelledError:
+            raise
+        except ServiceUnavailable:
+            # Not the job's fault: leave it unacknowledged; it is delivered again (claimed
+            # after JOB_VISIBILITY_S) once the backend is back.
+            log.warning("backend lost while dispatching %s; it will run again", session_id)
+            await asyncio.sleep(1.0)
+        except Exception:
+            log.exception("dispatching %s failed", session_id)
+            await self._fail_quietly(session_id)
 
     async def _take(self, worker: WorkerProcess, session_id: str) -> None:
         bind_session(session_id)
@@ -76,11 +143,15 @@ class Dispatcher:
             pass  # deleted, cancelled while queued, or settled by a worker that died before acking
         elif session.state is SessionState.CANCELLING:
             await lifecycle.mark_cancelled(session)
-        elif session.attempts >= MAX_ATTEMPTS:
+        elif session.counted_attempts >= MAX_ATTEMPTS:
             code, message = _FAILURES[CRASHED]
-            await lifecycle.fail(session, code, f"{message} It was tried {session.attempts} times.")
+            await lifecycle.fail(session, code, f"{message} It was tried {session.counted_attempts} times.")
         else:
-            await self._run(worker, session)
+            try:
+                if not await self._run(worker, session):
+                    return  # handed back: no longer this host's to acknowledge
+            except AttemptSuperseded as exc:
+                log.warning("stopped working on %s: %s", session_id, exc, extra={"attempt": exc.number})
         await backend.jobs.job_done(session_id)
 
     async def _fail_quietly(self, session_id: str) -> None:
@@ -90,33 +161,57 @@ class Dispatcher:
                 await self.lifecycle.fail(session, "internal", "The server failed to run this job.")
             await self.backend.jobs.job_done(session_id)
 
-    async def _run(self, worker: WorkerProcess, session: Session) -> None:
-        """Fetch the source into this host's folder, analyse it there, store the artifacts, and
-        drop the local copy: a host that dies mid-job leaves the job whole in storage."""
-        lifecycle, storage = self.lifecycle, self.lifecycle.storage
+    async def _run(self, worker: WorkerProcess, session: Session) -> bool:
+        """Fetch the source into this host's folder, analyse it there as a new attempt, store the
+        artifacts, and drop the local copy: a host that dies mid-job leaves the job whole in
+        storage. False when the job was handed back."""
+        lifecycle, storage, jobs = self.lifecycle, self.lifecycle.storage, self.backend.jobs
+        hold = _Hold(session.id, worker)
         try:
-            async with self._heartbeat(session.id):
+            async with self._holding(hold):
                 source = await self._until_stored(lambda: storage.fetch(session.id, SOURCE))
                 current = await self.backend.sessions.get(session.id)  # cancelled or deleted during the download?
                 if current is None or current.state.finished:
-                    return
+                    return True
                 if current.state is SessionState.CANCELLING:
                     await lifecycle.mark_cancelled(current)
-                    return
-                await self._analyse(worker, session, source)
+                    return True
+                if self._stopping.is_set():
+                    await jobs.hand_back(session.id)  # not begun: nothing to count
+                    return False
+                hold.attempt = await jobs.begin_attempt(current)
+                if hold.attempt is None:
+                    return True  # it ended meanwhile
+                with writing_as(Attempt(session.id, hold.attempt)):
+                    return await self._attempt(current, source, hold)
         finally:
             await storage.release(session.id)
 
-    async def _analyse(self, worker: WorkerProcess, session: Session, source: Path) -> None:
+    async def _attempt(self, session: Session, source: Path, hold: _Hold) -> bool:
+        lifecycle, attempt = self.lifecycle, hold.attempt
+        assert attempt is not None
+        out_dir = lifecycle.storage.paths(session.id).artifacts_of(attempt)
+        try:
+            await lifecycle.mark_started(session, attempt)
+            await lifecycle.announce_positions()
+            await lifecycle.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
+            await asyncio.to_thread(_empty_folder, out_dir)
+            # The job crosses the worker's pipe as plain values; jobs/child.py rebuilds the options.
+            job = {"source": str(source), "out_dir": str(out_dir), "options": session.options.to_dict(),
+                   "video": session.video and session.video.model_dump(), "name": session.filename}
+            outcome = await hold.worker.run(session.id, job, self._reporter(session), self.settings.job_timeout_s)
+            if hold.lost is None and outcome.kind == protocol.DONE:
+                await self._store_artifacts(session.id, out_dir, attempt)
+            # The last word (the terminal state and its webhook) is the current attempt's alone.
+            if hold.lost is not None or not await self.backend.jobs.job_heartbeat(session.id, attempt):
+                raise AttemptSuperseded(session.id, attempt, hold.lost or "another host took the job over")
+            return await self._settle(session, outcome, attempt)
+        except AttemptSuperseded:
+            await self._discard(session.id, attempt, out_dir)
+            raise
+
+    def _reporter(self, session: Session) -> OnMessage:
         lifecycle = self.lifecycle
-        await lifecycle.mark_started(session)
-        await lifecycle.announce_positions()
-        await lifecycle.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
-        out_dir = lifecycle.storage.paths(session.id).artifacts
-        await asyncio.to_thread(_empty_folder, out_dir)
-        # The job crosses the worker's pipe as plain values; jobs/child.py rebuilds the options.
-        job = {"source": str(source), "out_dir": str(out_dir), "options": session.options.to_dict(),
-               "video": session.video and session.video.model_dump(), "name": session.filename}
 
         async def on_message(kind: str, payload: Any) -> None:
             if kind == protocol.STAGE:
@@ -126,18 +221,21 @@ class Dispatcher:
             else:
                 await lifecycle.record_progress(session, payload)
 
-        outcome = await worker.run(session.id, job, on_message, self.settings.job_timeout_s)
-        if outcome.kind == protocol.DONE:
-            await self._store_artifacts(session.id, out_dir)
-        await self._settle(session, outcome)
+        return on_message
 
-    async def _store_artifacts(self, session_id: str, out_dir: Path) -> None:
+    async def _store_artifacts(self, session_id: str, out_dir: Path, attempt: int) -> None:
         storage, backend = self.lifecycle.storage, self.backend
         if await backend.sessions.get(session_id) is None:
             return  # deleted while it ran
-        await self._until_stored(lambda: storage.publish(session_id, out_dir, ARTIFACTS))
+        await self._until_stored(lambda: storage.publish(session_id, out_dir, artifacts_prefix(attempt)))
         if await backend.sessions.get(session_id) is None:  # deleted while the files went up
             await self._until_stored(lambda: storage.remove(session_id))
+
+    async def _discard(self, session_id: str, attempt: int, out_dir: Path) -> None:
+        """A superseded attempt's own files go (its folder only: the current attempt's are elsewhere)."""
+        with contextlib.suppress(StorageUnavailable):
+            await self.lifecycle.storage.delete(session_id, artifacts_prefix(attempt))
+        await asyncio.to_thread(shutil.rmtree, out_dir, True)
 
     async def _until_stored(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Storage work waits out an outage of the store (the job keeps its place meanwhile)."""
@@ -151,18 +249,21 @@ class Dispatcher:
                 delay = min(delay * 2, 5.0)
 
     @contextlib.asynccontextmanager
-    async def _heartbeat(self, session_id: str) -> AsyncIterator[None]:
+    async def _holding(self, hold: _Hold) -> AsyncIterator[None]:
         """Keeps the job claimed while this host works on it, progress or not (a long download or
-        upload, a slow start on a busy machine): only a host that stops claims it back."""
+        upload, a slow start on a busy machine): only a host that stops claims it back. A host
+        that finds the job is no longer its own (it was silent for longer than JOB_VISIBILITY_S:
+        frozen, cut off) kills the worker at once and says why."""
         backend = self.backend
 
         async def beat() -> None:
-            while True:
+            while hold.lost is None:
                 with contextlib.suppress(ServiceUnavailable):
-                    await backend.jobs.job_heartbeat(session_id)
-                await asyncio.sleep(1.0)
+                    if not await backend.jobs.job_heartbeat(hold.session_id, hold.attempt):
+                        _lose(hold, "another host claimed the job while this one was silent")
+                await asyncio.sleep(_HOLD_CHECK_S)
 
-        task = asyncio.create_task(beat(), name=f"heartbeat-{session_id}")
+        task = asyncio.create_task(beat(), name=f"heartbeat-{hold.session_id}")
         try:
             yield
         finally:
@@ -170,23 +271,37 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _settle(self, session: Session, outcome: Outcome) -> None:
+    async def _settle(self, session: Session, outcome: Outcome, attempt: int) -> bool:
+        """The attempt's ending; False when the job was handed back."""
         lifecycle = self.lifecycle
         current = await self.backend.sessions.get(session.id)
         if current is None:
-            return  # deleted while running; its files are gone already
+            return True  # deleted while running; its files are gone already
         cancelling = SessionState.CANCELLING in (session.state, current.state)
         if outcome.kind == protocol.DONE:
+            session.artifacts_attempt = attempt  # saved with `succeeded`: the switch to these files
             await lifecycle.succeed(session, Summary.model_validate(outcome.payload))
         elif outcome.kind == protocol.CANCELLED or cancelling:
             await lifecycle.mark_cancelled(session)
+        elif outcome.kind == INTERRUPTED:
+            await lifecycle.hand_back(session)
+            return False
         elif outcome.kind == protocol.ERROR:
             await lifecycle.fail(session, outcome.payload["code"], outcome.payload["message"])
-        elif outcome.kind == CRASHED and self.backend.retries_crashed_jobs and session.attempts < MAX_ATTEMPTS:
+        elif (outcome.kind == CRASHED and self.backend.retries_crashed_jobs
+              and session.counted_attempts < MAX_ATTEMPTS):
             await lifecycle.requeue(session)
         else:
             code, message = _FAILURES.get(outcome.kind, _FAILURES[CRASHED])
             await lifecycle.fail(session, code, message)
+        return True
+
+
+def _lose(hold: _Hold, why: str) -> None:
+    hold.lost = why
+    log.warning("lost job %s (attempt %s): %s; stopping its worker", hold.session_id, hold.attempt, why)
+    if hold.worker.session_id == hold.session_id:
+        hold.worker.kill()
 
 
 def _empty_folder(folder: Path) -> None:

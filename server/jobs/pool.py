@@ -7,14 +7,20 @@ exec, with no threads or event loop of the server's). The event loop watches the
 descriptor (`add_reader`), so progress arrives without polling. Cancel is a shared byte the
 worker reads on every frame. A worker that dies (crash, kill -9, out of memory) fails only its
 job and is replaced.
+
+Workers and the fork server ignore SIGINT and SIGTERM (jobs/quiet.py): a signal to the server's
+whole process group must not end a job before the server hands it back. The server ends them:
+an idle worker is told to exit, a busy one is killed, and the fork server exits with the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import multiprocessing
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -26,6 +32,9 @@ log = logging.getLogger("vidpulse.jobs")
 
 CRASHED = "crashed"
 TIMED_OUT = "timeout"
+INTERRUPTED = "interrupted"  # the host stops (WorkerPool.interrupt): its job goes back, not failed
+# Imported by the fork server before anything else (see its docstring).
+_QUIET_MODULE = "vidpulse.server.jobs.quiet"
 _CANCEL_GRACE_S = 5.0
 _START_TIMEOUT_S = 120.0
 
@@ -36,13 +45,26 @@ def _process_context() -> multiprocessing.context.ForkServerContext | multiproce
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")  # no fork (Windows): each worker imports for itself
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([protocol.HEAVY_MODULES])
+    context.set_forkserver_preload([_QUIET_MODULE, protocol.HEAVY_MODULES])
     return context
+
+
+_spawned: weakref.WeakSet[WorkerProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_the_rest() -> None:
+    """multiprocessing's exit handler terminates daemonic children (SIGTERM, which workers ignore)
+    and then joins them: a busy worker left running by a server that exits without stopping its
+    pool (a second Ctrl-C) would hold the exit up forever. Registered after that handler (imported
+    with multiprocessing.connection above), so it runs before it."""
+    for worker in list(_spawned):
+        worker.kill()
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a job ended: kind is done, error, cancelled, crashed or timeout."""
+    """How a job ended: kind is done, error, cancelled, crashed, timeout or interrupted."""
 
     kind: str
     payload: Any = None
@@ -60,6 +82,7 @@ class WorkerProcess:
         self._cancel_flag: Any = None
         self._inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._ready = asyncio.Event()
+        self._interrupted = False
         self.session_id: str | None = None
 
     @property
@@ -76,6 +99,7 @@ class WorkerProcess:
             daemon=True,
         )
         self._process.start()
+        _spawned.add(self)
         child_conn.close()  # so that the worker's death reads as EOF here
         self._conn = parent_conn
         self._inbox = asyncio.Queue()
@@ -108,8 +132,10 @@ class WorkerProcess:
         await asyncio.wait_for(self._ready.wait(), _START_TIMEOUT_S)
 
     async def run(self, session_id: str, job: dict[str, Any], on_message: OnMessage, timeout_s: float) -> Outcome:
-        if not self.alive or self._conn is None:
+        if not self._interrupted and (not self.alive or self._conn is None):
             await self.restart()
+        if self._interrupted:  # checked after the last await: no job starts once the host stops
+            return Outcome(INTERRUPTED)
         assert self._conn is not None
         self.session_id = session_id
         # A cancel that arrived while this job was being handed over still counts.
@@ -119,14 +145,20 @@ class WorkerProcess:
         try:
             self._conn.send(job)
             async with asyncio.timeout(timeout_s):
-                return await self._follow(on_message)
+                outcome = await self._follow(on_message)
         except TimeoutError:
             self.kill()
             return Outcome(TIMED_OUT)
         except (OSError, EOFError):
-            return Outcome(CRASHED)
+            outcome = Outcome(CRASHED)
+        except BaseException:
+            # Nobody follows the job any more (a write refused to a superseded attempt, a cancelled
+            # task): its process must not go on writing files and taking a core.
+            self.kill()
+            raise
         finally:
             self.session_id = None
+        return Outcome(INTERRUPTED) if outcome.kind == CRASHED and self._interrupted else outcome
 
     async def _follow(self, on_message: OnMessage) -> Outcome:
         while True:
@@ -152,6 +184,12 @@ class WorkerProcess:
             log.warning("worker %s ignored cancel for %s; killing it", self.index, session_id)
             self.kill()
 
+    def interrupt(self) -> None:
+        """The host stops: the running job ends now (run answers INTERRUPTED) and none starts."""
+        self._interrupted = True
+        if self.session_id is not None:
+            self.kill()
+
     def kill(self) -> None:
         self._ready.clear()  # not alive from now on, even before the process is reaped
         if self._process is not None:
@@ -163,8 +201,8 @@ class WorkerProcess:
         await self.wait_ready()
 
     async def stop(self, grace_s: float = 2.0) -> None:
-        """An idle worker is asked to exit; a busy one is killed (its session runs again after
-        a restart, since its manifest still says running)."""
+        """An idle worker is asked to exit; a busy one is killed (the dispatcher handed its job
+        back first, jobs/dispatch.py)."""
         process, conn = self._process, self._conn
         if process is not None and conn is not None and process.is_alive():
             if self.session_id is None:
@@ -249,6 +287,11 @@ class WorkerPool:
 
     async def stop(self) -> None:
         await asyncio.gather(*(w.stop() for w in self.workers))
+
+    def interrupt(self) -> None:
+        """The host stops: every running job ends now, and none starts (see WorkerProcess.interrupt)."""
+        for worker in self.workers:
+            worker.interrupt()
 
     @property
     def size(self) -> int:

@@ -62,12 +62,26 @@ class SessionLifecycle:
         await self.backend.sessions.save(session)
         await self.enqueue(session)
 
+    async def hand_back(self, session: Session) -> None:
+        """A stopping host gives its running job back (jobs/dispatch.py): queued again, the attempt
+        counted as interrupted (not towards MAX_ATTEMPTS). Redis: for any host at once; memory:
+        when the server starts again."""
+        session.interrupted += 1
+        session.state, session.started_at, session.progress = SessionState.QUEUED, None, None
+        await self.backend.sessions.save(session)
+        if self.backend.shared_jobs:
+            # Logged before the job is given back: from then on another host may begin the next
+            # attempt, after which this one can write nothing. It goes back ahead of the queue.
+            await self.log(session, EventType.QUEUED, schemas.QueuedData(position=1))
+        await self.backend.jobs.hand_back(session.id)
+
     # Running ---------------------------------------------------------------------------------
 
-    async def mark_started(self, session: Session) -> None:
+    async def mark_started(self, session: Session, attempt: int) -> None:
+        """`attempt`: the number JobQueue.begin_attempt gave this run."""
         session.state = SessionState.RUNNING
         session.started_at = utcnow()
-        session.attempts += 1
+        session.attempts = attempt
         await self.backend.sessions.save(session)
         await self.log(session, EventType.STARTED, schemas.StartedData(attempt=session.attempts))
 

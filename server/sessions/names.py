@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from vidpulse.server.storage.base import ARTIFACTS, check_name
+from vidpulse.server.models import Session
+from vidpulse.server.storage.base import ARTIFACTS, artifacts_prefix, check_name
 
 
 def owner_of(api_key: str | None) -> str | None:
@@ -25,3 +26,10 @@ def _object_name_ok(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def artifact_object(session: Session, name: str) -> str:
+    """The stored object of the session's artifact `name` (checked by artifact_name_ok): in the folder
+    of the attempt whose `succeeded` was saved, the one switch that publishes an attempt's files (a
+    superseded attempt can write only its own folder, never this one)."""
+    return artifacts_prefix(session.artifacts_attempt) + name

@@ -13,8 +13,8 @@ from vidpulse.server.config import Settings
 from vidpulse.server.errors import Conflict, NotFound, Unprocessable
 from vidpulse.server.logs import bind_session
 from vidpulse.server.models import Session, SessionState
-from vidpulse.server.sessions.names import artifact_name_ok
-from vidpulse.server.storage.base import ARTIFACTS, Storage
+from vidpulse.server.sessions.names import artifact_name_ok, artifact_object
+from vidpulse.server.storage.base import Storage
 from vidpulse.server.streams.hub import Hub, SubscriberClosed, SubscriberOverflow
 from vidpulse.server.streams.subscriptions import Subscription, open_subscription
 
@@ -62,18 +62,18 @@ class SessionQueries:
         if session.state is not SessionState.SUCCEEDED:
             raise Conflict(f"Session {session_id} has no results: it is {session.state.value}.",
                            state=session.state.value)
-        return await self.report(session.id)
+        return await self.report(session)
 
-    async def report(self, session_id: str) -> bytes:
-        return await self.storage.read_bytes(session_id, ARTIFACTS + "report.json")
+    async def report(self, session: Session) -> bytes:
+        return await self.storage.read_bytes(session.id, artifact_object(session, "report.json"))
 
-    async def artifact(self, session_id: str, name: str, owner: str | None) -> str:
-        """The session's id, once `name` is a plain artifact name (a 404 for one that could leave the
-        artifacts folder); whether the artifact exists is for storage to say."""
+    async def artifact(self, session_id: str, name: str, owner: str | None) -> tuple[str, str]:
+        """The session's id and the artifact's object name, once `name` is a plain artifact name (a
+        404 for one that could leave the artifacts folder); whether it exists is for storage to say."""
         session = await self.visible(session_id, owner)
         if not artifact_name_ok(name):
             raise NotFound(f"Session {session_id} has no file {name!r}.")
-        return session.id
+        return session.id, artifact_object(session, name)
 
     async def subscribe(self, session_id: str, owner: str | None, after: str | None,
                         transport: str = "sse") -> Subscription:

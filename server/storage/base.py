@@ -2,9 +2,11 @@
 implementation (`DATA_DIR`, the default) is in `local.py`, the S3 one in `s3.py`.
 
 A session's files are objects named relative to the session: `source` (the upload),
-`artifacts/NAME` (what the analysis wrote), and whatever else a feature needs under a folder
-of its own (a resumable upload may keep its chunks as `parts/000000000000`, named by offset so
-they list in order, and join them into `source` with `write(sid, "source", chained reads)`).
+`artifacts/<attempt>/NAME` (what an attempt of the analysis wrote: a superseded attempt that comes
+back writes only its own folder; the session names the attempt whose artifacts it shows, see
+sessions/names.py), and whatever else a feature needs under a folder of its own (a resumable
+upload may keep its chunks as `parts/000000000000`, named by offset so they list in order, and
+join them into `source` with `write(sid, "source", chained reads)`).
 Object names are checked by `check_name`; on disk, `SessionPaths.artifact` is the one path check.
 
 Every host also has `DATA_DIR`: with `local` it holds the objects themselves; with `s3` it is
@@ -25,16 +27,23 @@ from vidpulse.server.errors import ServiceUnavailable
 
 SESSION_DIR = re.compile(r"^s_[0-9a-f]{32}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-# `source`, `artifacts/scene-000.jpg`, `parts/000000000000`: at most one folder, no dot-names.
-OBJECT_NAME = re.compile(r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*/)?[A-Za-z0-9_-][A-Za-z0-9._ -]*$")
+# `source`, `artifacts/2/scene-000.jpg`, `parts/000000000000`: at most one folder (two for an
+# attempt's artifacts), no dot-names.
+OBJECT_NAME = re.compile(r"^(?:artifacts/[0-9]+/|[A-Za-z0-9_-][A-Za-z0-9._-]*/)?[A-Za-z0-9_-][A-Za-z0-9._ -]*$")
 # The memory backend keeps its manifest and event log in the session folder; they are not objects.
 BACKEND_FILES = frozenset({"session.json", "events.jsonl", "session.json.tmp"})
 ARTIFACTS = "artifacts/"
+_ATTEMPT = re.compile(r"^[0-9]+$")
 SOURCE = "source"
 # What the probe reads of a large upload: its first and last bytes (the container header sits at
 # one end or the other: MP4 with `moov` first or last, MKV cues, AVI index).
 PROBE_HEAD_BYTES = 8 * 1024 * 1024
 PROBE_TAIL_BYTES = 8 * 1024 * 1024
+
+def artifacts_prefix(attempt: int | None) -> str:
+    """Where an attempt's artifacts are stored; None: the flat folder of an older version."""
+    return ARTIFACTS if attempt is None else f"{ARTIFACTS}{attempt}/"
+
 
 class StorageUnavailable(ServiceUnavailable):
     """The store did not answer (S3 down or unreachable): 503 to a client; a job waits and retries."""
@@ -69,6 +78,10 @@ class SessionPaths:
     def artifacts(self) -> Path:
         return self.root / "artifacts"
 
+    def artifacts_of(self, attempt: int) -> Path:
+        """The folder an attempt writes its artifacts to (artifacts_prefix)."""
+        return self.artifacts / str(attempt)
+
     @property
     def manifest(self) -> Path:
         return self.root / "session.json"
@@ -86,11 +99,14 @@ class SessionPaths:
         return self.artifacts / "report.json"
 
     def artifact(self, name: str) -> Path | None:
-        """The artifact called `name`, or None when the name could leave the artifacts folder."""
-        if not name or name != Path(name).name or name.startswith("."):
+        """The artifact `name` (`NAME`, or `ATTEMPT/NAME`), or None when the name could leave the
+        artifacts folder (or its attempt's)."""
+        attempt, _, base = name.rpartition("/")
+        if (attempt and not _ATTEMPT.match(attempt)) or not base or base != Path(base).name or base.startswith("."):
             return None
-        candidate = (self.artifacts / name).resolve()
-        if candidate.parent != self.artifacts.resolve() or not candidate.is_file():
+        folder = self.artifacts / attempt if attempt else self.artifacts
+        candidate = (folder / base).resolve()
+        if candidate.parent != folder.resolve() or not candidate.is_file():
             return None
         return candidate
 

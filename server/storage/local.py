@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import shutil
@@ -107,6 +108,8 @@ class LocalStorage:
     async def delete(self, session_id: str, prefix: str) -> None:
         for name in await self.names(session_id, prefix):
             self._object(session_id, name).unlink(missing_ok=True)
+        if prefix.endswith("/"):
+            await asyncio.to_thread(_remove_empty_folders, self.paths(session_id).root / prefix)
 
     async def remove(self, session_id: str) -> None:
         self.remove_dir(session_id)
@@ -158,6 +161,14 @@ def _files_under(root: Path, prefix: str) -> dict[str, int]:
     found = {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
     return {name: found[name].stat().st_size for name in sorted(found)
             if name.startswith(prefix) and name not in BACKEND_FILES and OBJECT_NAME.match(name)}
+
+
+def _remove_empty_folders(top: Path) -> None:
+    """The folders below `top` that a delete left empty (an attempt's artifacts), deepest first."""
+    if top.is_dir():
+        for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):  # not empty: something was written meanwhile
+                folder.rmdir()
 
 
 def _copy_unless_same(path: Path, target: Path) -> None:

@@ -16,6 +16,7 @@ from vidpulse.server.storage.local import LocalStorage
 def memory_backend(storage: LocalStorage, publisher: Publisher) -> Backend:
     state = MemoryState(storage, FileWriter(storage))
     jobs = MemoryJobQueue(state)
-    return Backend(name="memory", retries_crashed_jobs=False, connection=MemoryConnection(state),
+    return Backend(name="memory", retries_crashed_jobs=False, shared_jobs=False,
+                   connection=MemoryConnection(state),
                    sessions=MemorySessions(state, jobs), events=MemoryEventLog(state, publisher), jobs=jobs,
                    signals=MemorySignals(), locks=MemoryLocks(), loops={"session-files": state.files.run})

@@ -18,6 +18,7 @@ class MemoryEventLog:
         state = self._state
         if session.id not in state.sessions:
             return Event.create(None, session.id, type, data)  # removed meanwhile: nothing to log or tell
+        state.check_fence(session.id)
         events = state.logs.setdefault(session.id, [])
         previous = int(events[-1].id or 0) if events else 0
         event = Event.create(str(previous + 1), session.id, type, data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vidpulse.server.backends.fencing import AttemptSuperseded
 from vidpulse.server.backends.memory.state import MemoryState
 from vidpulse.server.models import JOB_STATES, Session
 
@@ -28,8 +29,24 @@ class MemoryJobQueue:
     async def job_done(self, session_id: str) -> None:
         self._state.inflight.discard(session_id)
 
-    async def job_heartbeat(self, session_id: str) -> None:
-        pass
+    async def job_heartbeat(self, session_id: str, attempt: int | None) -> bool:
+        # One process: nobody else can take the job; only a newer attempt can supersede this one.
+        state = self._state
+        return session_id in state.inflight and (attempt is None or state.attempts.get(session_id) == attempt)
+
+    async def begin_attempt(self, session: Session) -> int | None:
+        state = self._state
+        if session.id not in state.inflight:
+            raise AttemptSuperseded(session.id, None, "the job is no longer taken by this server")
+        stored = state.sessions.get(session.id)
+        if stored is None or stored.state.finished:
+            return None
+        number = max(state.attempts.get(session.id, 0), stored.attempts) + 1
+        state.attempts[session.id] = number
+        return number
+
+    async def hand_back(self, session_id: str) -> None:
+        pass  # stays in `inflight` until the server closes; its next start queues the session again
 
     async def dequeue(self, session_id: str) -> bool:
         if session_id in self._state.queue:

@@ -30,12 +30,14 @@ class MemorySessions:
 
     async def save(self, session: Session) -> None:
         if session.id in self._state.sessions:
+            self._state.check_fence(session.id)
             self._state.files.save(session.id, session.to_manifest())
 
     async def remove(self, session_id: str) -> None:
         state = self._state
         state.sessions.pop(session_id, None)
         state.logs.pop(session_id, None)
+        state.attempts.pop(session_id, None)
         if session_id in state.queue:
             state.queue.remove(session_id)
         await state.files.forget(session_id)

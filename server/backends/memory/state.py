@@ -12,6 +12,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
+from vidpulse.server.backends import fencing
 from vidpulse.server.backends.memory.files import FileWriter
 from vidpulse.server.models import Event, Session
 from vidpulse.server.storage.local import LocalStorage
@@ -28,6 +29,13 @@ class MemoryState:
     queue: deque[str] = field(default_factory=deque)
     queue_changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     inflight: set[str] = field(default_factory=set)  # taken by next_job, not yet job_done
+    # Each session's current attempt (backends/fencing.py): set by begin_attempt, only ever grows.
+    attempts: dict[str, int] = field(default_factory=dict)
+
+    def check_fence(self, session_id: str) -> None:
+        """Called by every write before it changes anything, with no await in between: a write of a
+        superseded attempt raises AttemptSuperseded."""
+        fencing.check(session_id, self.attempts.get(session_id))
 
 
 class MemoryConnection:

@@ -18,6 +18,7 @@ def redis_backend(settings: Settings, publisher: Publisher) -> Backend:
     sessions = RedisSessions(conn)
     events = RedisEventLog(conn, publisher)
     signals = RedisSignals(conn)
-    return Backend(name="redis", retries_crashed_jobs=True, connection=conn, sessions=sessions, events=events,
+    return Backend(name="redis", retries_crashed_jobs=True, shared_jobs=True,
+                   connection=conn, sessions=sessions, events=events,
                    jobs=RedisJobQueue(conn, sessions), signals=signals, locks=RedisLocks(conn),
                    loops={"redis-events": events.follow, "redis-cancels": signals.listen})

@@ -1,14 +1,17 @@
 """The Redis backend's connection, shared by its parts, and the layout of its keys.
 
 Keys (prefix `vp:`):
-- `session:{id}`   hash: `doc` (the manifest JSON), `state`, and `progress` (written with each
-                   progress event, apart from `doc` so a worker never overwrites a cancel).
+- `session:{id}`   hash: `doc` (the manifest JSON), `state`, `progress` (written with each
+                   progress event, apart from `doc` so a worker never overwrites a cancel), and
+                   `attempt`: the current attempt, which every write of a job's attempt is checked
+                   against in the script that writes (backends/fencing.py, FENCED below).
 - `sessions`       sorted set of ids by creation time: the list across instances.
 - `events:{id}`    stream: the session's event log; stream ids are the event ids.
 - `jobs`           stream with consumer group `workers`: at-least-once delivery. A worker that
                    dies leaves its entry pending; others claim it (XAUTOCLAIM) once it has been
-                   idle for JOB_VISIBILITY_S, which progress heartbeats (XCLAIM by the owner) keep
-                   from happening while the job is alive.
+                   idle for JOB_VISIBILITY_S, which heartbeats (XCLAIM by the owner, only while it
+                   is the owner) keep from happening while the job is alive. A host that stops
+                   hands its entries back by making them idle at once (XCLAIM IDLE).
 - `queued`         sorted set: the waiting jobs in order, for positions and queued cancels.
 - `cancel:{id}`    flag, plus a notice on the `cancel` channel to every worker host.
 - `workers:{inst}` worker heartbeat per instance, with a short TTL.
@@ -38,6 +41,13 @@ from vidpulse.server.models import Session
 P = "vp:"
 JOBS, GROUP, QUEUED, SESSIONS, CANCEL_CHANNEL = P + "jobs", "workers", P + "queued", P + "sessions", P + "cancel"
 RECONCILE_LOCK = P + "reconcile"
+# The fence, for scripts that write a session (KEYS[1] its hash) on behalf of an attempt (ARGV[n],
+# '' for writes that are no job's): true when that attempt is no longer the session's current one.
+FENCED = """
+local function superseded(session_key, attempt)
+  return attempt ~= '' and redis.call('HGET', session_key, 'attempt') ~= attempt
+end
+"""
 _RETRIES = 3
 T = TypeVar("T")
 
@@ -56,6 +66,11 @@ def events_key(session_id: str) -> str:
 
 def cancel_key(session_id: str) -> str:
     return f"{P}cancel:{session_id}"
+
+
+def arg(value: int | None) -> str:
+    """A script argument that may be absent ('')."""
+    return "" if value is None else str(value)
 
 
 class RedisConnection:

@@ -11,15 +11,17 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from vidpulse.server.backends import fencing
 from vidpulse.server.backends.protocols import Publisher
-from vidpulse.server.backends.redis.connection import P, RedisConnection, events_key, session_key
+from vidpulse.server.backends.redis.connection import FENCED, P, RedisConnection, arg, events_key, session_key
 from vidpulse.server.models import Event, EventType, Session, event_order
 
 log = logging.getLogger("vidpulse.redis")
 
 _READ_BLOCK_MS = 250
-_APPEND = """
+_APPEND = FENCED + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if superseded(KEYS[1], ARGV[5]) then return -1 end
 local id = redis.call('XADD', KEYS[2], '*', 'type', ARGV[1], 'ts', ARGV[2], 'data', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'progress', ARGV[4]) end
 return id
@@ -40,10 +42,13 @@ class RedisEventLog:
             progress = session.progress.model_dump_json()
         keys = (session_key(session.id), events_key(session.id))
         redis = self._conn.redis
+        attempt = fencing.fence(session.id)
         entry_id = await self._conn.call(lambda: redis.eval(_APPEND, 2, *keys, type.value, event.ts,
-                                                            json.dumps(data), progress))
+                                                            json.dumps(data), progress, arg(attempt)))
         if entry_id is None:
             return event  # removed meanwhile: nothing logged, nobody to tell
+        if entry_id == -1:
+            raise fencing.AttemptSuperseded(session.id, attempt)
         session.last_event_id = str(entry_id)
         return Event(str(entry_id), session.id, type, event.ts, data)
 

@@ -6,11 +6,14 @@ import json
 import time
 from typing import Any
 
+from vidpulse.server.backends import fencing
 from vidpulse.server.backends.redis.connection import (
+    FENCED,
     JOBS,
     QUEUED,
     SESSIONS,
     RedisConnection,
+    arg,
     cancel_key,
     events_key,
     session_key,
@@ -26,8 +29,9 @@ return 1
 """
 # A save or an event of a session removed meanwhile (a job's last word racing a DELETE) must not
 # bring its keys back: they would have no list entry, no files and no expiry.
-_SAVE = """
+_SAVE = FENCED + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if superseded(KEYS[1], ARGV[4]) then return -1 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2])
 if ARGV[3] ~= '' then
   redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -87,7 +91,11 @@ class RedisSessions:
         # Expiry removes files and sends `expired`; the TTL only guards against leaks.
         ttl = str(int(self._conn.settings.session_ttl_s) + 3600) if session.state.finished else ""
         keys = (session_key(session.id), events_key(session.id))
-        await self._conn.call(lambda: self._redis.eval(_SAVE, 2, *keys, fields["doc"], fields["state"], ttl))
+        attempt = fencing.fence(session.id)
+        saved = await self._conn.call(lambda: self._redis.eval(_SAVE, 2, *keys, fields["doc"], fields["state"], ttl,
+                                                                arg(attempt)))
+        if saved == -1:
+            raise fencing.AttemptSuperseded(session.id, attempt)
 
     async def remove(self, session_id: str) -> None:
         async def remove() -> None:
