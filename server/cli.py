@@ -107,8 +107,8 @@ def _uvicorn_on(listener: socket.socket, app: ASGIApp, settings: Settings) -> uv
           has started, in uvicorn's words;
         - stop signals. The first SIGINT or SIGTERM hands the running jobs back at once (the
           runtime's `begin_stop`) while uvicorn drains connections; a second Ctrl-C makes uvicorn
-          skip both the drain and the lifespan's end, so the runtime's stop (workers ended, files
-          flushed) is run here instead, bounded by _FORCED_STOP_S."""
+          skip both the drain and the lifespan's end, which is run here instead (the runtime's stop:
+          workers ended, files flushed), bounded by _FORCED_STOP_S."""
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
@@ -128,11 +128,10 @@ def _uvicorn_on(listener: socket.socket, app: ASGIApp, settings: Settings) -> uv
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             await super().shutdown(sockets)
-            runtime = self._runtime()
-            if self.force_exit and runtime is not None:
+            if self.force_exit and self._runtime() is not None:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(_FORCED_STOP_S):
-                        await runtime.stop()
+                        await self.lifespan.shutdown()  # returns at once if uvicorn ran it already
 
         def _runtime(self) -> Any:
             """The app's Runtime, from the lifespan's state (server/app.py); None before it started."""

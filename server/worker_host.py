@@ -26,7 +26,7 @@ async def _serve_jobs(settings: Settings) -> None:
             log.warning("stopping at once")
             main.cancel()
         else:
-            log.info("stopping: running jobs are handed back for other workers to take at once")
+            log.info("stopping (a second signal stops at once)")
             runtime.begin_stop()
             stop.set()
 

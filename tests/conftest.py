@@ -57,8 +57,9 @@ def make_clip(tmp_path: Path) -> Callable[..., Clip]:
 def _server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
-    def start(data_dir: Path | None = None, command: str = "serve", **settings: object) -> Server:
-        server = new_server(tmp_path_factory.mktemp("server"), data_dir, command, **settings)
+    def start(data_dir: Path | None = None, command: str = "serve", own_group: bool = False,
+              **settings: object) -> Server:
+        server = new_server(tmp_path_factory.mktemp("server"), data_dir, command, own_group, **settings)
         servers.append(server)
         return server
 

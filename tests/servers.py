@@ -47,6 +47,9 @@ class Server:
     log_path: Path | None = None
     command: str = "serve"
     clients: list[httpx.Client] = field(default_factory=list)
+    # In a process group of its own (as a shell or systemd starts it), so a test can signal the
+    # whole group: the server, its fork server and its workers.
+    own_group: bool = False
 
     def client(self, **kwargs: object) -> httpx.Client:
         client = httpx.Client(base_url=self.url, timeout=30, **kwargs)  # type: ignore[arg-type]
@@ -57,7 +60,8 @@ class Server:
         assert self.log_path is not None
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "vidpulse.server.cli", self.command], cwd=ROOT,
-                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                                        env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=self.own_group)
         if not wait:
             return
         deadline = time.monotonic() + 60
@@ -128,19 +132,21 @@ class Server:
         return (self.data_dir / session_id / "source").is_file()
 
     def artifact_names(self, session_id: str) -> list[str]:
+        """The names of the session's artifacts, whichever attempt's folder holds them."""
         if self.s3:
             return sorted(k.split("/")[-1] for k in self.bucket_keys() if k.startswith(f"{session_id}/artifacts/"))
         folder = self.data_dir / session_id / "artifacts"
-        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
 
 
-def new_server(base: Path, data_dir: Path | None = None, command: str = "serve", **settings: object) -> Server:
+def new_server(base: Path, data_dir: Path | None = None, command: str = "serve", own_group: bool = False,
+               **settings: object) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDPULSE_")}
     env.update({"HOST": "127.0.0.1", "PORT": str(free_port()), "DATA_DIR": str(data_dir or base / "data"),
                 "WORKERS": "2", "LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"})
     env.update({key.upper(): str(value) for key, value in settings.items()})
     server = Server(f"http://127.0.0.1:{env['PORT']}", Path(env["DATA_DIR"]), env, log_path=base / "server.log",
-                    command=command)
+                    command=command, own_group=own_group)
     server.start()
     return server
 
@@ -210,6 +216,17 @@ def dispose(server: Server) -> None:
             client.close()
         server.stop()
         shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+def job_holder(hosts: list[Server], redis_url: str) -> Server:
+    """The worker host that holds the one running job (Redis): the consumer that XPENDING names is
+    the instance's name, which holds its pid (server/backends/redis/connection.py)."""
+    import redis
+
+    pending = redis.Redis.from_url(redis_url, decode_responses=True).xpending_range(
+        "vp:jobs", "workers", min="-", max="+", count=10)
+    assert len(pending) == 1, pending
+    return next(h for h in hosts if h.process is not None and f"-{h.process.pid}-" in pending[0]["consumer"])
 
 
 @dataclass

@@ -82,6 +82,7 @@ class Dispatcher:
         killed), jobs already storing their results finish. Returns once no loop holds a job, or
         after _STOP_WAIT_S (a store that is down)."""
         if not self._stopping.is_set():
+            log.info("stopping: %d running jobs are handed back", len(self._running))
             self._stopping.set()
             self.pool.interrupt()
         with contextlib.suppress(TimeoutError):
