@@ -124,7 +124,8 @@ def _uvicorn_on(listener: socket.socket, app: ASGIApp, settings: Settings) -> uv
             if first and runtime is not None:
                 # A signal handler runs between two bytecodes of the event loop's thread: the
                 # loop takes it from here, as it takes a call from another thread.
-                asyncio.get_running_loop().call_soon_threadsafe(runtime.begin_stop)
+                with contextlib.suppress(RuntimeError):  # no loop running: the lifespan's end stops it
+                    asyncio.get_running_loop().call_soon_threadsafe(runtime.begin_stop)
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             await super().shutdown(sockets)

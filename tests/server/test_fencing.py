@@ -198,6 +198,7 @@ def test_a_frozen_worker_host_is_taken_over_and_its_stale_attempt_writes_nothing
     with _frozen(stale) as froze_at:
         # Thawed only once the new attempt is well under way: the old one comes back into it.
         _wait_for(second_attempt_progressed, "another host took the job over and made progress")
+    thawed_at = time.time()
     watcher.join(120)
     assert not watcher.is_alive()
     _wait_for(lambda: "is no longer current" in stale.log(), "the stale host said why it stopped", 30)
@@ -217,7 +218,9 @@ def test_a_frozen_worker_host_is_taken_over_and_its_stale_attempt_writes_nothing
     served = api.client().get(f"/api/sessions/{sid}/files/report.json")
     assert served.status_code == 200 and served.content == (folder / "2" / "report.json").read_bytes()
 
-    takeover = _ts(_by_attempt(events)[2][0]) - froze_at
+    started = next(e for e in events if e.type == "started" and e.data["attempt"] == 2)
     first_progress = next(e for e in _by_attempt(events)[2] if e.type == "progress")
+    stopped = next(r for r in stale.log_records() if "is no longer current" in r["message"])
+    stopped_after = datetime.fromisoformat(stopped["ts"].replace("Z", "+00:00")).timestamp() - thawed_at
     print(f"\ntakeover: {_ts(first_progress) - froze_at:.1f} s from the freeze to attempt 2's first progress "
-          f"({takeover:.1f} s to its first event)")
+          f"({_ts(started) - froze_at:.1f} s to its `started`); the thawed host stopped after {stopped_after:.2f} s")
