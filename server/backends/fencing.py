@@ -16,6 +16,11 @@ Invariants:
 A task's number is a context variable, so every write of the attempt is fenced whichever layer
 makes it (sessions/lifecycle.py logs and saves without knowing about attempts), and tasks that the
 attempt's task starts inherit it.
+
+The memory backend keeps one Session object per id, shared by every task: the fence refuses the
+write, but a change a superseded attempt made to the object before writing stays on it. In one
+process that attempt cannot run beside a newer one (the job is taken once, and queued again only
+after its run ended), so there the fence is the same rule kept, not a path taken.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ class AttemptSuperseded(Exception):
     the attempt stops it quietly: the session belongs to the newer attempt."""
 
     def __init__(self, session_id: str, number: int | None, why: str = "a newer attempt has begun") -> None:
-        super().__init__(f"attempt {number} of {session_id} is no longer current: {why}")
+        what = f"the job of {session_id}" if number is None else f"attempt {number} of {session_id}"
+        super().__init__(f"{what} is no longer current: {why}")
         self.session_id = session_id
         self.number = number
         self.why = why

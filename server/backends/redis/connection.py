@@ -41,8 +41,8 @@ from vidpulse.server.models import Session
 P = "vp:"
 JOBS, GROUP, QUEUED, SESSIONS, CANCEL_CHANNEL = P + "jobs", "workers", P + "queued", P + "sessions", P + "cancel"
 RECONCILE_LOCK = P + "reconcile"
-# The fence, for scripts that write a session (KEYS[1] its hash) on behalf of an attempt (ARGV[n],
-# '' for writes that are no job's): true when that attempt is no longer the session's current one.
+# The fence, for scripts that write a session on behalf of an attempt: given the session's hash and
+# the attempt ('' for a write that is no job's), true when it is no longer the current one.
 FENCED = """
 local function superseded(session_key, attempt)
   return attempt ~= '' and redis.call('HGET', session_key, 'attempt') ~= attempt
