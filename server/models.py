@@ -136,7 +136,9 @@ FAILURE_CODES = _failure_codes()
 
 
 class Progress(Closed):
-    fraction: float = Field(ge=0, le=1, description="across all stages; never decreases; 1.0 at the end")
+    attempt: int = Field(ge=1, description="the attempt this progress belongs to (see `started`)")
+    fraction: float = Field(ge=0, le=1, description="across all stages of the attempt; never decreases within "
+                                                    "it; 1.0 at the end")
     stage: Stage
     frame: int = Field(ge=0, description="frames done in the current stage")
     total_frames: int = Field(ge=0)
@@ -214,8 +216,20 @@ class Session:
     error: SessionError | None = None
     summary: Summary | None = None
     last_event_id: str | None = None
-    attempts: int = 0
+    attempts: int = 0  # the number of the latest attempt; 0 until the first starts
+    # The first attempt of the current run: 1, or the next attempt after a client's retry. Crashes count
+    # towards the attempts limit within a run only.
+    run_from: int = 1
     upload: StoredUpload | None = None  # a resumable upload or a URL ingest
+
+    @property
+    def attempt(self) -> int:
+        return self.attempts
+
+    @property
+    def run_attempts(self) -> int:
+        """Attempts made in the current run."""
+        return self.attempts - self.run_from + 1
 
     @property
     def via(self) -> str | None:

@@ -110,6 +110,8 @@ class Session(Closed):
         "the latest progress (1.0 at the end of a succeeded run); an upload's while `uploading`"))
     queue_position: int | None = Field(ge=1, description="1 is next; null unless the session is queued")
     error: SessionError | None
+    attempt: int = Field(default=0, ge=0, description=(
+        "the number of the latest attempt (see `started`); 0 until the first starts"))
     last_event_id: str | None = Field(description="the newest event of the log that this document reflects")
     upload: Upload | None = Field(description="a resumable upload or URL ingest; null for a multipart upload")
     links: SessionLinks
@@ -144,6 +146,20 @@ class StartedData(Closed):
 
 class StageData(Closed):
     stage: Stage
+    attempt: int = Field(ge=0, description="the attempt this stage belongs to; 0 for `upload`, before any")
+
+
+class SceneData(Scene):
+    """A `scene` event's data: the scene as the report will list it, and its attempt."""
+
+    attempt: int = Field(ge=1)
+
+
+class RetryRequest(Closed):
+    """`POST /api/sessions/{id}/retry`: optionally, new analysis options for the new attempt."""
+
+    options: Options | None = Field(default=None, description=(  # type: ignore[valid-type]
+        "the analysis options of the new attempt (a re-analysis); the session's own when absent"))
 
 
 class SucceededData(Closed):
@@ -163,7 +179,7 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.STARTED: StartedData,
     EventType.STAGE: StageData,
     EventType.PROGRESS: ProgressData,
-    EventType.SCENE: Scene,  # as the report will list it, sent as soon as the scene closes
+    EventType.SCENE: SceneData,  # as the report will list it, sent as soon as the scene closes
     EventType.SUCCEEDED: SucceededData,
     EventType.FAILED: SessionError,
     EventType.CANCELLED: Empty,

@@ -193,6 +193,17 @@ def operations(settings: Settings) -> list[Op]:
            description="Idempotent: `cancelled` at once for a queued job, `cancelling` for a running one until "
                        "its worker stops (then a `cancelled` event). A cancelled run leaves no artifacts.",
            access="key"),
+        Op("post", "/api/sessions/{id}/retry", "retrySession", "sessions", "Analyse a finished session again", {
+            202: Reply("Queued again as a new attempt.", schemas.Session), 401: None, 404: None, 500: None,
+            409: "The session has not finished (`state` says what it is).",
+            410: "The session's video is no longer stored; upload it again.",
+            422: "Bad options (`field` names the one).", 503: None,
+        }, description=(
+            "A `failed`, `cancelled` or `succeeded` session goes back to `queued` and runs as a new attempt on "
+            "the same event log (`started` carries its number), with the given options when the body has them "
+            "(a re-analysis) and its own otherwise. The earlier attempt's artifacts are removed."),
+           body={"required": False, "content": {"application/json": {"schema": ref("RetryRequest")}}},
+           access="key"),
         Op("get", "/api/sessions/{id}/webhooks", "listWebhookAttempts", "sessions", "Webhook attempts",
            {200: Reply("Every attempt to deliver this session's webhooks.", schemas.WebhookAttemptList),
             401: None, 404: None, 500: None}),

@@ -76,9 +76,9 @@ class Dispatcher:
             pass  # deleted, cancelled while queued, or settled by a worker that died before acking
         elif session.state is SessionState.CANCELLING:
             await lifecycle.mark_cancelled(session)
-        elif session.attempts >= MAX_ATTEMPTS:
+        elif session.run_attempts >= MAX_ATTEMPTS:
             code, message = _FAILURES[CRASHED]
-            await lifecycle.fail(session, code, f"{message} It was tried {session.attempts} times.")
+            await lifecycle.fail(session, code, f"{message} It was tried {session.run_attempts} times.")
         else:
             await self._run(worker, session)
         await backend.jobs.job_done(session_id)
@@ -182,7 +182,8 @@ class Dispatcher:
             await lifecycle.mark_cancelled(session)
         elif outcome.kind == protocol.ERROR:
             await lifecycle.fail(session, outcome.payload["code"], outcome.payload["message"])
-        elif outcome.kind == CRASHED and self.backend.retries_crashed_jobs and session.attempts < MAX_ATTEMPTS:
+        elif (outcome.kind == CRASHED and self.backend.retries_crashed_jobs
+              and session.run_attempts < MAX_ATTEMPTS):
             await lifecycle.requeue(session)
         else:
             code, message = _FAILURES.get(outcome.kind, _FAILURES[CRASHED])

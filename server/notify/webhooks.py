@@ -120,7 +120,7 @@ class Webhooks:
         now = utcnow()
         body = WebhookPayload(type=kind, timestamp=isoformat(now) or "",
                               data=SessionDocument.of(session)).model_dump_json(by_alias=True)
-        deliveries = [Delivery(delivery_id(session.id, target), session.id, target, url, kind, body,
+        deliveries = [Delivery(delivery_id(session.id, target, session.run_from), session.id, target, url, kind, body,
                                isoformat(now) or "", now.timestamp())
                       for target, url in targets if url]
         if deliveries:

@@ -69,9 +69,9 @@ class Subscription:
             self.close()
 
     def _opening(self) -> tuple[list[list[Event]], bool]:
-        """The snapshot, then the replay up to its terminal event (if any), as batches; and
-        whether the replay ended the stream."""
-        replay, ended = _through_terminal(self.replay)
+        """The snapshot, then the replay up to its end (if any), as batches; and whether the
+        replay ended the stream."""
+        replay, ended = _through_end(self.replay)
         return [[self.snapshot], *([replay] if replay else [])], ended
 
     def close(self) -> None:
@@ -201,3 +201,11 @@ async def open_subscription(log: EventLog, hub: Hub, session_id: str, load: Snap
 async def _terminal_event(log: EventLog, session: Session) -> Event | None:
     events = await log.events_after(session.id, None)
     return events[-1] if events and events[-1].type.terminal else None
+
+
+def _through_end(replay: list[Event]) -> tuple[list[Event], bool]:
+    """A replay up to the terminal event that ends the log: an earlier one was followed by a new
+    attempt (a client's retry), so the stream goes on past it."""
+    others = [index for index, event in enumerate(replay) if not event.type.terminal]
+    end = others[-1] + 1 if others else 0
+    return (replay[: end + 1], True) if end < len(replay) else (replay, False)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from vidpulse.processing import AnalysisOptions, OptionsError
+from vidpulse.processing import AnalysisOptions
 from vidpulse.processing.schema import VideoInfo
 from vidpulse.server import schemas
 from vidpulse.server.backends.protocols import Backend
@@ -34,6 +34,7 @@ from vidpulse.server.models import (
 )
 from vidpulse.server.notify.webhooks import CALLBACK_OPTION
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
+from vidpulse.server.sessions.options import parse_options
 from vidpulse.server.storage.base import SOURCE, StorageUnavailable, safe_filename
 from vidpulse.server.uploads.multipart import MultipartBody, receive_upload
 
@@ -87,7 +88,7 @@ class Admission:
         """The analysis options, and this session's webhook URL (`callback_url`, checked by the
         outbound guard: a 422 naming it when refused)."""
         analysis = {name: value for name, value in raw.items() if name != CALLBACK_OPTION}
-        options = _parse_options(analysis)
+        options = parse_options(analysis)
         return options, await self.lifecycle.webhooks.check_callback(raw.get(CALLBACK_OPTION))
 
     # Resumable uploads and URL ingest: the session exists from the first byte, `uploading` ----
@@ -106,7 +107,7 @@ class Admission:
         try:
             await self.backend.sessions.add(session)
             await self.lifecycle.log(session, EventType.STAGE,
-                                     schemas.StageData.model_validate({"stage": UPLOAD_STAGE}))
+                                     schemas.StageData.model_validate({"stage": UPLOAD_STAGE, "attempt": 0}))
             await self.lifecycle.webhooks.register(session.id, callback_url)
         except BaseException:
             await self.lifecycle.remove(session)
@@ -214,10 +215,3 @@ def _upload_progress(upload: StoredUpload, received: int, bytes_per_s: float | N
     return UploadProgress(fraction=fraction, stage="upload", offset=received, length=length,
                                   bytes_per_s=None if bytes_per_s is None else round(bytes_per_s),
                                   eta_s=None if eta is None else max(0.0, round(eta, 1)))
-
-
-def _parse_options(raw: dict[str, Any]) -> AnalysisOptions:
-    try:
-        return AnalysisOptions.from_mapping(raw)
-    except OptionsError as exc:
-        raise Unprocessable(str(exc), field=f"options.{exc.field}") from exc
