@@ -136,9 +136,6 @@ class _Run:
             full_pool=self.frame_pool,
             span=span,
             audio=True,
-            # Thumbnails and the analysis see shrunk copies, where the blocking averages out;
-            # only the rendered video shows whole pictures.
-            draft=not opts.render,
         )
         with decoder:
             fps = self.fps = decoder.fps
