@@ -172,7 +172,7 @@ class _Run:
             blur_threshold=opts.blur_threshold,
             blur_min_s=opts.blur_min_s,
         )
-        box_every = 1 if opts.render else 2
+        box_every = 1  # the renderer draws every frame's boxes; the report's must not differ without it
         self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=box_every)
         self.keyframes = KeyframeAnalyzer(self.artifacts)
 
