@@ -28,7 +28,7 @@ from vidpulse.processing.analyzers.motion import Box
 from vidpulse.processing.decode import plane_view
 from vidpulse.processing.errors import RenderFailed
 from vidpulse.processing.framepool import FramePool
-from vidpulse.processing.overlay import timecode
+from vidpulse.processing.overlay import scene_number, timecode
 
 # The annotated video's longer side, at most.
 RENDER_LONGEST = 1920
@@ -86,7 +86,8 @@ class Renderer:
         self._thread.start()
 
     def write(self, frame: av.VideoFrame, time_s: float, scene: int, boxes: list[Box]) -> None:
-        """Draw onto `frame` (yuv420p at this renderer's size; it is changed) and encode it."""
+        """Draw onto `frame` (yuv420p at this renderer's size; it is changed) and encode it.
+        `scene` is the report's 0-based index; the label shows the number people read."""
         height = self._size[1]
         luma, u, v = (plane_view(frame, k) for k in range(3))
         line = max(1, round(self._box_scale))
@@ -98,7 +99,7 @@ class Renderer:
             for plane, value in ((u, _BOX_YUV[1]), (v, _BOX_YUV[2])):
                 cv2.rectangle(plane, (x0 // 2, y0 // 2), (x1 // 2, y1 // 2), value, half)
         pad = round(10 * self._scale)
-        self._label(luma, f"scene {scene}", (pad, round(30 * self._scale) + pad))
+        self._label(luma, f"scene {scene_number(scene)}", (pad, round(30 * self._scale) + pad))
         self._label(luma, timecode(time_s), (pad, height - pad))
         frame.pts = self._pts
         self._pts += 1
