@@ -238,7 +238,8 @@ class _Run:
             if self.renderer is None:
                 width, height = picture.width, picture.height
                 path = self.artifacts.claim(ANNOTATED_NAME, "video/mp4")
-                self.renderer = Renderer(path, self.fps, (width, height), self.series_width, self.frame_pool)
+                size = (width, height)
+                self.renderer = Renderer(path, self.fps, size, self.series_width, self.frame_pool, sound=self.source)
             self.renderer.write(picture, time_s, scene, boxes)
 
     def _scene_closed(self, index: int, end_frame: int, end_s: float) -> None:
