@@ -42,8 +42,9 @@ READ_AHEAD = 4
 # also rendered, so the pictures measured and the pictures shown come from one decode. No in-loop
 # deblocking only on frames no other frame is predicted from, so nothing drifts: those differ
 # from the exact decode by less than a re-encode does (57 dB PSNR and more on 720p H.264,
-# docs/benchmarks.md). Skipping it everywhere, with FFmpeg's non-conforming shortcuts, saved
-# more CPU but moved cuts and changed the measures (docs/benchmarks.md, "One decode").
+# docs/benchmarks.md), and the analysis of real footage matched the exact decode's. Skipping it on
+# every frame, with FFmpeg's non-conforming shortcuts, saved 10% more CPU but moved a dissolve and
+# split a frozen stretch on real footage (docs/benchmarks.md, "One decode for analysis and render").
 DECODE_OPTIONS = {"skip_loop_filter": "noref"}
 # Packets to read for the first decodable frame before calling a file undecodable.
 MAX_PACKETS_TO_FIRST_FRAME = 300
