@@ -241,7 +241,8 @@ def operations(settings: Settings) -> list[Op]:
 def upload_body(settings: Settings, ingest: bool = False) -> Schema:
     body: Schema = {"required": True, "description": (
         f"The video in field `file` (at most {settings.max_upload_mb} MB, streamed to disk and probed before it "
-        "is queued) and, optionally, `options` as a JSON object."
+        "is queued; a file in any other field is a 422 with `field: file`) and, optionally, `options` as a JSON "
+        "object."
         + (" Or, as JSON, the URL the server downloads the video from." if ingest else "")),
         "content": {"multipart/form-data": {
             "schema": {"type": "object", "required": ["file"], "properties": {

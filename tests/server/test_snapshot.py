@@ -145,7 +145,7 @@ async def _snapshot_scenes(kinds: list[tuple[EventType, dict]], state: SessionSt
     async def load() -> tuple[Session, schemas.Session]:
         return session, schemas.Session.of(session)
 
-    subscription = await open_subscription(_Log(events), Hub(16), session.id, load, None, "internal")  # type: ignore[arg-type]
+    subscription = await open_subscription(_Log(events), Hub(16), session.id, load, None, "internal")
     subscription.close()
     data = schemas.Snapshot.model_validate(subscription.snapshot.data)
     return [scene.index for scene in data.scenes]
