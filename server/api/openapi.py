@@ -190,9 +190,10 @@ def operations(settings: Settings) -> list[Op]:
             {"name": "Range", "in": "header", "schema": {"type": "string"}, "example": "bytes=0-1023"},)),
         Op("post", "/api/sessions/{id}/cancel", "cancelSession", "sessions", "Cancel queued or running work",
            {202: Reply("Cancelled, or cancelling.", schemas.Session), 401: None, 404: None, 500: None,
-            409: "The session already finished (`state` says how)."},
+            409: "The session already succeeded or failed (`state` says which)."},
            description="Idempotent: `cancelled` at once for a queued job, `cancelling` for a running one until "
-                       "its worker stops (then a `cancelled` event). A cancelled run leaves no artifacts.",
+                       "its worker stops (then a `cancelled` event). A session already `cancelling` or `cancelled` "
+                       "is answered as it is (202), and nothing changes. A cancelled run leaves no artifacts.",
            access="key"),
         Op("post", "/api/sessions/{id}/retry", "retrySession", "sessions", "Analyse a finished session again", {
             202: Reply("Queued again as a new attempt.", schemas.Session), 401: None, 404: None, 500: None,
