@@ -155,6 +155,16 @@ class SceneData(Scene):
     attempt: int = Field(ge=1)
 
 
+class Snapshot(Session):
+    """The data of the `snapshot` that opens every stream: what a client that joins late needs to draw
+    the session as it is, the session document and the scenes found so far."""
+
+    # A default, so that a client reading an older server's snapshot (the bare document) still parses it.
+    scenes: list[SceneData] = Field(default_factory=list, description=(
+        "the current attempt's `scene` events up to `last_event_id`, each as its event's data, oldest first; "
+        "later scenes arrive as events"))
+
+
 class RetryRequest(Closed):
     """`POST /api/sessions/{id}/retry`: optionally, new analysis options for the new attempt."""
 
@@ -174,7 +184,7 @@ class Empty(Closed):
 
 # One row per event type: its `data`. Adding an event type is a row here (and the EventType member).
 EVENT_DATA: dict[EventType, type[BaseModel]] = {
-    EventType.SNAPSHOT: Session,
+    EventType.SNAPSHOT: Snapshot,
     EventType.QUEUED: QueuedData,
     EventType.STARTED: StartedData,
     EventType.STAGE: StageData,

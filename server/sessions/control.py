@@ -27,9 +27,12 @@ class SessionControl:
         self.backend = backend
 
     async def cancel(self, session_id: str, owner: str | None) -> Session:
-        """Idempotent. A queued job is cancelled at once; a running one is asked to stop and is
-        `cancelling` until its worker confirms (within one frame)."""
+        """Idempotent: a session already `cancelling` or `cancelled` is answered as it is. A queued
+        job is cancelled at once; a running one is asked to stop and is `cancelling` until its worker
+        confirms (within one frame). A session that ended otherwise is a Conflict."""
         session = await self.queries.visible(session_id, owner)
+        if session.state is SessionState.CANCELLED:
+            return session
         if session.state.finished:
             raise Conflict(f"Session {session_id} already {session.state.value}.", state=session.state.value)
         lifecycle = self.lifecycle
