@@ -34,11 +34,6 @@ def test_the_overlay_numbers_scenes_from_one(
     assert report["scenes"][0]["index"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the contact sheet's labels are made in processing/analyzers/keyframes.py (`#{scene}`), "
-    "outside this branch's files: it needs `#{scene_number(scene)}` (processing/overlay.py)",
-)
 def test_the_contact_sheet_numbers_scenes_from_one(
     std_clip: tuple[Path, Truth], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
