@@ -198,7 +198,7 @@ _PARTS: dict[str, Callable[[Any], Any]] = {
     "video": VideoInfo.model_validate, "progress": PROGRESS.validate_python,
     "error": SessionError.model_validate, "summary": Summary.model_validate, "upload": StoredUpload.model_validate,
 }
-_TIMES = ("created_at", "started_at", "finished_at")
+_TIMES = ("created_at", "started_at", "finished_at", "queued_at")
 
 
 @dataclass
@@ -221,6 +221,8 @@ class Session:
     # towards the attempts limit within a run only.
     run_from: int = 1
     upload: StoredUpload | None = None  # a resumable upload or a URL ingest
+    trace: str | None = None  # the W3C traceparent of the request that created it (server/ops/tracing.py)
+    queued_at: datetime | None = None  # when the current job was queued
 
     @property
     def attempt(self) -> int:

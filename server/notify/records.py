@@ -36,6 +36,7 @@ class Delivery:
     due_at: float  # epoch seconds of the next attempt
     state: DeliveryState = DeliveryState.PENDING
     attempts: tuple[Attempt, ...] = field(default=())
+    trace: str | None = None  # the session's traceparent: each attempt is a span of its trace
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

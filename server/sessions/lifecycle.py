@@ -47,6 +47,7 @@ class SessionLifecycle:
     # Queue -----------------------------------------------------------------------------------
 
     async def enqueue(self, session: Session) -> None:
+        """Queue the job of a session saved `queued` (with its `queued_at`)."""
         position = await self.backend.jobs.enqueue(session.id)
         await self.log(session, EventType.QUEUED, schemas.QueuedData(position=position))
 
@@ -58,19 +59,20 @@ class SessionLifecycle:
 
     async def retry(self, session: Session, options: AnalysisOptions | None) -> None:
         """A finished session runs again on the same log, as a new run (a client asked)."""
-        await self.clear_artifacts(session.id)
-        session.state, session.started_at, session.finished_at = SessionState.QUEUED, None, None
-        session.progress = session.error = session.summary = None
+        session.finished_at, session.error, session.summary = None, None, None
         session.run_from = session.attempts + 1
         if options is not None:
             session.options = options
-        await self.backend.sessions.save(session)
-        await self.enqueue(session)
+        await self._back_to_queue(session)
 
     async def requeue(self, session: Session) -> None:
         """Run an interrupted job again from the start (its attempts keep counting)."""
+        await self._back_to_queue(session)
+
+    async def _back_to_queue(self, session: Session) -> None:
         await self.clear_artifacts(session.id)
         session.state, session.started_at, session.progress = SessionState.QUEUED, None, None
+        session.queued_at = utcnow()
         await self.backend.sessions.save(session)
         await self.enqueue(session)
 

@@ -33,6 +33,7 @@ from vidpulse.server.models import (
     utcnow,
 )
 from vidpulse.server.notify.webhooks import CALLBACK_OPTION
+from vidpulse.server.ops.tracing import current_traceparent
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
 from vidpulse.server.sessions.options import parse_options
 from vidpulse.server.storage.base import SOURCE, StorageUnavailable, safe_filename
@@ -71,7 +72,7 @@ class Admission:
             await self._discard(session_id)
             raise
         session = Session(id=session_id, filename=safe_filename(upload.filename), owner=owner, options=options,
-                          video=video)
+                          video=video, trace=current_traceparent(), queued_at=utcnow())
         try:
             # Registered first: the job may finish before this returns, and its webhook must fire.
             await self.lifecycle.webhooks.register(session.id, callback_url)
@@ -103,7 +104,8 @@ class Admission:
         bind_session(session_id)
         upload = StoredUpload(length=length, via=via, expires_at=self._upload_expiry(), metadata=metadata or None)
         session = Session(id=session_id, filename=safe_filename(filename), owner=owner, options=parsed,
-                          state=SessionState.UPLOADING, upload=upload, progress=_upload_progress(upload, 0, None))
+                          state=SessionState.UPLOADING, upload=upload, progress=_upload_progress(upload, 0, None),
+                          trace=current_traceparent())
         try:
             await self.backend.sessions.add(session)
             await self.lifecycle.log(session, EventType.STAGE,
@@ -149,6 +151,7 @@ class Admission:
         size = session.upload.offset
         session.upload = session.upload.advanced(expires_at=None)  # complete: it no longer expires
         session.video, session.state, session.progress = video, SessionState.QUEUED, None
+        session.queued_at = utcnow()
         await self.backend.sessions.save(session)
         await self.backend.sessions.save_upload(session)
         await self.lifecycle.enqueue(session)
