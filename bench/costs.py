@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -262,8 +263,11 @@ def session_facts(client: redis.Redis, data_dir: Path, session_id: str) -> dict[
     memory = sum(client.memory_usage(key) or 0 for key in (f"vp:session:{session_id}", f"vp:events:{session_id}"))
     files = [p for p in (data_dir / session_id).rglob("*") if p.is_file()]
     source = data_dir / session_id / "source"
+    doc = json.loads(client.hget(f"vp:session:{session_id}", "doc") or b"{}")
+    wall = datetime.fromisoformat(doc["finished_at"]) - datetime.fromisoformat(doc["started_at"])
     return {"events": len(events), "kinds": kinds, "redis_bytes": memory, "files": len(files),
-            "file_bytes": sum(p.stat().st_size for p in files), "source_bytes": source.stat().st_size}
+            "file_bytes": sum(p.stat().st_size for p in files), "source_bytes": source.stat().st_size,
+            "wall_s": wall.total_seconds()}
 
 
 def per_session(phase: Phase, idle: Phase, count: int) -> dict[str, float]:
@@ -291,8 +295,11 @@ def main() -> None:
     parser.add_argument("--sessions-per-hour", type=float, default=10_000, help="scale on paper: the load")
     parser.add_argument("--video-s", type=float, default=60.0, help="scale on paper: seconds of video a session")
     parser.add_argument("--live-subscribers", type=float, default=100_000, help="scale on paper: SSE clients")
-    parser.add_argument("--events-per-subscriber-s", type=float, default=10.0,
+    parser.add_argument("--events-per-subscriber-s", type=float, nargs="+", default=[10.0, 1.0],
                         help="scale on paper: events a second each subscriber receives (PROGRESS_HZ while it runs)")
+    parser.add_argument("--upload-mbit-s", type=float, default=5.0, help="scale on paper: the uploads' bitrate")
+    parser.add_argument("--reconnect-s", type=float, default=600.0,
+                        help="scale on paper: each subscriber connects again this often (a late join each time)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     load_before = os.getloadavg()
@@ -324,7 +331,8 @@ def main() -> None:
                         replay_all(server, unwatched.sessions, args.subscribers, replays)
                     rss = {name: {p: round(rss_mb(p)) for p in tree.pids() if Path(f"/proc/{p}").exists()}
                            for name, tree in trees.items()}
-                facts = [session_facts(client, data_dir, s) for s in unwatched.sessions + watched.sessions]
+                facts = {name: [session_facts(client, data_dir, s) for s in phase.sessions]
+                         for name, phase in (("unwatched", unwatched), ("watched", watched))}
             # With the services stopped: nothing else asks Redis meanwhile.
             calibration = redis_calibration(port, meter)
             client.close()
@@ -333,25 +341,29 @@ def main() -> None:
     costs = report(args, {"idle": idle, "unwatched": unwatched, "watched": watched, "replays": replays}, facts,
                    rss, load_before[0])
     costs["redis_calibration"] = calibration
-    costs["paper"] = paper(costs, args.sessions_per_hour, args.video_s, args.live_subscribers,
-                           args.events_per_subscriber_s, session_ttl_s=3600)
+    costs["paper"] = {f"{rate:g} events/s each": paper(costs, args.sessions_per_hour, args.video_s,
+                                                       args.live_subscribers, rate, args.reconnect_s,
+                                                       args.upload_mbit_s)
+                      for rate in args.events_per_subscriber_s}
     print(json.dumps(costs, indent=1, default=float))
 
 
-def report(args: argparse.Namespace, phases: dict[str, Phase], facts: list[dict[str, Any]],
+def report(args: argparse.Namespace, phases: dict[str, Phase], facts: dict[str, list[dict[str, Any]]],
            rss: dict[str, dict[int, int]], load_before: float) -> dict[str, Any]:
     idle, unwatched, watched, replays = (phases[k] for k in ("idle", "unwatched", "watched", "replays"))
     count, subscriptions = args.clips, args.clips * args.subscribers
     cost, watched_cost = per_session(unwatched, idle, count), per_session(watched, idle, count)
     late_join = per_session(replays, idle, subscriptions)  # per subscription, not per session
-    events = sum(f["events"] for f in facts) / len(facts)
-    kinds = sum((f["kinds"] for f in facts), Counter())
-    follows = events * count  # events one API instance followed for its subscribers in the watched phase
+    events = {name: sum(f["events"] for f in facts[name]) / count for name in ("unwatched", "watched")}
+    every = facts["unwatched"] + facts["watched"]
+    kinds = sum((f["kinds"] for f in every), Counter())
+    measures = ("redis_commands", "redis_in_bytes", "redis_out_bytes", "redis_cpu_s")
 
     def extra(name: str) -> float:
-        """Watched less unwatched, per event followed: an upper bound of following, as it also holds
-        the watched phase's subscriptions (made early, while the session is queued)."""
-        return (watched_cost[name] - cost[name]) * count / follows
+        """Per event, watched less unwatched (per event: a loaded machine stretches jobs, and with
+        them the number of progress events): what following costs one API instance, as an upper
+        bound, since it also holds the watched phase's subscriptions."""
+        return watched_cost[name] / events["watched"] - cost[name] / events["unwatched"]
 
     def per_second(phase: Phase) -> dict[str, float]:
         return {k: round(v / phase.seconds, 2) for k, v in phase.redis["calls"].most_common()}
@@ -367,23 +379,22 @@ def report(args: argparse.Namespace, phases: dict[str, Phase], facts: list[dict[
                        "commands": per_second(idle)},
         "per_session": cost,
         "per_session_commands": {k: round(v / count, 1) for k, v in unwatched.redis["calls"].most_common()},
-        "events_per_session": events,
-        "event_kinds_per_session": {k: round(v / len(facts), 1) for k, v in kinds.most_common()},
-        "per_event": {name: cost[name] / events for name in ("redis_commands", "redis_in_bytes", "redis_out_bytes",
-                                                            "redis_cpu_s")},
+        "events_per_session": events["unwatched"],
+        "event_kinds_per_session": {k: round(v / len(every), 1) for k, v in kinds.most_common()},
+        "per_event": {name: cost[name] / events["unwatched"] for name in measures},
+        "job_wall_s": sum(f["wall_s"] for f in facts["unwatched"]) / count,
         "worker_cpu_s_per_video_s": cost["worker_cpu_s"] / args.seconds,
-        "source_mb": sum(f["source_bytes"] for f in facts) / len(facts) / 1e6,
-        "storage_per_session": {"files": sum(f["files"] for f in facts) / len(facts),
-                                "mb": sum(f["file_bytes"] for f in facts) / len(facts) / 1e6},
-        "redis_memory_per_session_bytes": sum(f["redis_bytes"] for f in facts) / len(facts),
+        "source_mbit_s": sum(f["source_bytes"] for f in every) / len(every) * 8 / 1e6 / args.seconds,
+        "storage_per_session": {"files": sum(f["files"] for f in every) / len(every),
+                                "mb": sum(f["file_bytes"] for f in every) / len(every) / 1e6,
+                                "artifacts_mb": sum(f["file_bytes"] - f["source_bytes"] for f in every)
+                                / len(every) / 1e6},
+        "redis_memory_per_event_bytes": sum(f["redis_bytes"] / f["events"] for f in every) / len(every),
         "late_join": {**late_join, "events_received": replays.received / subscriptions,
                       "commands": {k: round(v / subscriptions, 1) for k, v in replays.redis["calls"].most_common()}},
         "followed": {"events_delivered": watched.received,
-                     "xread_calls_per_event": watched.redis["calls"].get("xread", 0) / follows,
-                     "redis_commands_per_event": extra("redis_commands"),
-                     "redis_out_bytes_per_event": extra("redis_out_bytes"),
-                     "redis_cpu_s_per_event": extra("redis_cpu_s"),
-                     "commands_per_session": {k: round(v / count, 1) for k, v in watched.redis["calls"].most_common()}},
+                     "xread_calls_per_event": watched.redis["calls"].get("xread", 0) / (events["watched"] * count),
+                     **{f"{name}_per_event": extra(name) for name in measures}},
         "rss_mb": rss,
     }
 
@@ -398,48 +409,55 @@ SSE_KB_PER_SUBSCRIBER = 36.0
 API_LOOP_TARGET = 0.5
 REDIS_TARGET = 0.5
 WORKER_TARGET = 0.7
+PROGRESS_HZ = 10  # the default: at most this many progress events a second while a job runs
+
+
+def ceil(value: float) -> int:
+    return int(-(-value // 1))
 
 
 def paper(costs: dict[str, Any], sessions_per_hour: float, video_s: float, subscribers: float,
-          events_per_subscriber_s: float, session_ttl_s: float) -> dict[str, float]:
+          events_per_subscriber_s: float, reconnect_s: float, upload_mbit_s: float,
+          session_ttl_s: float = 3600) -> dict[str, float]:
     """What `sessions_per_hour` sessions of `video_s` seconds of video and `subscribers` SSE clients
-    need, from the measured costs. A session's Redis costs scale with its video's length here (its
-    progress and scene events do; its fixed part does not, so this over-counts a little)."""
+    (each receiving `events_per_subscriber_s`, and connecting again every `reconnect_s`) need, from
+    the measured costs. A session's events: PROGRESS_HZ progress events a second while its job runs
+    (its CPU time, one core a job), its other events as measured, scenes in proportion to its length."""
     rate = sessions_per_hour / 3600
-    scale = video_s / costs["setup"]["seconds"]
-    per_session, followed = costs["per_session"], costs["followed"]
+    per_event, followed, late_join = costs["per_event"], costs["followed"], costs["late_join"]
+    kinds = costs["event_kinds_per_session"]
+    job_s = video_s * costs["worker_cpu_s_per_video_s"]
+    events = (PROGRESS_HZ * job_s + kinds.get("scene", 0) * video_s / costs["setup"]["seconds"]
+              + sum(v for k, v in kinds.items() if k not in ("progress", "scene")))
     worker_cores = rate * video_s * costs["worker_cpu_s_per_video_s"]
+    worker_pods = ceil(worker_cores / WORKER_TARGET / 2)  # 2 cores each (deploy/kubernetes/worker.yaml)
     delivered = subscribers * events_per_subscriber_s
-    api_cores = delivered * SSE_US_PER_EVENT / 1e6
-    api_pods = max(2.0, -(-api_cores // API_LOOP_TARGET))
-    # Every API pod follows every live stream its subscribers watch: the worst case, each pod has
-    # subscribers on every running session. Events of running sessions, over all sessions:
-    live_events_s = rate * costs["events_per_session"] * scale
-    redis_sessions = rate * per_session["redis_cpu_s"] * scale
-    redis_follow = live_events_s * api_pods * followed["redis_cpu_s_per_event"]
-    worker_pods = -(-worker_cores / WORKER_TARGET // 2)  # 2 cores each (deploy/kubernetes/worker.yaml)
-    # The idle phase ran one API pod and one worker host: half its background each.
-    redis_idle = costs["idle_per_s"]["redis_cpu_s"] / 2 * (api_pods + worker_pods)
-    redis_cores = redis_sessions + redis_follow + redis_idle
+    api_cores = delivered * SSE_US_PER_EVENT / 1e6 + rate * costs["per_session"]["api_cpu_s"]
+    api_pods = max(2, ceil(api_cores / API_LOOP_TARGET))
+    joins = subscribers / reconnect_s
+    # Every API pod follows every running session: the worst case, subscribers of each session on
+    # every pod (no sticky routing). The idle phase ran one API pod and one worker host.
+    follows = rate * events * api_pods
+    redis = {"sessions": rate * events * per_event["redis_cpu_s"],
+             "following": follows * followed["redis_cpu_s_per_event"],
+             "joins": joins * late_join["redis_cpu_s"],
+             "background": costs["idle_per_s"]["redis_cpu_s"] / 2 * (api_pods + worker_pods)}
+    out_bytes = (rate * events * per_event["redis_out_bytes"] + follows * followed["redis_out_bytes_per_event"]
+                 + joins * late_join["redis_out_bytes"])
+    in_bytes = rate * events * per_event["redis_in_bytes"] + joins * late_join["redis_in_bytes"]
     return {
-        "sessions_per_s": rate,
-        "worker_cores": worker_cores,
-        "worker_cores_provisioned": worker_cores / WORKER_TARGET,
-        "worker_pods": worker_pods,
-        "delivered_events_per_s": delivered,
-        "api_cores": api_cores,
-        "api_pods": api_pods,
+        "sessions_per_s": rate, "events_per_session": events, "job_cpu_s": job_s,
+        "worker_cores": worker_cores, "worker_pods": worker_pods,
+        "delivered_events_per_s": delivered, "api_cores": api_cores, "api_pods": api_pods,
         "api_memory_gb": subscribers * SSE_KB_PER_SUBSCRIBER / 1e6,
-        "redis_cores_sessions": redis_sessions,
-        "redis_cores_following": redis_follow,
-        "redis_cores_background": redis_idle,
-        "redis_shards": max(1.0, -(-redis_cores // REDIS_TARGET)),
-        "redis_memory_mb": rate * (session_ttl_s + video_s) * costs["redis_memory_per_session_bytes"] * scale / 1e6,
-        "redis_mbit_s": (rate * (per_session["redis_in_bytes"] + per_session["redis_out_bytes"]) * scale
-                         + live_events_s * api_pods * followed["redis_out_bytes_per_event"]) * 8 / 1e6,
-        "storage_gb_per_hour": sessions_per_hour * costs["storage_per_session"]["mb"] * scale / 1e3,
+        **{f"redis_cores_{name}": value for name, value in redis.items()},
+        "redis_shards": max(1, ceil(sum(redis.values()) / REDIS_TARGET)),
+        "redis_memory_mb": rate * (session_ttl_s + job_s) * events * costs["redis_memory_per_event_bytes"] / 1e6,
+        "redis_in_mbit_s": in_bytes * 8 / 1e6, "redis_out_mbit_s": out_bytes * 8 / 1e6,
+        # The upload at the given bitrate plus the artifacts as measured, scaled with the length.
+        "storage_gb_per_hour": sessions_per_hour * (video_s * upload_mbit_s / 8 + costs["storage_per_session"][
+            "artifacts_mb"] * video_s / costs["setup"]["seconds"]) / 1e3,
     }
-
 
 if __name__ == "__main__":
     main()
