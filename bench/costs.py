@@ -14,11 +14,11 @@ session can be counted: with STORAGE=s3 each file is one PUT), runs a warm-up jo
 
 Redis: `INFO everything` before and after each phase (commandstats, which counts a script's
 inner commands too, total_net_input_bytes, total_net_output_bytes, and the main thread's CPU);
-the script's own INFO and HGET polls are subtracted exactly (their RESP bytes are computed), not
-their few microseconds of Redis CPU. CPU of the service: utime + stime from /proc of every process
-under the API and under the worker host, sampled 5 times a second, so a process that ends keeps
-what it used (10 ms ticks: run enough clips). Events per
-session: the length of its event stream; Redis memory per session: MEMORY USAGE of its keys;
+the script's own INFO and HGET polls are subtracted: their commands and bytes exactly (the RESP
+bytes are computed), their Redis CPU as one XADD each (redis-benchmark on the same server, last).
+CPU of the service: utime + stime from /proc of every process under the API and under the worker
+host, sampled 5 times a second, so a process that ends keeps what it used (10 ms ticks: run
+enough clips). Then, per session: the length of its event stream, MEMORY USAGE of its keys, and
 storage: the files in DATA_DIR/<session id>.
 """
 
@@ -126,7 +126,7 @@ def redis_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     calls = Counter({name: count - before["calls"].get(name, 0) - own.get(name, 0)
                      for name, count in after["calls"].items() if name not in OWN_COMMANDS})
     return {"calls": +calls, "in": after["in"] - before["in"] - (after["own_in"] - before["own_in"]),
-            "out": after["out"] - before["out"] - (after["own_out"] - before["own_out"])}
+            "out": after["out"] - before["out"] - (after["own_out"] - before["own_out"]), "own": sum(own.values())}
 
 
 class TreeCpu:
@@ -338,8 +338,11 @@ def main() -> None:
             client.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    costs = report(args, {"idle": idle, "unwatched": unwatched, "watched": watched, "replays": replays}, facts,
-                   rss, load_before[0])
+    phases = {"idle": idle, "unwatched": unwatched, "watched": watched, "replays": replays}
+    for phase in phases.values():
+        # The meter's own polls cost Redis CPU too: about as much as an XADD each.
+        phase.cpu["redis"] -= phase.redis["own"] * calibration["redis_cpu_us_per_xadd"] / 1e6
+    costs = report(args, phases, facts, rss, load_before[0])
     costs["redis_calibration"] = calibration
     costs["paper"] = {f"{rate:g} events/s each": paper(costs, args.sessions_per_hour, args.video_s,
                                                        args.live_subscribers, rate, args.reconnect_s,
