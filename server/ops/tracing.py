@@ -39,7 +39,7 @@ class Tracing:
             # Resource.create adds OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the exporter reads
             # the endpoint, headers and timeout from the environment itself.
             resource = Resource.create({"service.name": environ.get("OTEL_SERVICE_NAME", "vidpulse"),
-                                        "vidpulse.role": role})
+                                        "vidpulse.role": role, "process.pid": os.getpid()})
             self.provider = TracerProvider(resource=resource, shutdown_on_exit=False)
             self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         self.tracer = (self.provider or trace.NoOpTracerProvider()).get_tracer("vidpulse")
