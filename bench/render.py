@@ -47,10 +47,11 @@ VARIANTS: dict[str, dict[str, object]] = {
     "queue-16": {"depth": 16},
     "exact-deblock": {"decoder": {"skip_loop_filter": "default"}},
     "draft": {"decoder": {"skip_loop_filter": "all", "flags2": "+fast"}},
+    "mute": {"sound": False},
 }
 NOTES = {
     "base": "as shipped: libx264 ultrafast crf 23, its own threads, frame pool, queue of 4, no deblocking "
-    "on non-reference frames",
+    "on non-reference frames, the source's sound carried (the generated video has none)",
     "no-pool": "a new full-size frame per decoded frame",
     "threads-1": "libx264 threads=1",
     "threads-2": "libx264 threads=2 (one per core)",
@@ -62,6 +63,7 @@ NOTES = {
     "queue-16": "encode queue depth 16",
     "exact-deblock": "decoder: every frame deblocked (before)",
     "draft": "decoder: no deblocking at all + flags2 fast (blocky pictures)",
+    "mute": "without the source's sound (with --file F: what copying or re-encoding it costs)",
 }
 
 
@@ -87,7 +89,9 @@ def child(variant: str, source: str) -> None:
             assert frame.full is not None
             if renderer is None:
                 size = (frame.full.width, frame.full.height)
-                renderer = Renderer(Path(out) / "a.mp4", decoder.fps, size, 320, pool, options=options, depth=depth)
+                sound = Path(source) if change.get("sound", True) else None
+                renderer = Renderer(Path(out) / "a.mp4", decoder.fps, size, 320, pool, options=options, depth=depth,
+                                    sound=sound)
             renderer.write(frame.full, frame.time_s, frames // 150, boxes)
             frames += 1
         assert renderer is not None

@@ -157,6 +157,11 @@ class AsyncClient:
     async def cancel(self, session_id: str) -> Session:
         return paths.session(await self._send("POST", paths.session_path(session_id, "cancel")))
 
+    async def retry(self, session_id: str, options: dict[str, Any] | None = None) -> Session:
+        """Analyse a finished session again as a new attempt, with other options if given."""
+        return paths.session(await self._send("POST", paths.session_path(session_id, "retry"),
+                                              json=paths.retry_body(options)))
+
     async def delete(self, session_id: str) -> None:
         check(await self._send("DELETE", paths.session_path(session_id)))
 

@@ -26,8 +26,9 @@ READ_TIMEOUT_S = 60.0
 @dataclass(frozen=True)
 class Event:
     """One event of a session's log. `id` is None only on the first event, a `snapshot` of the
-    session as it was when watching began; `data` is the event type's model (Session for the
-    snapshot, Progress or UploadProgress for progress, SessionError for failed, ...)."""
+    session as it was when watching began; `data` is the event type's model (Snapshot for the
+    snapshot: the Session with the scenes found so far, Progress or UploadProgress for progress,
+    SessionError for failed, ...)."""
 
     id: str | None
     type: EventType

@@ -25,6 +25,11 @@ def headers(api_key: str | None) -> dict[str, str]:
     return {**base, "authorization": f"Bearer {api_key}"} if api_key else base
 
 
+def retry_body(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The retry request: new analysis options for the new attempt, or the session's own."""
+    return {} if options is None else {"options": options}
+
+
 def session(response: httpx.Response) -> Session:
     return Session.model_validate_json(check(response).content)
 

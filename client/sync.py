@@ -165,6 +165,11 @@ class Client:
     def cancel(self, session_id: str) -> Session:
         return paths.session(self._send("POST", paths.session_path(session_id, "cancel")))
 
+    def retry(self, session_id: str, options: dict[str, Any] | None = None) -> Session:
+        """Analyse a finished session again as a new attempt, with other options if given."""
+        return paths.session(self._send("POST", paths.session_path(session_id, "retry"),
+                                        json=paths.retry_body(options)))
+
     def delete(self, session_id: str) -> None:
         check(self._send("DELETE", paths.session_path(session_id)))
 

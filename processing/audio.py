@@ -34,14 +34,18 @@ CLIP_MERGE_S = 0.05
 # ebur128 reports -70 LUFS (its absolute gate) when no block is loud enough to count, and
 # about -120 before it has a full window.
 GATE_LUFS = -70.0
-# The short-term loudness series keeps one value per this many seconds.
+# The short-term loudness series keeps one value per this many seconds (ebur128's block).
 SERIES_STEP_S = 0.1
+# The short-term loudness' window: the series starts once the first one is full.
+SHORT_TERM_S = 3.0
 
 
 @dataclass(frozen=True)
 class AudioResult:
     """What `AudioMeter.result` found; `short_term` is (time_s, LUFS or None) every
-    SERIES_STEP_S, the series a timeline can plot (`short_term_at` samples it at given times)."""
+    SERIES_STEP_S, the series a timeline can plot (`short_term_at` samples it at given times).
+    It starts with the first full SHORT_TERM_S window: None is sound below the gate, silence,
+    never a window still filling."""
 
     integrated_lufs: float | None
     range_lu: float
@@ -205,7 +209,7 @@ class AudioMeter:
             self._integrated = float(meta["lavfi.r128.I"])
             self._range = float(meta.get("lavfi.r128.LRA", 0.0))
             self._peak = max(self._peak, float(meta.get("lavfi.r128.true_peak", 0.0)))
-            if time_s - self._last_step >= SERIES_STEP_S - 1e-6:
+            if time_s - self._last_step >= SERIES_STEP_S - 1e-6 and self._window_full(time_s):
                 self._last_step = time_s
                 short = float(meta.get("lavfi.r128.S", -math.inf))
                 self._series.append((round(time_s, 3), round(short, 2) if short > GATE_LUFS else None))
@@ -214,6 +218,11 @@ class AudioMeter:
         if "lavfi.silence_end" in meta and self._silent_since is not None:
             self._silence.append((self._silent_since, self._first_s + float(meta["lavfi.silence_end"])))
             self._silent_since = None
+
+    def _window_full(self, block_s: float) -> bool:
+        """Whether the short-term window that ends with the block starting at `block_s` is full.
+        Before, ebur128 reports a value far below the gate: read as silence, which it is not."""
+        return block_s + SERIES_STEP_S >= self._first_s + SHORT_TERM_S - 1e-6
 
     def _clipping(self, frame: AudioFrame, time_s: float) -> None:
         samples = frame.to_ndarray()

@@ -38,14 +38,14 @@ OPEN_TIMEOUT_S = 10.0
 _CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000", "protocol_whitelist": "file"}
 # Decoded full-size frames the decode thread may hold ready (4K: 12 MB each).
 READ_AHEAD = 4
-# Decoder options for pictures only measured at the analysis size: no in-loop deblocking (H.264,
-# HEVC) and FFmpeg's non-conforming shortcuts. About 25% less decoding CPU; the blockier pictures
-# average out when shrunk (docs/benchmarks.md: the same cuts, on the same frames).
-DRAFT_OPTIONS = {"skip_loop_filter": "all", "flags2": "+fast"}
-# Decoder options for pictures shown whole (the annotated video): no deblocking only on frames no
-# other frame is predicted from, so nothing drifts; those differ from the exact decode by less than
-# a re-encode does (57 dB PSNR and more on 720p H.264, docs/benchmarks.md).
-SHOWN_OPTIONS = {"skip_loop_filter": "noref"}
+# Decoder options, the same for every run: the analysis must not depend on whether the video is
+# also rendered, so the pictures measured and the pictures shown come from one decode. No in-loop
+# deblocking only on frames no other frame is predicted from, so nothing drifts: those differ
+# from the exact decode by less than a re-encode does (57 dB PSNR and more on 720p H.264,
+# docs/benchmarks.md), and the analysis of real footage matched the exact decode's. Skipping it on
+# every frame, with FFmpeg's non-conforming shortcuts, saved 10% more CPU but moved a dissolve and
+# split a frozen stretch on real footage (docs/benchmarks.md, "One decode for analysis and render").
+DECODE_OPTIONS = {"skip_loop_filter": "noref"}
 # Packets to read for the first decodable frame before calling a file undecodable.
 MAX_PACKETS_TO_FIRST_FRAME = 300
 # Demuxers that hold single pictures or text, not video.
@@ -327,7 +327,6 @@ class Decoder:
         colour_width: int | None = None,
         full_longest: int = 0,
         full_pool: FramePool | None = None,
-        draft: bool = False,
     ) -> None:
         """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always).
         `read_ahead`: frames a background thread may decode ahead (0: decode in the caller;
@@ -337,11 +336,11 @@ class Decoder:
         the display size when narrower (default: the analysis width).
         `full_longest`: attach to every frame an I420 copy at the display size with its longer
         side at most this (0: none), for the annotated video, taken from `full_pool` (give them
-        back once encoded). `draft`: decode with DRAFT_OPTIONS, for when no picture is shown or
-        written at full size; else with SHOWN_OPTIONS."""
+        back once encoded). Whatever the arguments, every frame is decoded alike (DECODE_OPTIONS):
+        they only choose what is made of it."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
-        self.stream.codec_context.options = dict(DRAFT_OPTIONS if draft else SHOWN_OPTIONS)
+        self.stream.codec_context.options = dict(DECODE_OPTIONS)
         self.span = span
         self.fps = frame_rate(self.stream)
         self.full_range = False

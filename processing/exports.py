@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vidpulse.processing.analyzers.cuts import Cut
+from vidpulse.processing.overlay import scene_number
 from vidpulse.processing.report import Scene
 
 CHAPTERS_NAME = "chapters.vtt"
@@ -35,12 +36,8 @@ def chapters_vtt(scenes: Sequence[Scene]) -> bytes:
     for scene in scenes:
         # A cue must not be empty and end after it starts; chapters of a player cover the video.
         end_s = max(scene.end_s, scene.start_s + 0.001)
-        lines += [
-            f"scene-{scene.index}",
-            f"{_vtt_time(scene.start_s)} --> {_vtt_time(end_s)}",
-            f"Scene {scene.index + 1}",
-            "",
-        ]
+        number = scene_number(scene.index)
+        lines += [f"scene-{number}", f"{_vtt_time(scene.start_s)} --> {_vtt_time(end_s)}", f"Scene {number}", ""]
     return "\n".join(lines).encode()
 
 
@@ -121,7 +118,8 @@ def scenes_otio(scenes: Sequence[Scene], cuts: Sequence[Cut], fps: float, title:
             after = min(_frames(cut.span[3], fps) + 1 - starts[i], ends[i] - starts[i])
             children.append(_otio_transition(cut.kind, max(0, before), max(0, after), fps))
         metadata = {"vidpulse": {"scene": scene.index, "thumbnail": scene.thumbnail}}
-        clip = _otio_item("Clip.2", f"Scene {scene.index + 1}", metadata, _otio_range(starts[i], ends[i], fps))
+        name = f"Scene {scene_number(scene.index)}"
+        clip = _otio_item("Clip.2", name, metadata, _otio_range(starts[i], ends[i], fps))
         clip.update(media_references={"DEFAULT_MEDIA": media}, active_media_reference_key="DEFAULT_MEDIA")
         children.append(clip)
     track = _otio_item("Track.1", "V1", {}, None) | {"children": children, "kind": "Video"}

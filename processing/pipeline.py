@@ -137,9 +137,6 @@ class _Run:
             full_pool=self.frame_pool,
             span=span,
             audio=True,
-            # Thumbnails and the analysis see shrunk copies, where the blocking averages out;
-            # only the rendered video shows whole pictures.
-            draft=not opts.render,
         )
         with decoder:
             fps = self.fps = decoder.fps
@@ -176,7 +173,7 @@ class _Run:
             blur_threshold=opts.blur_threshold,
             blur_min_s=opts.blur_min_s,
         )
-        box_every = 1 if opts.render else 2
+        box_every = 1  # the renderer draws every frame's boxes; the report's must not differ without it
         self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=box_every)
         self.keyframes = KeyframeAnalyzer(self.artifacts)
         # Fed as each frame is decoded; the keyframe picker later, once the frame's scene is final.
@@ -244,7 +241,8 @@ class _Run:
             if self.renderer is None:
                 width, height = picture.width, picture.height
                 path = self.artifacts.claim(ANNOTATED_NAME, "video/mp4")
-                self.renderer = Renderer(path, self.fps, (width, height), self.series_width, self.frame_pool)
+                size = (width, height)
+                self.renderer = Renderer(path, self.fps, size, self.series_width, self.frame_pool, sound=self.source)
             self.renderer.write(picture, time_s, scene, boxes)
 
     def _scene_closed(self, index: int, end_frame: int, end_s: float) -> None:

@@ -8,7 +8,8 @@ nor copied into the encoder's format. Frames arrive a little behind the loop, on
 number is known.
 
 Encoding runs in a thread of its own (PyAV releases the GIL while libx264 works): the frame loop
-goes on analysing while the encoder digests the frames before, instead of waiting on each.
+goes on analysing while the encoder digests the frames before, instead of waiting on each. The
+same thread carries the source's sound along (processing/soundtrack.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from vidpulse.processing.analyzers.motion import Box
 from vidpulse.processing.decode import plane_view
 from vidpulse.processing.errors import RenderFailed
 from vidpulse.processing.framepool import FramePool
-from vidpulse.processing.overlay import timecode
+from vidpulse.processing.overlay import scene_number, timecode
+from vidpulse.processing.soundtrack import Soundtrack
 
 # The annotated video's longer side, at most.
 RENDER_LONGEST = 1920
@@ -51,7 +53,8 @@ class Renderer:
 
     `size` is the picture's (width, height); `analysis_width` the width the motion boxes are
     measured at, to scale them up. Each frame goes back to `pool`, if given, once encoded.
-    `options` are libx264's, `depth` the frames that may wait for the encoder thread.
+    `options` are libx264's, `depth` the frames that may wait for the encoder thread. `sound`:
+    the source whose first audio stream the video carries, if it has one.
     """
 
     def __init__(
@@ -64,10 +67,12 @@ class Renderer:
         *,
         options: Mapping[str, str] = ENCODER_OPTIONS,
         depth: int = ENCODE_QUEUE,
+        sound: Path | None = None,
     ) -> None:
         self._container = av.open(str(path), mode="w", options={"movflags": "+faststart"})
         rate = Fraction(fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
+        self._rate = rate
         self._stream.width, self._stream.height = size
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = dict(options)
@@ -77,6 +82,8 @@ class Renderer:
         # Text about 1/30 of the picture's height tall, whatever the size.
         self._scale = max(0.45, min(size) / 700)
         self._thickness = max(1, round(self._scale * 1.5))
+        # Every stream is added before the first packet is written (the header lists them).
+        self._sound = Soundtrack.of(sound, self._container) if sound is not None else None
         self._pts = 0
         self._pool = pool
         self.frames = 0
@@ -86,7 +93,8 @@ class Renderer:
         self._thread.start()
 
     def write(self, frame: av.VideoFrame, time_s: float, scene: int, boxes: list[Box]) -> None:
-        """Draw onto `frame` (yuv420p at this renderer's size; it is changed) and encode it."""
+        """Draw onto `frame` (yuv420p at this renderer's size; it is changed) and encode it.
+        `scene` is the report's 0-based index; the label shows the number people read."""
         height = self._size[1]
         luma, u, v = (plane_view(frame, k) for k in range(3))
         line = max(1, round(self._box_scale))
@@ -98,8 +106,10 @@ class Renderer:
             for plane, value in ((u, _BOX_YUV[1]), (v, _BOX_YUV[2])):
                 cv2.rectangle(plane, (x0 // 2, y0 // 2), (x1 // 2, y1 // 2), value, half)
         pad = round(10 * self._scale)
-        self._label(luma, f"scene {scene}", (pad, round(30 * self._scale) + pad))
+        self._label(luma, f"scene {scene_number(scene)}", (pad, round(30 * self._scale) + pad))
         self._label(luma, timecode(time_s), (pad, height - pad))
+        if self._pts == 0 and self._sound is not None:
+            self._sound.begin(time_s)  # before the encoder thread has anything to do
         frame.pts = self._pts
         self._pts += 1
         self._raise_failure()
@@ -117,6 +127,10 @@ class Renderer:
         self._thread.join()
         self._raise_failure()
         self._mux(None)
+        if self._sound is not None:
+            with _writing():
+                self._sound.finish(float(self._pts / self._rate))
+            self._sound.close()
         self._container.close()
 
     def abort(self) -> None:
@@ -129,6 +143,8 @@ class Renderer:
             with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(_DONE)
             self._thread.join(0.05)
+        if self._sound is not None:
+            self._sound.close()
         self._container.close()
 
     def _encode_all(self) -> None:
@@ -136,7 +152,7 @@ class Renderer:
             if self._error is not None:
                 continue  # failed or abandoned: drain until the end marker
             try:
-                self._mux(frame)
+                self._encode(frame)
             except RenderFailed as exc:
                 self._error = exc
             else:
@@ -144,13 +160,26 @@ class Renderer:
                 if self._pool is not None:
                     self._pool.give(frame)
 
+    def _encode(self, frame: av.VideoFrame) -> None:
+        if self._sound is not None:
+            with _writing():
+                self._sound.until(float((frame.pts or 0) / self._rate))
+        self._mux(frame)
+
     def _raise_failure(self) -> None:
         if self._error is not None:
             raise self._error
 
     def _mux(self, frame: av.VideoFrame | None) -> None:
-        try:
+        with _writing():
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
-        except (av.FFmpegError, OSError) as exc:
-            raise RenderFailed(f"The annotated video could not be written ({type(exc).__name__}).") from None
+
+
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """FFmpeg's and the file system's errors while writing, as the render's own."""
+    try:
+        yield
+    except (av.FFmpegError, OSError) as exc:
+        raise RenderFailed(f"The annotated video could not be written ({type(exc).__name__}).") from None

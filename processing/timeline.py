@@ -50,7 +50,8 @@ def timeline_png(
     """The timeline as PNG bytes. `loudness`: (time in seconds, loudness in LUFS or None where
     unmeasured) pairs, such as the audio analysis' short-term series, drawn in a lane of its own
     under the plot when given and not empty; None and anything below LOUDNESS_FLOOR_DB sit on the
-    lane's floor."""
+    lane's floor. The line runs from the first pair to the last only: the audio analysis gives
+    none while its 3 s window fills, so the start of a video is left blank, not drawn as silence."""
     with_lane = bool(loudness)
     plot = (TOP, TOP + PLOT_HEIGHT)
     lanes = [plot] + ([(plot[1] + LANE_GAP, plot[1] + LANE_GAP + LANE_HEIGHT)] if with_lane else [])

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -21,6 +22,7 @@ from vidpulse.server.api.problems import EXCEPTION_HANDLERS
 from vidpulse.server.api.resources import Resource
 from vidpulse.server.config import Settings
 from vidpulse.server.ops.metrics import Metrics
+from vidpulse.server.ops.tracing import Tracing
 from vidpulse.server.runtime import Runtime
 from vidpulse.server.uploads.resumable import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 
@@ -35,10 +37,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     static = static_dir(settings)
 
     metrics = Metrics()
+    tracing = Tracing(role="api" if settings.workers == 0 else "server")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        runtime = await Runtime.start(settings, metrics)
+        runtime = await Runtime.start(settings, metrics, tracing)
         try:
             yield {"runtime": runtime}
         finally:
@@ -66,6 +69,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                         allow_headers=["Authorization", "Content-Type", "Last-Event-ID",
                                                        *TUS_REQUEST_HEADERS],
                                         expose_headers=["Location", "Retry-After", *TUS_RESPONSE_HEADERS]))
+    if tracing.enabled:  # outermost: a request's span covers everything the server does for it
+        middleware.insert(0, Middleware(OpenTelemetryMiddleware, tracer_provider=tracing.provider,
+                                        excluded_urls="healthz,readyz,metrics"))
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers=EXCEPTION_HANDLERS,
                      lifespan=lifespan)

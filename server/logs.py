@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+from vidpulse.server.ops.tracing import trace_ids
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -55,4 +57,6 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.session = session_id_var.get()
+        for name, value in trace_ids().items():  # a log line leads to its trace
+            setattr(record, name, value)
         return True

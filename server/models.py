@@ -136,7 +136,9 @@ FAILURE_CODES = _failure_codes()
 
 
 class Progress(Closed):
-    fraction: float = Field(ge=0, le=1, description="across all stages; never decreases; 1.0 at the end")
+    attempt: int = Field(ge=1, description="the attempt this progress belongs to (see `started`)")
+    fraction: float = Field(ge=0, le=1, description="across all stages of the attempt; never decreases within "
+                                                    "it; 1.0 at the end")
     stage: Stage
     frame: int = Field(ge=0, description="frames done in the current stage")
     total_frames: int = Field(ge=0)
@@ -196,7 +198,7 @@ _PARTS: dict[str, Callable[[Any], Any]] = {
     "video": VideoInfo.model_validate, "progress": PROGRESS.validate_python,
     "error": SessionError.model_validate, "summary": Summary.model_validate, "upload": StoredUpload.model_validate,
 }
-_TIMES = ("created_at", "started_at", "finished_at")
+_TIMES = ("created_at", "started_at", "finished_at", "queued_at")
 
 
 @dataclass
@@ -214,18 +216,33 @@ class Session:
     error: SessionError | None = None
     summary: Summary | None = None
     last_event_id: str | None = None
-    attempts: int = 0
-    # Attempts a stopping host handed back (jobs/dispatch.py): they do not count towards MAX_ATTEMPTS.
+    attempts: int = 0  # the number of the latest attempt; 0 until the first starts
+    # The first attempt of the current run: 1, or the next attempt after a client's retry. Crashes count
+    # towards the attempts limit within a run only.
+    run_from: int = 1
+    # Attempts of the current run that a stopping host handed back (jobs/dispatch.py): they do not
+    # count towards the attempts limit either.
     interrupted: int = 0
     # The attempt whose artifacts are the session's (`artifacts/<n>/`, storage/base.py), set by the
     # fenced save of `succeeded`; None: none yet, or stored flat by a version without attempt folders.
     artifacts_attempt: int | None = None
     upload: StoredUpload | None = None  # a resumable upload or a URL ingest
+    trace: str | None = None  # the W3C traceparent of the request that created it (server/ops/tracing.py)
+    queued_at: datetime | None = None  # when the current job was queued
+
+    @property
+    def attempt(self) -> int:
+        return self.attempts
+
+    @property
+    def run_attempts(self) -> int:
+        """Attempts made in the current run."""
+        return self.attempts - self.run_from + 1
 
     @property
     def counted_attempts(self) -> int:
-        """Attempts that count towards the limit: every start but those a stopping host handed back."""
-        return self.attempts - self.interrupted
+        """Attempts of the current run that count towards the limit: all but those handed back."""
+        return self.run_attempts - self.interrupted
 
     @property
     def via(self) -> str | None:

@@ -20,6 +20,7 @@ from vidpulse.server.notify.webhooks import Webhooks
 from vidpulse.server.ops.looplag import LoopLag
 from vidpulse.server.ops.metrics import Gauges, Metrics
 from vidpulse.server.ops.supervise import Supervisor
+from vidpulse.server.ops.tracing import Tracing
 from vidpulse.server.schemas import BackendHealth, Readiness, StorageHealth, WorkerHealth
 from vidpulse.server.sessions.control import SessionControl
 from vidpulse.server.sessions.expiry import Housekeeping
@@ -53,6 +54,7 @@ class Runtime:
     admission: Admission
     dispatcher: Dispatcher
     metrics: Metrics
+    tracing: Tracing
     webhooks: Webhooks
     uploads: UploadStore
     tus: TusService
@@ -64,7 +66,7 @@ class Runtime:
     _stopped: asyncio.Future[None] | None = None
 
     @classmethod
-    async def start(cls, settings: Settings, metrics: Metrics, *, probes: bool = True) -> Runtime:
+    async def start(cls, settings: Settings, metrics: Metrics, tracing: Tracing, *, probes: bool = True) -> Runtime:
         """`probes` False: no probe processes, for an instance that takes no uploads (`vidpulse worker`)."""
         storage = create_storage(settings)
         hub = Hub(settings.subscriber_queue)
@@ -72,7 +74,7 @@ class Runtime:
         pool = WorkerPool(settings.workers, settings.progress_hz, settings.worker_nice)
         backend.signals.on_cancel(pool.cancel)
         prober = Prober(settings.probe_timeout_s, settings.probe_processes if probes else 0)
-        webhooks = Webhooks(settings, create_webhook_store(settings, storage), metrics)
+        webhooks = Webhooks(settings, create_webhook_store(settings, storage), metrics, tracing)
         lifecycle = SessionLifecycle(backend, storage, webhooks, metrics)
         queries = SessionQueries(settings, backend, storage, hub)
         control = SessionControl(queries, lifecycle, backend)
@@ -83,7 +85,7 @@ class Runtime:
         uploads: UploadStore = S3UploadStore(storage) if settings.storage == "s3" else fetched
         runtime = cls(settings, storage, hub, backend, pool, prober, lifecycle, queries, control,
                       Housekeeping(settings, lifecycle, backend), admission,
-                      Dispatcher(settings, lifecycle, backend, pool), metrics, webhooks, uploads,
+                      Dispatcher(settings, lifecycle, backend, pool), metrics, tracing, webhooks, uploads,
                       TusService(settings, admission, control, uploads), Ingestor(settings, admission, fetched))
         await storage.start()
         unfinished = await backend.connection.start()
@@ -131,6 +133,7 @@ class Runtime:
         await self.webhooks.stop()
         await self.backend.connection.close()
         await self.storage.close()
+        self.tracing.shutdown()  # exports what is left
 
     async def _expire_forever(self) -> None:
         interval = max(0.5, min(5.0, self.settings.session_ttl_s / 4))

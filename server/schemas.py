@@ -110,6 +110,8 @@ class Session(Closed):
         "the latest progress (1.0 at the end of a succeeded run); an upload's while `uploading`"))
     queue_position: int | None = Field(ge=1, description="1 is next; null unless the session is queued")
     error: SessionError | None
+    attempt: int = Field(default=0, ge=0, description=(
+        "the number of the latest attempt (see `started`); 0 until the first starts"))
     last_event_id: str | None = Field(description="the newest event of the log that this document reflects")
     upload: Upload | None = Field(description="a resumable upload or URL ingest; null for a multipart upload")
     links: SessionLinks
@@ -144,6 +146,30 @@ class StartedData(Closed):
 
 class StageData(Closed):
     stage: Stage
+    attempt: int = Field(ge=0, description="the attempt this stage belongs to; 0 for `upload`, before any")
+
+
+class SceneData(Scene):
+    """A `scene` event's data: the scene as the report will list it, and its attempt."""
+
+    attempt: int = Field(ge=1)
+
+
+class Snapshot(Session):
+    """The data of the `snapshot` that opens every stream: what a client that joins late needs to draw
+    the session as it is, the session document and the scenes found so far."""
+
+    # A default, so that a client reading an older server's snapshot (the bare document) still parses it.
+    scenes: list[SceneData] = Field(default_factory=list, description=(
+        "the current attempt's `scene` events up to `last_event_id`, each as its event's data, oldest first; "
+        "later scenes arrive as events"))
+
+
+class RetryRequest(Closed):
+    """`POST /api/sessions/{id}/retry`: optionally, new analysis options for the new attempt."""
+
+    options: Options | None = Field(default=None, description=(  # type: ignore[valid-type]
+        "the analysis options of the new attempt (a re-analysis); the session's own when absent"))
 
 
 class SucceededData(Closed):
@@ -158,12 +184,12 @@ class Empty(Closed):
 
 # One row per event type: its `data`. Adding an event type is a row here (and the EventType member).
 EVENT_DATA: dict[EventType, type[BaseModel]] = {
-    EventType.SNAPSHOT: Session,
+    EventType.SNAPSHOT: Snapshot,
     EventType.QUEUED: QueuedData,
     EventType.STARTED: StartedData,
     EventType.STAGE: StageData,
     EventType.PROGRESS: ProgressData,
-    EventType.SCENE: Scene,  # as the report will list it, sent as soon as the scene closes
+    EventType.SCENE: SceneData,  # as the report will list it, sent as soon as the scene closes
     EventType.SUCCEEDED: SucceededData,
     EventType.FAILED: SessionError,
     EventType.CANCELLED: Empty,

@@ -9,13 +9,14 @@ import signal
 from vidpulse.server.config import Settings
 from vidpulse.server.logs import configure_logging
 from vidpulse.server.ops.metrics import Metrics
+from vidpulse.server.ops.tracing import Tracing
 from vidpulse.server.runtime import Runtime
 
 log = logging.getLogger("vidpulse.worker")
 
 
 async def _serve_jobs(settings: Settings) -> None:
-    runtime = await Runtime.start(settings, Metrics(), probes=False)
+    runtime = await Runtime.start(settings, Metrics(), Tracing(role="worker-host"), probes=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()

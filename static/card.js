@@ -170,7 +170,7 @@ export class SessionCard {
     if (this.#skipUntil && event.id) {
       this.lastEventId = event.id;
       if (event.id === this.#skipUntil) this.#skipUntil = null;
-      // The snapshot holds no scenes: those replayed still count (drawn once each), and a new attempt
+      // Replayed scenes still count (drawn once each, like the snapshot's own), and a new attempt
       // among them drops the last one's.
       if (event.type === "scene") this.#addScene(event.data);
       if (event.type === "started") this.#noteAttempt(event.data.attempt, true);
@@ -226,6 +226,8 @@ export class SessionCard {
     this.#skipUntil = this.lastEventId && covered && covered !== this.lastEventId ? covered : null;
     this.lastEventId = covered ?? this.lastEventId;
     this.#noteAttempt(doc.attempt);
+    // The scenes found so far: a page that joins late draws them without replaying the log.
+    for (const scene of doc.scenes ?? []) this.#addScene(scene);
     this.meta.textContent = [this.size, videoSummary(doc.video)].filter(Boolean).join(" · ");
     fitThumbnails(this.liveScenes, doc.video);
     if (doc.progress) this.#showProgress(doc.progress);

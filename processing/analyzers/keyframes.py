@@ -13,7 +13,7 @@ import numpy as np
 
 from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.features import Measured
-from vidpulse.processing.overlay import draw_label
+from vidpulse.processing.overlay import draw_label, scene_number
 
 JPEG_QUALITY = 85
 # Transition frames at a scene's start make poor thumbnails: skip these when the scene is longer.
@@ -50,7 +50,7 @@ class KeyframeAnalyzer:
 
     def update(self, measured: Measured) -> None:
         if not self._seen:
-            self._label = f"#{self._scene} {measured.frame.time_s:.1f}s"
+            self._label = f"#{scene_number(self._scene)} {measured.frame.time_s:.1f}s"
         self._seen += 1
         # Black frames rank last; past the settle frames, sharper ranks higher. Only some
         # frames carry a colour copy (it costs); a scene too short to have one gets a grey

@@ -163,7 +163,8 @@ def operations(settings: Settings) -> list[Op]:
             "Each event is sent with `id:` (none for the snapshot), `event:` set to its type, and `data:` holding "
             "one Event as JSON (the schema is that of one parsed event, as OpenAPI 3.2's `itemSchema`). "
             f"`retry: {RETRY_MS}` is sent once; a comment ping every {settings.sse_ping_s:g} s. The stream starts "
-            "with a `snapshot`; without a starting id it then sends live events after the snapshot's "
+            "with a `snapshot` (the session document and the scenes found so far); without a starting id it then "
+            "sends live events after the snapshot's "
             "`last_event_id`; with one, every logged event after it, "
             "exactly as logged, then live events. On a finished session it ends with the terminal event and "
             f"closes. `progress` comes at most {settings.progress_hz:g} times a second. Closing the stream "
@@ -189,9 +190,21 @@ def operations(settings: Settings) -> list[Op]:
             {"name": "Range", "in": "header", "schema": {"type": "string"}, "example": "bytes=0-1023"},)),
         Op("post", "/api/sessions/{id}/cancel", "cancelSession", "sessions", "Cancel queued or running work",
            {202: Reply("Cancelled, or cancelling.", schemas.Session), 401: None, 404: None, 500: None,
-            409: "The session already finished (`state` says how)."},
+            409: "The session already succeeded or failed (`state` says which)."},
            description="Idempotent: `cancelled` at once for a queued job, `cancelling` for a running one until "
-                       "its worker stops (then a `cancelled` event). A cancelled run leaves no artifacts.",
+                       "its worker stops (then a `cancelled` event). A session already `cancelling` or `cancelled` "
+                       "is answered as it is (202), and nothing changes. A cancelled run leaves no artifacts.",
+           access="key"),
+        Op("post", "/api/sessions/{id}/retry", "retrySession", "sessions", "Analyse a finished session again", {
+            202: Reply("Queued again as a new attempt.", schemas.Session), 401: None, 404: None, 500: None,
+            409: "The session has not finished (`state` says what it is).",
+            410: "The session's video is no longer stored; upload it again.",
+            422: "Bad options (`field` names the one).", 503: None,
+        }, description=(
+            "A `failed`, `cancelled` or `succeeded` session goes back to `queued` and runs as a new attempt on "
+            "the same event log (`started` carries its number), with the given options when the body has them "
+            "(a re-analysis) and its own otherwise. The earlier attempt's artifacts are removed."),
+           body={"required": False, "content": {"application/json": {"schema": ref("RetryRequest")}}},
            access="key"),
         Op("get", "/api/sessions/{id}/webhooks", "listWebhookAttempts", "sessions", "Webhook attempts",
            {200: Reply("Every attempt to deliver this session's webhooks.", schemas.WebhookAttemptList),
@@ -229,7 +242,8 @@ def operations(settings: Settings) -> list[Op]:
 def upload_body(settings: Settings, ingest: bool = False) -> Schema:
     body: Schema = {"required": True, "description": (
         f"The video in field `file` (at most {settings.max_upload_mb} MB, streamed to disk and probed before it "
-        "is queued) and, optionally, `options` as a JSON object."
+        "is queued; a file in any other field is a 422 with `field: file`) and, optionally, `options` as a JSON "
+        "object."
         + (" Or, as JSON, the URL the server downloads the video from." if ingest else "")),
         "content": {"multipart/form-data": {
             "schema": {"type": "object", "required": ["file"], "properties": {

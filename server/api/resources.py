@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from vidpulse.server.errors import BadRequest, PayloadTooLarge
+from vidpulse.server.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from vidpulse.server.runtime import Runtime
 from vidpulse.server.uploads.multipart import MultipartBody
 
 Handler = Callable[[Request], Awaitable[Response]]
+M = TypeVar("M", bound=BaseModel)
 
 
 def runtime(conn: HTTPConnection) -> Runtime:
@@ -68,6 +71,26 @@ async def body_chunks(request: Request) -> AsyncIterator[bytes]:
 def multipart_body(request: Request) -> MultipartBody:
     headers = request.headers
     return MultipartBody(headers.get("content-type"), headers.get("content-length"), body_chunks(request))
+
+
+async def json_body(request: Request, model: type[M], shape: str) -> M | None:
+    """A small JSON body as `model` (None when there is none); `shape` shows the expected object in the
+    415 for anything but an object."""
+    body = await small_body(request)
+    if not body.strip():
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise Unprocessable("The body is not valid JSON.") from exc
+    if not isinstance(payload, dict):
+        raise UnsupportedMediaType(f"Send {shape} as a JSON object.")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise Unprocessable(f"'{field}': {error['msg']}.", field=field) from exc
 
 
 async def small_body(request: Request, limit: int = 64 * 1024) -> bytes:

@@ -1,12 +1,15 @@
-"""REST: upload, list, status, results, artifacts, cancel, delete."""
+"""REST: upload, list, status, results, artifacts, cancel, retry, delete."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vidpulse.server import schemas
 from vidpulse.server.api.files import object_response
-from vidpulse.server.api.resources import Resource, answer, is_json, multipart_body, owner, runtime, small_body
+from vidpulse.server.api.resources import Resource, answer, is_json, json_body, multipart_body, owner, runtime
 from vidpulse.server.errors import Unprocessable
 
 MAX_PAGE = 200
@@ -17,7 +20,11 @@ async def create_session(request: Request) -> Response:
     rt = runtime(request)
     rt.check_accepting()
     if is_json(request):
-        session = await rt.ingest.create(await small_body(request), owner(request))
+        ingest = await json_body(request, schemas.IngestRequest, '{"url": ..., "options": {...}}')
+        if ingest is None:
+            raise Unprocessable("The body is not valid JSON.")
+        options: dict[str, Any] = {} if ingest.options is None else ingest.options.model_dump(exclude_unset=True)
+        session = await rt.ingest.create(ingest.url.strip(), options, owner(request))
     else:
         session = await rt.admission.create(multipart_body(request), owner(request))
     document = await rt.queries.document(session)
@@ -53,6 +60,15 @@ async def cancel_session(request: Request) -> Response:
     return answer(await rt.queries.document(session), 202)
 
 
+async def retry_session(request: Request) -> Response:
+    rt = runtime(request)
+    rt.check_accepting()
+    retry = await json_body(request, schemas.RetryRequest, '{"options": {...}}')
+    options = None if retry is None or retry.options is None else retry.options.model_dump(exclude_unset=True)
+    session = await rt.control.retry(request.path_params["id"], owner(request), options)
+    return answer(await rt.queries.document(session), 202)
+
+
 async def delete_session(request: Request) -> Response:
     await runtime(request).control.delete(request.path_params["id"], owner(request))
     return Response(status_code=204)
@@ -73,4 +89,5 @@ routes = [
     Resource("/api/sessions/{id}/results", get=get_results),
     Resource("/api/sessions/{id}/files/{name:path}", get=get_file),
     Resource("/api/sessions/{id}/cancel", post=cancel_session),
+    Resource("/api/sessions/{id}/retry", post=retry_session),
 ]

@@ -36,6 +36,7 @@ class Delivery:
     due_at: float  # epoch seconds of the next attempt
     state: DeliveryState = DeliveryState.PENDING
     attempts: tuple[Attempt, ...] = field(default=())
+    trace: str | None = None  # the session's traceparent: each attempt is a span of its trace
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,9 +57,11 @@ class Delivery:
                 for a in self.attempts]
 
 
-def delivery_id(session_id: str, target: WebhookTarget) -> str:
-    # Derived, not random: recording the same session's delivery twice (a retried finish) is one delivery.
-    return "msg_" + hashlib.sha256(f"{session_id}:{target.value}".encode()).hexdigest()[:32]
+def delivery_id(session_id: str, target: WebhookTarget, run: int = 1) -> str:
+    # Derived, not random: recording the same run's delivery twice (a retried finish) is one delivery;
+    # a client's retry starts a new run (its first attempt), which ends with a delivery of its own.
+    key = f"{session_id}:{target.value}" + (f":{run}" if run > 1 else "")
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def isoformat_epoch(seconds: float) -> str | None:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from vidpulse.server.config import ConfigError, Settings
 from vidpulse.server.errors import Unprocessable
@@ -27,6 +28,7 @@ from vidpulse.server.notify.records import Attempt, Delivery, WebhookStore, deli
 from vidpulse.server.notify.signing import parse_secret, signed_headers
 from vidpulse.server.ops.metrics import Metrics
 from vidpulse.server.ops.supervise import LoopFunction
+from vidpulse.server.ops.tracing import Tracing, current_traceparent
 from vidpulse.server.outbound import OutboundRefused, check_url, outbound_client
 from vidpulse.server.schemas import (
     DeliveryState,
@@ -62,10 +64,11 @@ def backoff_s(retry_s: float, failed_attempts: int) -> float:
 class Webhooks:
     """Records deliveries when sessions end, and delivers those that are due, on every instance."""
 
-    def __init__(self, settings: Settings, store: WebhookStore, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, store: WebhookStore, metrics: Metrics, tracing: Tracing) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
+        self.tracing = tracing
         self.key = parse_secret(settings.webhook_secret) if settings.webhook_secret else None
         self._client: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
@@ -74,6 +77,8 @@ class Webhooks:
         await self.store.start()
         self._client = outbound_client(allow_private=self.settings.allow_private_urls,
                                        timeout=self.settings.webhook_timeout_s)
+        if self.tracing.enabled:
+            HTTPXClientInstrumentor.instrument_client(self._client, tracer_provider=self.tracing.provider)
 
     def loops(self) -> dict[str, LoopFunction]:
         """The delivery loop, for the runtime's supervisor (stopped before `stop`)."""
@@ -120,8 +125,8 @@ class Webhooks:
         now = utcnow()
         body = WebhookPayload(type=kind, timestamp=isoformat(now) or "",
                               data=SessionDocument.of(session)).model_dump_json(by_alias=True)
-        deliveries = [Delivery(delivery_id(session.id, target), session.id, target, url, kind, body,
-                               isoformat(now) or "", now.timestamp())
+        deliveries = [Delivery(delivery_id(session.id, target, session.run_from), session.id, target, url, kind, body,
+                               isoformat(now) or "", now.timestamp(), trace=session.trace)
                       for target, url in targets if url]
         if deliveries:
             await self.store.add(deliveries)
@@ -166,7 +171,9 @@ class Webhooks:
         assert self._client is not None and self.key is not None
         number = len(delivery.attempts) + 1
         started = time.monotonic()
-        status, error = await self._post(delivery)
+        with self.tracing.span("webhook delivery", parent=delivery.trace, attributes={
+                "vidpulse.session": delivery.session, "vidpulse.webhook.attempt": number}):
+            status, error = await self._post(delivery)
         attempt = Attempt(number, isoformat(utcnow()) or "", status, error,
                           round((time.monotonic() - started) * 1000))
         ok = status is not None and 200 <= status < 300
@@ -192,6 +199,9 @@ class Webhooks:
         assert self._client is not None and self.key is not None
         body = delivery.body.encode()
         headers = signed_headers(self.key, delivery.id, int(time.time()), body)
+        traceparent = current_traceparent()  # the receiver may continue the session's trace
+        if traceparent:
+            headers["traceparent"] = traceparent
         try:
             response = await self._client.post(delivery.url, content=body, headers=headers,
                                                follow_redirects=False)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from vidpulse.server.backends.protocols import Backend
-from vidpulse.server.errors import Conflict
+from vidpulse.server.errors import Conflict, Gone
 from vidpulse.server.models import Session, SessionState
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
+from vidpulse.server.sessions.options import parse_options
 from vidpulse.server.sessions.queries import SessionQueries
 from vidpulse.server.storage.base import SOURCE
 
@@ -24,9 +27,12 @@ class SessionControl:
         self.backend = backend
 
     async def cancel(self, session_id: str, owner: str | None) -> Session:
-        """Idempotent. A queued job is cancelled at once; a running one is asked to stop and is
-        `cancelling` until its worker confirms (within one frame)."""
+        """Idempotent: a session already `cancelling` or `cancelled` is answered as it is. A queued
+        job is cancelled at once; a running one is asked to stop and is `cancelling` until its worker
+        confirms (within one frame). A session that ended otherwise is a Conflict."""
         session = await self.queries.visible(session_id, owner)
+        if session.state is SessionState.CANCELLED:
+            return session
         if session.state.finished:
             raise Conflict(f"Session {session_id} already {session.state.value}.", state=session.state.value)
         lifecycle = self.lifecycle
@@ -43,6 +49,18 @@ class SessionControl:
             session.state = SessionState.CANCELLING
             await self.backend.sessions.save(session)
             await self.backend.signals.request_cancel(session.id)
+        return session
+
+    async def retry(self, session_id: str, owner: str | None, options: Mapping[str, Any] | None) -> Session:
+        """A finished session queued again as a new attempt on the same log, with new options if given."""
+        session = await self.queries.visible(session_id, owner)
+        if not session.state.finished:
+            raise Conflict(f"Session {session_id} is {session.state.value}; only a finished session can be "
+                           "analysed again.", state=session.state.value)
+        parsed = None if options is None else parse_options(options)
+        if await self.lifecycle.storage.size(session.id, SOURCE) is None:
+            raise Gone(f"The video of session {session_id} is no longer stored; upload it again.")
+        await self.lifecycle.retry(session, parsed)
         return session
 
     async def delete(self, session_id: str, owner: str | None) -> None:

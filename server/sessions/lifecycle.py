@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from vidpulse.processing import AnalysisOptions
 from vidpulse.server import schemas
 from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.models import EventType, Progress, Session, SessionError, SessionState, Summary, utcnow
@@ -46,6 +47,7 @@ class SessionLifecycle:
     # Queue -----------------------------------------------------------------------------------
 
     async def enqueue(self, session: Session) -> None:
+        """Queue the job of a session saved `queued` (with its `queued_at`)."""
         position = await self.backend.jobs.enqueue(session.id)
         await self.log(session, EventType.QUEUED, schemas.QueuedData(position=position))
 
@@ -55,10 +57,22 @@ class SessionLifecycle:
             if session is not None:
                 await self.log(session, EventType.QUEUED, schemas.QueuedData(position=position))
 
+    async def retry(self, session: Session, options: AnalysisOptions | None) -> None:
+        """A finished session runs again on the same log, as a new run (a client asked)."""
+        session.finished_at, session.error, session.summary = None, None, None
+        session.run_from, session.interrupted = session.attempts + 1, 0
+        if options is not None:
+            session.options = options
+        await self._back_to_queue(session)
+
     async def requeue(self, session: Session) -> None:
         """Run an interrupted job again from the start (its attempts keep counting)."""
+        await self._back_to_queue(session)
+
+    async def _back_to_queue(self, session: Session) -> None:
         await self.clear_artifacts(session.id)
         session.state, session.started_at, session.progress = SessionState.QUEUED, None, None
+        session.queued_at = utcnow()
         await self.backend.sessions.save(session)
         await self.enqueue(session)
 
@@ -68,6 +82,7 @@ class SessionLifecycle:
         when the server starts again."""
         session.interrupted += 1
         session.state, session.started_at, session.progress = SessionState.QUEUED, None, None
+        session.queued_at = utcnow()
         await self.backend.sessions.save(session)
         if self.backend.shared_jobs:
             # Logged before the job is given back: from then on another host may begin the next
@@ -87,29 +102,32 @@ class SessionLifecycle:
 
     async def record_stage(self, session: Session, stage: str) -> None:
         if session.state is SessionState.RUNNING:
-            data = schemas.StageData.model_validate({"stage": stage})
-            if isinstance(session.progress, Progress):
+            data = schemas.StageData.model_validate({"stage": stage, "attempt": session.attempt})
+            if isinstance(session.progress, Progress) and session.progress.attempt == session.attempt:
                 session.progress = session.progress.model_copy(update={"stage": data.stage})
             else:
                 total = session.video.frames if session.video else 0
-                session.progress = Progress(fraction=0.0, stage=data.stage, frame=0, total_frames=total, fps=0.0,
-                                            eta_s=None)
+                session.progress = Progress(attempt=session.attempt, fraction=0.0, stage=data.stage, frame=0,
+                                            total_frames=total, fps=0.0, eta_s=None)
             await self.log(session, EventType.STAGE, data)
 
     async def record_scene(self, session: Session, scene: dict[str, Any]) -> None:
         """A scene the running analysis has closed: logged, never merged or dropped."""
         if session.state is SessionState.RUNNING:
-            await self.backend.events.append(session, EventType.SCENE, scene)
+            await self.log(session, EventType.SCENE,
+                           schemas.SceneData.model_validate({**scene, "attempt": session.attempt}))
 
     async def record_progress(self, session: Session, progress: dict[str, Any]) -> None:
         if session.state is not SessionState.RUNNING:
             return
-        previous = session.progress.fraction if session.progress else 0.0
+        current = isinstance(session.progress, Progress) and session.progress.attempt == session.attempt
+        previous = session.progress.fraction if session.progress and current else 0.0
         fraction = round(max(previous, min(1.0, float(progress["fraction"]))), 4)
         eta = progress.get("eta_s")
         session.progress = Progress(
-            fraction=fraction, stage=progress["stage"], frame=progress["frame"], total_frames=progress["total_frames"],
-            fps=round(float(progress["fps"]), 1), eta_s=None if eta is None else round(float(eta), 1))
+            attempt=session.attempt, fraction=fraction, stage=progress["stage"], frame=progress["frame"],
+            total_frames=progress["total_frames"], fps=round(float(progress["fps"]), 1),
+            eta_s=None if eta is None else round(float(eta), 1))
         await self.log(session, EventType.PROGRESS, schemas.ProgressData(session.progress))
 
     # Endings ---------------------------------------------------------------------------------

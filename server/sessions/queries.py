@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from typing import Any
 
 from vidpulse.server import schemas
 from vidpulse.server.backends.protocols import Backend
@@ -79,9 +78,9 @@ class SessionQueries:
                         transport: str = "sse") -> Subscription:
         await self.visible(session_id, owner)  # a 404 registers nothing
 
-        async def load() -> tuple[Session, dict[str, Any]]:
+        async def load() -> tuple[Session, schemas.Session]:
             session = await self.visible(session_id, owner)
-            return session, (await self.document(session)).model_dump(mode="json")
+            return session, await self.document(session)
 
         return await open_subscription(self.backend.events, self.hub, session_id, load, after, transport)
 

@@ -1,7 +1,8 @@
 """One subscription to one session's events: the same for SSE and WebSocket.
 
-Order of delivery: a `snapshot` (no id; its `last_event_id` says what it covers), then the logged
-events after the client's starting id exactly as logged, then live events. The live queue is
+Order of delivery: a `snapshot` (no id; its `last_event_id` says what it covers, and it carries the
+scenes logged up to there), then the logged events after the client's starting id exactly as logged,
+then live events. The live queue is
 registered before the snapshot is taken, and any live event the replay already covered is skipped
 by id, so nothing is missed or doubled even when the backend suspends between the steps.
 
@@ -16,9 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from vidpulse.server import schemas
 from vidpulse.server.backends.protocols import EventLog
 from vidpulse.server.errors import BadRequest
-from vidpulse.server.models import Event, EventType, Session, event_order
+from vidpulse.server.models import Event, EventType, Session, SessionState, event_order
 from vidpulse.server.streams.eager import Rest, step
 from vidpulse.server.streams.hub import Hub, Subscriber
 
@@ -69,9 +71,9 @@ class Subscription:
             self.close()
 
     def _opening(self) -> tuple[list[list[Event]], bool]:
-        """The snapshot, then the replay up to its terminal event (if any), as batches; and
-        whether the replay ended the stream."""
-        replay, ended = _through_terminal(self.replay)
+        """The snapshot, then the replay up to its end (if any), as batches; and whether the
+        replay ended the stream."""
+        replay, ended = _through_end(self.replay)
         return [[self.snapshot], *([replay] if replay else [])], ended
 
     def close(self) -> None:
@@ -161,7 +163,10 @@ def _through_terminal(batch: list[Event]) -> tuple[list[Event], bool]:
     return batch, False
 
 
-SnapshotLoader = Callable[[], Awaitable[tuple[Session, dict[str, Any]]]]
+SnapshotLoader = Callable[[], Awaitable[tuple[Session, schemas.Session]]]
+
+# Before the first `started` and while a new attempt waits, no analysis has found anything yet.
+_NO_ATTEMPT = frozenset({SessionState.UPLOADING, SessionState.QUEUED})
 
 
 async def open_subscription(log: EventLog, hub: Hub, session_id: str, load: SnapshotLoader,
@@ -176,17 +181,21 @@ async def open_subscription(log: EventLog, hub: Hub, session_id: str, load: Snap
     subscriber = hub.subscribe(session_id, transport)
     try:
         await log.watch(session_id)
-        session, snapshot_doc = await load()
-        snapshot = Event.create(None, session.id, EventType.SNAPSHOT, snapshot_doc)
+        session, document = await load()
         covered = session.last_event_id
-        logged = await log.events_after(session.id, after) if after is not None else []
-        replay = [e for e in logged if covered is None or event_order(e.id or "0") <= event_order(covered)]
+        # One read of the log serves the snapshot's scenes, the replay and the terminal event.
+        whole = session.state not in _NO_ATTEMPT  # every finished state included
+        logged = await log.events_after(session.id, None if whole else after)
+        scenes = _scenes_so_far(logged, covered) if whole else []
+        snapshot = Event.create(None, session.id, EventType.SNAPSHOT,
+                                schemas.Snapshot(**dict(document), scenes=scenes).model_dump(mode="json"))
+        replay = [e for e in logged if _between(e, after, covered)] if after is not None else []
         nothing_new = session.state.finished and after is not None and not replay
         if session.state.finished and not (replay and replay[-1].type.terminal):
             # Even when the snapshot already shows the end, the terminal event is sent, so
             # every subscription ends the same way. (If the state was saved but the event is
             # not logged yet, it arrives live.)
-            terminal = await _terminal_event(log, session)
+            terminal = logged[-1] if logged and logged[-1].type.terminal else None
             last = event_order(replay[-1].id or "0") if replay else (-1, -1)
             if terminal is not None and event_order(terminal.id or "0") > last:
                 replay.append(terminal)
@@ -198,6 +207,34 @@ async def open_subscription(log: EventLog, hub: Hub, session_id: str, load: Snap
     return Subscription(session.id, snapshot, replay, covered, nothing_new, subscriber, hub)
 
 
-async def _terminal_event(log: EventLog, session: Session) -> Event | None:
-    events = await log.events_after(session.id, None)
-    return events[-1] if events and events[-1].type.terminal else None
+def _between(event: Event, after: str, covered: str | None) -> bool:
+    """Whether a logged event is replayed: after the client's starting id, and covered by the snapshot."""
+    position = event_order(event.id or "0")
+    return position > event_order(after) and (covered is None or position <= event_order(covered))
+
+
+def _scenes_so_far(logged: list[Event], covered: str | None) -> list[schemas.SceneData]:
+    """The current attempt's `scene` events up to `covered` (their data), the log read from its start.
+
+    An attempt opens with `started`; a `queued` after it means the session waits for a new attempt
+    (a retry, or a job run again after its worker died), whose scenes are still to come."""
+    scenes: list[schemas.SceneData] = []
+    if covered is None:
+        return scenes
+    upto = event_order(covered)
+    for event in logged:
+        if event_order(event.id or "0") > upto:
+            break
+        if event.type in (EventType.STARTED, EventType.QUEUED):
+            scenes = []
+        elif event.type is EventType.SCENE:
+            scenes.append(schemas.SceneData.model_validate(event.data))
+    return scenes
+
+
+def _through_end(replay: list[Event]) -> tuple[list[Event], bool]:
+    """A replay up to the terminal event that ends the log: an earlier one was followed by a new
+    attempt (a client's retry), so the stream goes on past it."""
+    others = [index for index, event in enumerate(replay) if not event.type.terminal]
+    end = others[-1] + 1 if others else 0
+    return (replay[: end + 1], True) if end < len(replay) else (replay, False)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from vidpulse.processing import AnalysisOptions, OptionsError
+from vidpulse.processing import AnalysisOptions
 from vidpulse.processing.schema import VideoInfo
 from vidpulse.server import schemas
 from vidpulse.server.backends.protocols import Backend
@@ -33,7 +33,9 @@ from vidpulse.server.models import (
     utcnow,
 )
 from vidpulse.server.notify.webhooks import CALLBACK_OPTION
+from vidpulse.server.ops.tracing import current_traceparent
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
+from vidpulse.server.sessions.options import parse_options
 from vidpulse.server.storage.base import SOURCE, StorageUnavailable, safe_filename
 from vidpulse.server.uploads.multipart import MultipartBody, receive_upload
 
@@ -70,7 +72,7 @@ class Admission:
             await self._discard(session_id)
             raise
         session = Session(id=session_id, filename=safe_filename(upload.filename), owner=owner, options=options,
-                          video=video)
+                          video=video, trace=current_traceparent(), queued_at=utcnow())
         try:
             # Registered first: the job may finish before this returns, and its webhook must fire.
             await self.lifecycle.webhooks.register(session.id, callback_url)
@@ -87,7 +89,7 @@ class Admission:
         """The analysis options, and this session's webhook URL (`callback_url`, checked by the
         outbound guard: a 422 naming it when refused)."""
         analysis = {name: value for name, value in raw.items() if name != CALLBACK_OPTION}
-        options = _parse_options(analysis)
+        options = parse_options(analysis)
         return options, await self.lifecycle.webhooks.check_callback(raw.get(CALLBACK_OPTION))
 
     # Resumable uploads and URL ingest: the session exists from the first byte, `uploading` ----
@@ -102,11 +104,12 @@ class Admission:
         bind_session(session_id)
         upload = StoredUpload(length=length, via=via, expires_at=self._upload_expiry(), metadata=metadata or None)
         session = Session(id=session_id, filename=safe_filename(filename), owner=owner, options=parsed,
-                          state=SessionState.UPLOADING, upload=upload, progress=_upload_progress(upload, 0, None))
+                          state=SessionState.UPLOADING, upload=upload, progress=_upload_progress(upload, 0, None),
+                          trace=current_traceparent())
         try:
             await self.backend.sessions.add(session)
             await self.lifecycle.log(session, EventType.STAGE,
-                                     schemas.StageData.model_validate({"stage": UPLOAD_STAGE}))
+                                     schemas.StageData.model_validate({"stage": UPLOAD_STAGE, "attempt": 0}))
             await self.lifecycle.webhooks.register(session.id, callback_url)
         except BaseException:
             await self.lifecycle.remove(session)
@@ -148,6 +151,7 @@ class Admission:
         size = session.upload.offset
         session.upload = session.upload.advanced(expires_at=None)  # complete: it no longer expires
         session.video, session.state, session.progress = video, SessionState.QUEUED, None
+        session.queued_at = utcnow()
         await self.backend.sessions.save(session)
         await self.backend.sessions.save_upload(session)
         await self.lifecycle.enqueue(session)
@@ -214,10 +218,3 @@ def _upload_progress(upload: StoredUpload, received: int, bytes_per_s: float | N
     return UploadProgress(fraction=fraction, stage="upload", offset=received, length=length,
                                   bytes_per_s=None if bytes_per_s is None else round(bytes_per_s),
                                   eta_s=None if eta is None else max(0.0, round(eta, 1)))
-
-
-def _parse_options(raw: dict[str, Any]) -> AnalysisOptions:
-    try:
-        return AnalysisOptions.from_mapping(raw)
-    except OptionsError as exc:
-        raise Unprocessable(str(exc), field=f"options.{exc.field}") from exc

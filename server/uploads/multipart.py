@@ -14,6 +14,9 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from vidpulse.server.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 FILE_FIELD = "file"
+# The form fields read besides `file`. A file sent in any other field is the video in the wrong place
+# (`curl -F video=@clip.mp4`): refused from the part's headers, before any of it is read.
+_FORM_FIELDS = frozenset({"options"})
 _MAX_FIELD_BYTES = 64 * 1024
 # Request chunks (about 64 KB) are gathered to this size before storage sees them.
 _WRITE_BYTES = 1024 * 1024
@@ -83,6 +86,7 @@ class _Receiver:
         self._name: str | None = None
         self._value = bytearray()
         self._in_file = False
+        self._misplaced = False  # a file part in a field that is not `file`
 
     def callbacks(self) -> dict[str, Any]:
         return {
@@ -96,7 +100,7 @@ class _Receiver:
         }
 
     def _part_begin(self) -> None:
-        self._headers, self._name, self._value = {}, None, bytearray()
+        self._headers, self._name, self._value, self._misplaced = {}, None, bytearray(), False
 
     def _header_end(self) -> None:
         self._headers[bytes(self._header_field).lower()] = bytes(self._header_value)
@@ -112,6 +116,12 @@ class _Receiver:
             self.upload.has_file = True
             self.upload.filename = params.get(b"filename", b"").decode("utf-8", "replace") or None
             self._in_file = True
+        elif b"filename" in params and self._name not in _FORM_FIELDS:
+            self._misplaced = True
+            # A browser sends an empty file input as `filename=""` and no bytes: refused only if
+            # bytes come (`_part_data`).
+            if params[b"filename"]:
+                raise self._misplaced_file()
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
@@ -120,10 +130,16 @@ class _Receiver:
             if self.upload.size > self.max_bytes:
                 raise PayloadTooLarge(f"The upload is larger than the {self.max_bytes // (1024 * 1024)} MB limit.")
             self.pending += chunk
+        elif self._misplaced and chunk:
+            raise self._misplaced_file()
         elif len(self._value) + len(chunk) > _MAX_FIELD_BYTES:
             raise PayloadTooLarge(f"The form field {self._name!r} is larger than 64 KB.")
         else:
             self._value += chunk
+
+    def _misplaced_file(self) -> Unprocessable:
+        where = f"the field {self._name!r}" if self._name else "a part without a name"
+        return Unprocessable(f"Send the video in the form field 'file', not in {where}.", field=FILE_FIELD)
 
     def _part_end(self) -> None:
         if self._in_file:

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from pydantic import ValidationError
 
-from vidpulse.server import schemas
 from vidpulse.server.config import Settings
-from vidpulse.server.errors import Unprocessable, UnsupportedMediaType, VidpulseError
+from vidpulse.server.errors import Unprocessable, VidpulseError
 from vidpulse.server.logs import bind_session
 from vidpulse.server.models import Session
 from vidpulse.server.outbound import OutboundRefused, check_url, outbound_client
@@ -36,24 +33,6 @@ log = logging.getLogger("vidpulse.ingest")
 
 class FetchFailed(Exception):
     """The fetch cannot go on; the message is one readable sentence for the session's error."""
-
-
-def parse_request(body: bytes) -> tuple[str, dict[str, Any]]:
-    """The URL and the options of an ingest request's JSON body."""
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise Unprocessable("The body is not valid JSON.") from exc
-    if not isinstance(payload, dict):
-        raise UnsupportedMediaType("Send {\"url\": ..., \"options\": {...}} as a JSON object.")
-    try:
-        ingest = schemas.IngestRequest.model_validate(payload)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "url"
-        raise Unprocessable(f"'{field}': {error['msg']}.", field=field) from exc
-    options: dict[str, Any] = {} if ingest.options is None else ingest.options.model_dump(exclude_unset=True)
-    return ingest.url.strip(), options
 
 
 def filename_of(url: str, response: httpx.Response | None = None) -> str:
@@ -73,8 +52,7 @@ class Ingestor:
         self.store = store
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def create(self, body: bytes, owner: str | None) -> Session:
-        url, options = parse_request(body)
+    async def create(self, url: str, options: dict[str, Any], owner: str | None) -> Session:
         try:
             await check_url(url, allow_private=self.settings.allow_private_urls)
         except OutboundRefused as exc:

@@ -118,6 +118,7 @@ def test_cancel_a_running_job_then_delete_it(demo: Demo, long_clip: Clip) -> Non
 def test_reload_mid_run_reattaches_and_finishes(demo: Demo, long_clip: Clip) -> None:
     card = running_card(demo, "reload.mp4", long_clip.path)
     session_id = card.get_attribute("data-session-id")
+    expect(card.locator(".live-scene").first).to_be_attached(timeout=30_000)  # a scene before the reload
 
     demo.page.reload()
     expect(demo.page.locator(f'[data-session-id="{session_id}"]')).to_have_count(1)
@@ -126,6 +127,8 @@ def test_reload_mid_run_reattaches_and_finishes(demo: Demo, long_clip: Clip) -> 
     expect(card).to_have_attribute("data-state", "succeeded", timeout=60_000)
     values = processing_values(demo, "reload.mp4")  # since the reload only
     assert values[-1] == 100 and any(v < 100 for v in values), values
+    # Scenes that closed before the reload came with the snapshot: the card lists every one.
+    expect(card.locator(".live-scene")).to_have_count(len(long_clip.truth.cuts) + 1)
     wait_timeline(card)
 
 

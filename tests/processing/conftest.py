@@ -3,9 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
-from tests.videogen import Segment, Truth, standard_clip, write_video
+from tests.videogen import Segment, Truth, segment_frames, standard_clip, write_video
 from vidpulse.processing import AnalysisOptions, analyze
 
 # A cut to black held, then a fade-in too slow to be light `black_min_s` after the black (the cut
@@ -24,6 +25,23 @@ def make_clip(tmp_path_factory: pytest.TempPathFactory, name: str, segments: lis
     path = tmp_path_factory.mktemp("clips") / f"{name}.mp4"
     write_video(path, segments, **kw)
     return path
+
+
+def write_deblocked(path: Path, segments: list[Segment], size: tuple[int, int] = (640, 360)) -> int:
+    """A clip that H.264's deblocking filter visibly changes: a preset that keeps the filter on
+    (ultrafast, which videogen uses, turns it off) at a low quality, with B-frames. Returns the
+    number of frames."""
+    count = 0
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "38"}
+        for rgb in segment_frames(segments, size):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+            count += 1
+        container.mux(stream.encode())
+    return count
 
 
 def analyse(path: Path, out: Path, **options: Any) -> dict[str, Any]:

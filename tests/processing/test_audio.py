@@ -15,6 +15,9 @@ import pytest
 from tests.processing.conftest import analyse
 from tests.servers import need
 from tests.videogen import Segment, silence, tone, write_video, write_video_with_audio
+from vidpulse.processing import pipeline
+from vidpulse.processing.audio import SERIES_STEP_S, SHORT_TERM_S
+from vidpulse.processing.decode import Decoder
 
 SMALL = (96, 64)
 
@@ -128,3 +131,41 @@ def test_short_term_loudness_per_frame_in_the_csv(tmp_path: Path) -> None:
     assert values[0] == ""  # no full 3 s window yet
     assert float(values[3]) == pytest.approx(-20, abs=0.5)
     assert float(values[7]) == pytest.approx(-30, abs=0.5)
+
+
+def _short_term(path: Path) -> list[tuple[float, float | None]]:
+    """The series the timeline's loudness lane is drawn from."""
+    with Decoder(path, 64, audio=True) as decoder:
+        for _ in decoder.frames():
+            pass
+        assert decoder.audio is not None
+        return decoder.audio.result().short_term
+
+
+def test_the_short_term_series_has_no_point_while_its_window_fills(tmp_path: Path) -> None:
+    """A point is a measure: None is silence (below the gate), not "not measured yet". While the
+    first 3 s window fills there is no point, so the timeline draws no silence there."""
+    sound = np.concatenate([tone(-12, 5), silence(4)], axis=1)
+    series = _short_term(_clip(tmp_path, sound))
+    assert series[0][0] == pytest.approx(SHORT_TERM_S - SERIES_STEP_S, abs=1e-6)
+    loud = [value for time_s, value in series if time_s < 5]
+    assert loud and all(value is not None and value > -13 for value in loud)
+    assert series[-1][1] is None  # after 3 s of silence: silence
+
+
+def test_the_timeline_gets_the_series_and_draws_nothing_before_it(tmp_path: Path) -> None:
+    sound = tone(-12, 6)
+    path = _clip(tmp_path, sound)
+    drawn: list[list[tuple[float, float | None]]] = []
+    original = pipeline.timeline_png
+
+    def spy(*args: Any, loudness: list[tuple[float, float | None]] | None = None, **kw: Any) -> bytes:
+        drawn.append(list(loudness or []))
+        return original(*args, loudness=loudness, **kw)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "timeline_png", spy)
+        analyse(path, tmp_path / "out")
+    (points,) = drawn
+    assert points == _short_term(path)
+    assert min(t for t, _ in points) >= SHORT_TERM_S - SERIES_STEP_S - 1e-6

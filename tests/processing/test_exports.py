@@ -111,7 +111,10 @@ def test_chapters_parse_as_webvtt_one_cue_per_scene(std_clip: tuple[Path, Truth]
         # webvtt-py's *_in_seconds are whole seconds: compare the parsed time stamps.
         assert _seconds(cue.start) == pytest.approx(scene["start_s"], abs=0.001)
         assert _seconds(cue.end) == pytest.approx(scene["end_s"], abs=0.001)
+        # Numbered from 1 where people read them, the cue's id as its title; the report's index from 0.
+        assert cue.identifier == f"scene-{scene['index'] + 1}"
         assert cue.text == f"Scene {scene['index'] + 1}"
+    assert [scene["index"] for scene in scenes] == list(range(len(scenes)))
     assert {"chapters.vtt", "scenes.edl"} <= {a["name"] for a in report["artifacts"]}
     types = {a["name"]: a["type"] for a in report["artifacts"]}
     assert types["chapters.vtt"] == "text/vtt"

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.processing.conftest import analyse
+from tests.processing.conftest import analyse, write_deblocked
 from tests.videogen import Segment as S
 from tests.videogen import Truth, segment_frames, write_frames
 
@@ -25,6 +25,24 @@ def test_annotated_video_is_browser_h264_with_every_frame(std_clip: tuple[Path, 
         assert stream.average_rate == truth.fps
         decoded = sum(1 for _ in container.decode(stream))
     assert decoded == truth.frames
+
+
+def test_the_analysis_is_the_same_with_or_without_render(tmp_path: Path) -> None:
+    """A report does not depend on whether the video was also rendered (docs/api.md): on a clip
+    whose pictures H.264's deblocking filter changes, every measured part of the report and the
+    per-frame measures come out the same to the byte."""
+    source = tmp_path / "blocky.mp4"
+    segments = [S("scene", 30, 1), S("black", 15), S("scene", 30, 2), S("frozen", 20), S("dissolve", 20, 3),
+                S("blur", 30, 5), S("scene", 20, 7), S("bigbox", 31), S("scene", 20, 6)]
+    write_deblocked(source, segments)
+    plain = analyse(source, tmp_path / "plain")
+    rendered = analyse(source, tmp_path / "rendered", render=True)
+    assert (tmp_path / "rendered" / "annotated.mp4").exists()
+    for part in ("analysed", "cuts", "scenes", "motion", "quality", "audio"):
+        assert plain[part] == rendered[part], part
+    assert plain["motion"]["segments"]  # the boxes of a moving thing are in both
+    csv = "frames.csv"
+    assert (tmp_path / "plain" / csv).read_bytes() == (tmp_path / "rendered" / csv).read_bytes()
 
 
 def test_no_render_no_video(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

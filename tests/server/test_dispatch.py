@@ -35,7 +35,8 @@ def test_queue_positions_move_and_queued_cancel(start_server, long_clip, clip):
 
     response = client.post(f"/api/sessions/{second['id']}/cancel")
     assert response.status_code == 202 and response.json()["state"] == "cancelled"
-    assert client.post(f"/api/sessions/{second['id']}/cancel").status_code == 409
+    again = client.post(f"/api/sessions/{second['id']}/cancel")
+    assert again.status_code == 202 and again.json() == response.json(), "idempotent"
 
     client.post(f"/api/sessions/{running['id']}/cancel")
     events = follow(client, third["id"], last_event_id="0")
@@ -53,7 +54,7 @@ def test_cancel_running_job_stops_within_a_second(start_server, long_clip):
     asked = time.monotonic()
     response = client.post(f"/api/sessions/{session['id']}/cancel")
     assert response.status_code == 202 and response.json()["state"] in ("cancelling", "cancelled")
-    assert client.post(f"/api/sessions/{session['id']}/cancel").status_code in (202, 409)
+    assert client.post(f"/api/sessions/{session['id']}/cancel").status_code == 202
     doc = wait_state(client, session["id"], {"cancelled"}, timeout=5)
     assert time.monotonic() - asked < 1.0
     assert doc["finished_at"] is not None
@@ -65,6 +66,26 @@ def test_cancel_running_job_stops_within_a_second(start_server, long_clip):
     # The worker is free again: the next job runs.
     again = upload_ok(client, long_clip.path, {"max_frames": 30})
     wait_state(client, again["id"], {"succeeded"})
+
+
+def test_cancel_is_idempotent_and_a_finished_session_is_409(shared_server, long_clip, clip):
+    client = shared_server.client()
+    running = upload_ok(client, long_clip.path)["id"]
+    wait_progress(client, running, 10)
+    first = client.post(f"/api/sessions/{running}/cancel")
+    second = client.post(f"/api/sessions/{running}/cancel")  # cancelling, or cancelled already
+    assert first.status_code == second.status_code == 202
+    assert second.json()["state"] in ("cancelling", "cancelled")
+    done = wait_state(client, running, {"cancelled"})
+    third = client.post(f"/api/sessions/{running}/cancel")
+    assert third.status_code == 202 and third.json() == done, "a repeated cancel changes nothing"
+    events = follow(client, running, last_event_id="0")
+    assert [e.type for e in events].count("cancelled") == 1
+
+    finished = upload_ok(client, clip.path)["id"]
+    wait_state(client, finished, {"succeeded"})
+    refused = client.post(f"/api/sessions/{finished}/cancel")
+    assert refused.status_code == 409 and refused.json()["state"] == "succeeded"
 
 
 def test_delete_running_session_removes_everything(start_server, long_clip, clip):

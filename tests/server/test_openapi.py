@@ -285,7 +285,7 @@ def test_problem_documents_match(doc, shared_server, finished):
         ("/api/sessions", "get", client.get("/api/sessions", params={"cursor": "garbage"}), 422),
         ("/api/sessions/{id}/cancel", "post", client.post(f"{session}/cancel"), 409),
         ("/api/sessions", "post", client.post("/api/sessions", content=b"{}"), 415),
-        ("/api/sessions", "post", client.post("/api/sessions", files={"other": ("a.txt", b"x")}), 400),
+        ("/api/sessions", "post", client.post("/api/sessions", files={"other": (None, b"x")}), 400),
     ]
     for path, method, response, status in cases:
         assert response.status_code == status, (path, response.text)

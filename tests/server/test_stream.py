@@ -31,7 +31,8 @@ def test_lifecycle_over_sse(shared_server, clip):
     progress = [e.data for e in events if e.type == "progress"]
     fractions = [p["fraction"] for p in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert set(progress[-1]) == {"fraction", "stage", "frame", "total_frames", "fps", "eta_s"}
+    assert set(progress[-1]) == {"attempt", "fraction", "stage", "frame", "total_frames", "fps", "eta_s"}
+    assert {p["attempt"] for p in progress} == {1}
     assert all(e.body["session"] == response_doc["id"] and e.body["ts"].endswith("Z") for e in events)
 
     final = events[-1].data
@@ -118,7 +119,7 @@ def test_scene_events_arrive_before_the_end_and_match_the_report(shared_server, 
     types = [e.type for e in events]
     scenes = [e.data for e in events if e.type == "scene"]
     report = client.get(f"/api/sessions/{session}/results").json()
-    assert scenes == report["scenes"]
+    assert [{**scene, "attempt": 1} for scene in report["scenes"]] == scenes
     # Every scene is announced before the run ends, its thumbnail already served.
     assert types.index("scene") > types.index("started") and types[-1] == "succeeded"
     assert max(i for i, t in enumerate(types) if t == "scene") < types.index("succeeded")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.client import assert_problem, upload
@@ -17,8 +18,32 @@ def nothing_left(shared_server):
 
 
 def test_missing_file_field(shared_server, nothing_left):
-    response = shared_server.client().post("/api/sessions", files={"other": ("a.mp4", b"x")})
+    response = shared_server.client().post("/api/sessions", files={"other": (None, b"x")})
     assert assert_problem(response, 400)["field"] == "file"
+
+
+@pytest.mark.parametrize("size", [2 * 1024, 3 * 1024 * 1024])
+def test_the_video_in_another_field_is_a_422_naming_file(shared_server, nothing_left, size):
+    """`curl -F video=@clip.mp4`: not a form field too large (413) or missing (400), but a 422 that
+    says where the video goes."""
+    files = {"video": ("clip.mp4", b"\0" * size, "video/mp4")}
+    doc = assert_problem(shared_server.client().post("/api/sessions", files=files), 422)
+    assert doc["field"] == "file" and "'file'" in doc["detail"] and "'video'" in doc["detail"]
+
+
+def test_the_video_in_another_field_is_refused_from_its_headers(shared_server, nothing_left):
+    """Decided before the part is read: a body larger than MAX_UPLOAD_MB, sent without a
+    Content-Length, still gets the 422 and not a 413."""
+    assert assert_problem(_post_streamed(shared_server, "upload", 22), 422)["field"] == "file"
+
+
+def test_options_may_come_as_a_file(shared_server, clip):
+    """`-F options=@options.json` is not a misplaced video: `options` is a field the upload reads."""
+    with clip.path.open("rb") as fh:
+        response = shared_server.client().post("/api/sessions", files={
+            "file": ("clip.mp4", fh, "video/mp4"), "options": ("options.json", b'{"width": 160}', "application/json"),
+            "thumbnail": ("", b"", "application/octet-stream")})  # an empty file input of a browser form
+    assert response.status_code == 202, response.text
 
 
 def test_not_multipart(shared_server, nothing_left):
@@ -53,18 +78,22 @@ def test_over_the_size_limit(shared_server, nothing_left, tmp_path):
 
 
 def test_over_the_limit_without_content_length(shared_server, nothing_left):
+    assert_problem(_post_streamed(shared_server, "file", 22), 413)
+
+
+def _post_streamed(server, field: str, megabytes: int) -> httpx.Response:
+    """A multipart upload of `megabytes` in the form field `field`, without a Content-Length."""
     boundary = "vidpulseboundary"
 
     def body():
-        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp4\"\r\n"
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"a.mp4\"\r\n"
                "Content-Type: video/mp4\r\n\r\n").encode()
-        for _ in range(22):
+        for _ in range(megabytes):
             yield b"\0" * (1024 * 1024)
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    response = shared_server.client().post(
+    return server.client().post(
         "/api/sessions", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
-    assert_problem(response, 413)
 
 
 def test_malformed_multipart(shared_server, nothing_left):

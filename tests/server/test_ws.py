@@ -102,6 +102,26 @@ async def test_cancel_and_unsubscribe_over_the_socket(start_server, long_clip):
     assert client.get(f"/api/sessions/{queued}").json()["state"] in ("queued", "running")
 
 
+async def test_cancel_over_the_socket_is_idempotent(shared_server, long_clip, clip):
+    client = shared_server.client()
+    finished = upload_ok(client, clip.path)["id"]
+    cancelled = upload_ok(client, long_clip.path)["id"]
+    assert client.post(f"/api/sessions/{cancelled}/cancel").status_code == 202
+    wait_state(client, cancelled, {"cancelled"})
+    wait_state(client, finished, {"succeeded"})
+    async with websockets.connect(_ws_url(shared_server)) as ws:
+        await ws.send(json.dumps({"op": "cancel", "session": cancelled}))
+        await ws.send(json.dumps({"op": "cancel", "session": finished}))
+        # Ops are answered in order: an error for the first cancel would come before this one's.
+        refused = json.loads(await ws.recv())
+        assert refused["type"] == "error" and refused["session"] == finished
+        assert refused["data"]["code"] == "conflict" and refused["data"]["op"] == "cancel"
+        await ws.send(json.dumps({"op": "subscribe", "session": cancelled}))
+        seen = (await _receive_until_terminal(ws, {cancelled}))[cancelled]
+    assert [e["type"] for e in seen] == ["snapshot", "cancelled"]
+    assert client.get(f"/api/sessions/{cancelled}").json()["state"] == "cancelled"
+
+
 async def test_closing_every_stream_does_not_cancel(shared_server, long_clip):
     client = shared_server.client()
     session_id = upload_ok(client, long_clip.path, {"max_frames": 150})["id"]
