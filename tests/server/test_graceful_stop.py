@@ -92,6 +92,24 @@ def test_a_signal_to_the_servers_group_hands_the_job_back_to_the_next_start(star
     assert "failed" not in [e.type for e in whole]
 
 
+@pytest.mark.slow
+def test_attempts_handed_back_do_not_count_towards_the_limit(start_server, tmp_path, long_clip):
+    server = start_server(data_dir=tmp_path / "data", WORKERS=1)
+    session = upload_ok(server.client(), long_clip.path)
+    wait_progress(server.client(), session["id"], 10)
+    server.stop(signal.SIGTERM)
+    manifest_path = server.data_dir / session["id"] / "session.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert (manifest["attempts"], manifest["interrupted"]) == (1, 1)
+    # As if two attempts had crashed before this one was handed back: 3 started, 2 of them counted.
+    manifest_path.write_text(json.dumps({**manifest, "attempts": 3}))
+
+    server.start()
+    events = follow(server.client(), session["id"], last_event_id="0")
+    assert events[-1].type == "succeeded", events[-1].body
+    assert [e.data["attempt"] for e in events if e.type == "started"] == [1, 4]
+
+
 def _ts(event: Received) -> float:
     return datetime.fromisoformat(event.body["ts"].replace("Z", "+00:00")).timestamp()
 
