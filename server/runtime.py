@@ -70,7 +70,7 @@ class Runtime:
         """`probes` False: no probe processes, for an instance that takes no uploads (`vidpulse worker`)."""
         storage = create_storage(settings)
         hub = Hub(settings.subscriber_queue)
-        backend = create_backend(settings, storage, hub)
+        backend = create_backend(settings, storage, hub, tracing)
         pool = WorkerPool(settings.workers, settings.progress_hz, settings.worker_nice)
         backend.signals.on_cancel(pool.cancel)
         prober = Prober(settings.probe_timeout_s, settings.probe_processes if probes else 0)
@@ -85,7 +85,7 @@ class Runtime:
         uploads: UploadStore = S3UploadStore(storage) if settings.storage == "s3" else fetched
         runtime = cls(settings, storage, hub, backend, pool, prober, lifecycle, queries, control,
                       Housekeeping(settings, lifecycle, backend), admission,
-                      Dispatcher(settings, lifecycle, backend, pool), metrics, tracing, webhooks, uploads,
+                      Dispatcher(settings, lifecycle, backend, pool, tracing), metrics, tracing, webhooks, uploads,
                       TusService(settings, admission, control, uploads), Ingestor(settings, admission, fetched))
         await storage.start()
         unfinished = await backend.connection.start()

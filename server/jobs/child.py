@@ -1,8 +1,8 @@
 """The worker process: runs one analysis at a time and reports over its pipe.
 
-Imports only `processing` and the standard library, so a worker starts fast and a crash in a
-decoder takes down this process alone. Progress is thinned here to PROGRESS_HZ, so the pipe and
-the session's log carry at most that many progress events a second.
+Imports only `processing`, the standard library and, with a job, server/ops/tracing.py, so a worker
+starts fast and a crash in a decoder takes down this process alone. Progress is thinned here to
+PROGRESS_HZ, so the pipe and the session's log carry at most that many progress events a second.
 """
 
 from __future__ import annotations
@@ -31,37 +31,69 @@ RUNNING = (STAGE, PROGRESS, SCENE)
 
 
 class _ProgressSender:
-    def __init__(self, conn: Connection, progress_hz: float) -> None:
+    def __init__(self, conn: Connection, progress_hz: float, stages: _StageSpans) -> None:
         self._conn = conn
         self._interval = 1.0 / progress_hz
         self._last_sent = 0.0
         self._stage: str | None = None
+        self._stages = stages
 
     def __call__(self, progress: Any) -> None:
         now = time.monotonic()
         new_stage = progress.stage != self._stage
         if new_stage:
             self._stage = progress.stage
+            self._stages.enter(progress.stage)
             self._conn.send((STAGE, progress.stage))
         if new_stage or progress.fraction >= 1.0 or now - self._last_sent >= self._interval:
             self._last_sent = now
             self._conn.send((PROGRESS, asdict(progress)))
 
 
+class _StageSpans:
+    """A span per analysis stage, each a child of the job's `analysis` span; one open at a time."""
+
+    def __init__(self, tracing: Any) -> None:  # ops.tracing.Tracing, imported with the job
+        self._tracing = tracing
+        self._open: contextlib.ExitStack | None = None
+
+    def enter(self, stage: str) -> None:
+        self.close()
+        self._open = contextlib.ExitStack()
+        self._open.enter_context(self._tracing.span(f"stage {stage}"))
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open.close()
+            self._open = None
+
+
 def _analyze(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> Any:
     from vidpulse.processing import AnalysisOptions, analyze
+    from vidpulse.server.ops.tracing import Tracing
 
-    report = analyze(
-        Path(job["source"]),
-        Path(job["out_dir"]),
-        AnalysisOptions.from_mapping(job["options"]),
-        on_progress=_ProgressSender(conn, progress_hz),
-        is_cancelled=lambda: bool(cancel_flag.value),
-        on_scene=lambda scene: conn.send((SCENE, scene.to_dict())),
-        # The upload's probe, so the file is not probed a second time.
-        info=_upload_probe(job.get("video")),
-        name=job.get("name"),
-    )
+    # Spans of this process continue the job's trace (server/ops/tracing.py); exported before the
+    # job's outcome is sent, so none is lost when the worker is then stopped.
+    tracing = Tracing(role="worker")
+    stages = _StageSpans(tracing)
+    try:
+        with tracing.span("analysis", parent=job.get("trace"), attributes={"vidpulse.session": job.get("session", "")}):
+            try:
+                report = analyze(
+                    Path(job["source"]),
+                    Path(job["out_dir"]),
+                    AnalysisOptions.from_mapping(job["options"]),
+                    on_progress=_ProgressSender(conn, progress_hz, stages),
+                    is_cancelled=lambda: bool(cancel_flag.value),
+                    on_scene=lambda scene: conn.send((SCENE, scene.to_dict())),
+                    # The upload's probe, so the file is not probed a second time.
+                    info=_upload_probe(job.get("video")),
+                    name=job.get("name"),
+                )
+            finally:
+                stages.close()
+    finally:
+        tracing.shutdown()
     return summarize(report)
 
 
@@ -124,7 +156,7 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
 
 
 # Imported once by the fork server that workers are forked from (server/jobs/pool.py).
-HEAVY_MODULES = "vidpulse.processing"
+HEAVY_MODULES = ("vidpulse.processing", "vidpulse.server.ops.tracing")
 
 
 def _die_with_parent() -> None:

@@ -32,6 +32,7 @@ from vidpulse.server.jobs import child as protocol
 from vidpulse.server.jobs.pool import CRASHED, INTERRUPTED, TIMED_OUT, OnMessage, Outcome, WorkerPool, WorkerProcess
 from vidpulse.server.logs import bind_session
 from vidpulse.server.models import Session, SessionState, Summary
+from vidpulse.server.ops.tracing import Tracing, current_traceparent
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
 from vidpulse.server.storage.base import SOURCE, StorageUnavailable, artifacts_prefix
 
@@ -63,11 +64,13 @@ class _Hold:
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, lifecycle: SessionLifecycle, backend: Backend, pool: WorkerPool) -> None:
+    def __init__(self, settings: Settings, lifecycle: SessionLifecycle, backend: Backend, pool: WorkerPool,
+                 tracing: Tracing) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.backend = backend
         self.pool = pool
+        self.tracing = tracing
         self._stopping = asyncio.Event()
         self._running: set[str] = set()
         self._none_running = asyncio.Event()
@@ -166,27 +169,37 @@ class Dispatcher:
         """Fetch the source into this host's folder, analyse it there as a new attempt, store the
         artifacts, and drop the local copy: a host that dies mid-job leaves the job whole in
         storage. False when the job was handed back."""
-        lifecycle, storage, jobs = self.lifecycle, self.lifecycle.storage, self.backend.jobs
+        storage, tracing = self.lifecycle.storage, self.tracing
         hold = _Hold(session.id, worker)
         try:
-            async with self._holding(hold):
-                source = await self._until_stored(lambda: storage.fetch(session.id, SOURCE))
-                current = await self.backend.sessions.get(session.id)  # cancelled or deleted during the download?
-                if current is None or current.state.finished:
-                    return True
-                if current.state is SessionState.CANCELLING:
-                    await lifecycle.mark_cancelled(current)
-                    return True
-                if self._stopping.is_set():
-                    await jobs.hand_back(session.id)  # not begun: nothing to count
-                    return False
-                hold.attempt = await jobs.begin_attempt(current)
-                if hold.attempt is None:
-                    return True  # it ended meanwhile
-                with writing_as(Attempt(session.id, hold.attempt)):
-                    return await self._attempt(current, source, hold)
+            # The session's trace goes on here, whichever host took the job.
+            with tracing.span("job", parent=session.trace, attributes={"vidpulse.session": session.id}):
+                with tracing.span("queue", start=session.queued_at):
+                    pass  # the wait, from queueing until this host took the job
+                return await self._fetched_and_run(session, hold)
         finally:
             await storage.release(session.id)
+
+    async def _fetched_and_run(self, session: Session, hold: _Hold) -> bool:
+        """`_run` inside the job's span: fetch, check the session again, and run the attempt."""
+        lifecycle, storage, jobs = self.lifecycle, self.lifecycle.storage, self.backend.jobs
+        async with self._holding(hold):
+            with self.tracing.span("fetch"):
+                source = await self._until_stored(lambda: storage.fetch(session.id, SOURCE))
+            current = await self.backend.sessions.get(session.id)  # cancelled or deleted during the download?
+            if current is None or current.state.finished:
+                return True
+            if current.state is SessionState.CANCELLING:
+                await lifecycle.mark_cancelled(current)
+                return True
+            if self._stopping.is_set():
+                await jobs.hand_back(session.id)  # not begun: nothing to count
+                return False
+            hold.attempt = await jobs.begin_attempt(current)
+            if hold.attempt is None:
+                return True  # it ended meanwhile
+            with writing_as(Attempt(session.id, hold.attempt)):
+                return await self._attempt(current, source, hold)
 
     async def _attempt(self, session: Session, source: Path, hold: _Hold) -> bool:
         lifecycle, attempt = self.lifecycle, hold.attempt
@@ -199,10 +212,12 @@ class Dispatcher:
             await asyncio.to_thread(_empty_folder, out_dir)
             # The job crosses the worker's pipe as plain values; jobs/child.py rebuilds the options.
             job = {"source": str(source), "out_dir": str(out_dir), "options": session.options.to_dict(),
-                   "video": session.video and session.video.model_dump(), "name": session.filename}
+                   "video": session.video and session.video.model_dump(), "name": session.filename,
+                   "session": session.id, "trace": current_traceparent()}
             outcome = await hold.worker.run(session.id, job, self._reporter(session), self.settings.job_timeout_s)
             if hold.lost is None and outcome.kind == protocol.DONE:
-                await self._store_artifacts(session.id, out_dir, attempt)
+                with self.tracing.span("store artifacts"):
+                    await self._store_artifacts(session.id, out_dir, attempt)
             # The last word (the terminal state and its webhook) is the current attempt's alone.
             if hold.lost is not None or not await self.backend.jobs.job_heartbeat(session.id, attempt):
                 raise AttemptSuperseded(session.id, attempt, hold.lost or "another host took the job over")

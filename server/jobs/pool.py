@@ -45,7 +45,7 @@ def _process_context() -> multiprocessing.context.ForkServerContext | multiproce
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")  # no fork (Windows): each worker imports for itself
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([_QUIET_MODULE, protocol.HEAVY_MODULES])
+    context.set_forkserver_preload([_QUIET_MODULE, *protocol.HEAVY_MODULES])
     return context
 
 

@@ -24,18 +24,20 @@ def _wait_spans(receiver, trace_id: str, names: set[str], timeout: float = 30) -
         time.sleep(0.2)
 
 
-def test_one_upload_on_two_hosts_is_one_trace(start_server, redis_server, clip):
+def test_one_upload_on_two_hosts_is_one_trace(start_server, redis_server, clip, tmp_path):
     with running_receiver() as collector, running_receiver() as hooks:
         tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url.removesuffix("/hooks"),
                    "OTEL_BSP_SCHEDULE_DELAY": 100, "OTEL_SERVICE_NAME": "vidpulse-test"}
         shared = {"BACKEND": "redis", "REDIS_URL": redis_server.url(), "WEBHOOK_URL": hooks.url,
                   "WEBHOOK_SECRET": new_secret(), "ALLOW_PRIVATE_URLS": 1, **tracing}
-        api = start_server(WORKERS=0, **shared)
-        start_server(command="worker", WORKERS=1, **shared)
+        data = tmp_path / "data"  # local storage: the hosts share DATA_DIR (docs/deployment.md)
+        api = start_server(data_dir=data, WORKERS=0, **shared)
+        start_server(data_dir=data, command="worker", WORKERS=1, **shared)
         trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
         client = api.client(headers={"traceparent": f"00-{trace_id}-{parent}-01"})
         session = upload_ok(client, clip.path, {"max_frames": 40})
-        assert wait_state(client, session["id"], {"succeeded", "failed"})["state"] == "succeeded"
+        done = wait_state(client, session["id"], {"succeeded", "failed"})
+        assert done["state"] == "succeeded", done["error"]
         hook = hooks.wait_for(1)[0]
         assert hook.headers["traceparent"].split("-")[1] == trace_id
 
@@ -53,6 +55,7 @@ def test_one_upload_on_two_hosts_is_one_trace(start_server, redis_server, clip):
         assert analysis.pid != job.pid  # the worker process exports its own spans
         assert by_name["stage analyze"].parent_id == analysis.span_id
         assert by_name["webhook delivery"].parent_id == upload.span_id
+        assert any(s.attributes.get("db.system") == "redis" for s in spans)  # the standard instrumentation
         assert all(s.attributes.get("vidpulse.session") == session["id"]
                    for s in (job, analysis, by_name["webhook delivery"]))
         # A log line leads to its trace.

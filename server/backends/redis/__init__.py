@@ -11,10 +11,11 @@ from vidpulse.server.backends.redis.queue import RedisJobQueue
 from vidpulse.server.backends.redis.sessions import RedisSessions
 from vidpulse.server.backends.redis.signals import RedisSignals
 from vidpulse.server.config import Settings
+from vidpulse.server.ops.tracing import Tracing
 
 
-def redis_backend(settings: Settings, publisher: Publisher) -> Backend:
-    conn = RedisConnection(settings)
+def redis_backend(settings: Settings, publisher: Publisher, tracing: Tracing | None = None) -> Backend:
+    conn = RedisConnection(settings, tracing)
     sessions = RedisSessions(conn)
     events = RedisEventLog(conn, publisher)
     signals = RedisSignals(conn)

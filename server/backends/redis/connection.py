@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from opentelemetry.instrumentation.redis import RedisInstrumentor
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -37,6 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from vidpulse.server.config import Settings
 from vidpulse.server.errors import ServiceUnavailable
 from vidpulse.server.models import Session
+from vidpulse.server.ops.tracing import Tracing
 
 P = "vp:"
 JOBS, GROUP, QUEUED, SESSIONS, CANCEL_CHANNEL = P + "jobs", "workers", P + "queued", P + "sessions", P + "cancel"
@@ -74,10 +76,12 @@ def arg(value: int | None) -> str:
 
 
 class RedisConnection:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tracing: Tracing | None = None) -> None:
         self.settings = settings
         # Typed Any: redis-py declares each reply as the union of every shape a command can return.
         self.redis: Any = _client(settings.redis_url)
+        if tracing is not None and tracing.enabled:  # a span per command (not for the blocking reads' polls)
+            RedisInstrumentor.instrument_client(self.redis, tracer_provider=tracing.provider)
         # Blocking reads get connections of their own so they never hold up ordinary commands.
         self.blocking: Any = _client(settings.redis_url)
         self.instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
