@@ -693,7 +693,7 @@ _ACCURACY = textwrap.dedent(
     """
     import importlib.util, json, sys, tempfile
     from pathlib import Path
-    # The suite's clips and scorer come from this checkout's tests/transitions.py, the analysis
+    # The suite's clips and scorer come from this checkout's tests/support/transitions.py, the analysis
     # from whatever `vidpulse` the path gives (this checkout, or a baseline).
     spec = importlib.util.spec_from_file_location("transitions", sys.argv[1])
     suite = sys.modules["transitions"] = importlib.util.module_from_spec(spec)
@@ -713,13 +713,13 @@ _ACCURACY = textwrap.dedent(
 
 
 def accuracy_table(checkout: Path) -> str:
-    """The accuracy suite (tests/transitions.py: one known fade or dissolve per clip, with an
+    """The accuracy suite (tests/support/transitions.py: one known fade or dissolve per clip, with an
     opening fade-in, a hard cut and a closing fade-out) run by the analysis of `checkout`."""
     folder = OUT / "known"
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     done = subprocess.run(
-        [sys.executable, "-c", _ACCURACY, str(ROOT / "tests" / "transitions.py"), str(folder)],
+        [sys.executable, "-c", _ACCURACY, str(ROOT / "tests" / "support" / "transitions.py"), str(folder)],
         capture_output=True, text=True, check=True, env=env, cwd=checkout,
     )
     return done.stdout.strip()

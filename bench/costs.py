@@ -46,7 +46,7 @@ import redis
 from scaleout import FPS, bench_server, make_clips, redis_server, wait_workers, worker_process
 
 from common import BenchServer, cpu_s, rss_mb
-from tests.videogen import Segment, write_video
+from tests.support.videogen import Segment, write_video
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 # The script's own commands, subtracted from what the service sent.

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from common import ROOT, BenchServer, cpu_split_s, percentile, thread_cpu_s
-from tests.videogen import Segment, write_video
+from tests.support.videogen import Segment, write_video
 
 CLIENT_PROCESSES = 2
 TERMINAL = ("succeeded", "failed", "cancelled", "expired")

@@ -31,7 +31,7 @@ import httpx
 import redis
 
 from common import ROOT, BenchServer, free_port
-from tests.videogen import Segment, write_video
+from tests.support.videogen import Segment, write_video
 
 FPS = 25
 SCENE_FRAMES = 50  # a cut every 2 s, so every clip has a few scenes and thumbnails

@@ -113,7 +113,8 @@ def main() -> None:
     # After `common`, which puts tests/ on the path these helpers come from.
     from scaleout import redis_server
     from servers import spawn_s3
-    from videogen import standard_clip
+
+    from tests.support.videogen import standard_clip
 
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="vidpulse-storage-"))

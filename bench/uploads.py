@@ -31,7 +31,7 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 
 def padded_video(folder: Path, size: int) -> Path:
-    from videogen import standard_clip  # tests/videogen.py, on the path that common.py sets
+    from tests.support.videogen import standard_clip
 
     clip = folder / "clip.mp4"
     standard_clip(clip)

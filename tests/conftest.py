@@ -1,4 +1,8 @@
-"""Shared fixtures: generated videos, and real servers on free ports that clean up after themselves."""
+"""Shared fixtures: generated videos, and real servers on free ports that clean up after themselves.
+
+Every server starts through tests/support/servers.py's `new_server`, and a test gets one in one of
+two ways: `start_server` starts its own (disposed with the test), `shared_server` hands it the run's
+long-lived server of a backend (`memory_server` is the memory one)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import node as node_clients
-from tests.servers import (
+from tests.support import node as node_clients
+from tests.support.servers import (
     RedisServer,
     S3Server,
     Server,
@@ -22,7 +26,7 @@ from tests.servers import (
     spawn_s3,
     weed_binary,
 )
-from tests.videogen import Clip, Segment, standard_clip, write_video
+from tests.support.videogen import Clip, Segment, standard_clip, write_video
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +58,9 @@ def make_clip(tmp_path: Path) -> Callable[..., Clip]:
     return make
 
 
-def _server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+@pytest.fixture
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """Start a real `vidpulse serve` (uvicorn) on a free port; settings as keyword arguments."""
     servers: list[Server] = []
 
     def start(data_dir: Path | None = None, command: str = "serve", own_group: bool = False,
@@ -66,19 +72,6 @@ def _server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
     yield start
     for server in reversed(servers):
         dispose(server)
-
-
-@pytest.fixture
-def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
-    """Start a real `vidpulse serve` (uvicorn) on a free port; settings as keyword arguments."""
-    yield from _server_factory(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
-    """`start_server` for a server that several tests of a module share (a start costs seconds):
-    for tests that only read it, or whose sessions cannot meet."""
-    yield from _server_factory(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -127,18 +120,18 @@ def memory_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="session")
-def redis_backend_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+def _redis_shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                          redis_server: RedisServer) -> Iterator[Server]:
     yield from _backend_server(request, tmp_path_factory, "redis")
 
 
 @pytest.fixture(scope="session")
-def redis_s3_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+def _redis_s3_shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                     redis_server: RedisServer, s3_server: S3Server) -> Iterator[Server]:
     yield from _backend_server(request, tmp_path_factory, "redis-s3")
 
 
-SHARED = {"memory": "memory_server", "redis": "redis_backend_server", "redis-s3": "redis_s3_server"}
+SHARED = {"memory": "memory_server", "redis": "_redis_shared_server", "redis-s3": "_redis_s3_shared_server"}
 
 
 @pytest.fixture(scope="module", params=["memory", "redis", pytest.param("redis-s3", marks=pytest.mark.s3)])

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import Locator, Route, expect
 
-from tests.transitions import make_known_clip
-from tests.videogen import Clip, Segment
+from tests.support.transitions import make_known_clip
+from tests.support.videogen import Clip, Segment
 
 from .conftest import Demo, running_card, throttle_uploads, wait_loaded, wait_timeline
 

@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from tests.client import upload_ok, wait_state
-from tests.servers import ROOT, Server
-from tests.videogen import Clip
+from tests.support.client import upload_ok, wait_state
+from tests.support.servers import ROOT, Server
+from tests.support.videogen import Clip
 
 from .conftest import Demo, running_card, wait_loaded, wait_timeline
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from tests.servers import Server
-from tests.videogen import Clip
+from tests.support.servers import Server
+from tests.support.videogen import Clip
 
 from .conftest import Demo, throttle_uploads
 

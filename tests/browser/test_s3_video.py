@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SERVER_SETTINGS, Demo
-from tests.videogen import Clip
+from tests.support.videogen import Clip
 
 pytestmark = [pytest.mark.browser, pytest.mark.s3, pytest.mark.redis]
 

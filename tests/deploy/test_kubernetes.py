@@ -31,7 +31,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
-from tests.servers import ROOT, RedisServer
+from tests.support.servers import ROOT, RedisServer
 from vidpulse.server.api.auth import OPEN_PATHS
 from vidpulse.server.app import create_app
 from vidpulse.server.cli import _uvicorn_on

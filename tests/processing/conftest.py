@@ -6,7 +6,7 @@ from typing import Any
 import av
 import pytest
 
-from tests.videogen import Segment, Truth, segment_frames, standard_clip, write_video
+from tests.support.videogen import Segment, Truth, segment_frames, standard_clip, write_video
 from vidpulse.processing import AnalysisOptions, analyze
 
 # A cut to black held, then a fade-in too slow to be light `black_min_s` after the black (the cut

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse
-from tests.servers import need
-from tests.videogen import Segment, silence, tone, write_video, write_video_with_audio
+from tests.support.servers import need
+from tests.support.videogen import Segment, silence, tone, write_video, write_video_with_audio
 from vidpulse.processing import pipeline
 from vidpulse.processing.audio import SERIES_STEP_S, SHORT_TERM_S
 from vidpulse.processing.decode import Decoder

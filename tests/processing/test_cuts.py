@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from tests.processing.conftest import BLACK_THEN_SLOW_FADE_IN, analyse, cut_frames, make_clip
-from tests.processing.detecting import measured_frames
-from tests.videogen import Segment as S
-from tests.videogen import Truth
+from tests.support.detecting import measured_frames
+from tests.support.videogen import Segment as S
+from tests.support.videogen import Truth
 from vidpulse.processing import AnalysisOptions
 from vidpulse.processing.analyzers.cuts import CutAnalyzer
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import write_deblocked
-from tests.videogen import Segment, Truth, write_frames
+from tests.support.videogen import Segment, Truth, write_frames
 from vidpulse.processing.decode import Decoder, Span, analysis_size
 
 

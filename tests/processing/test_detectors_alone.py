@@ -1,12 +1,12 @@
-"""Each transition detector alone on the accuracy suite's clips (tests/transitions.py): it finds
+"""Each transition detector alone on the accuracy suite's clips (tests/support/transitions.py): it finds
 its own kind of transition, once and with its span, and nothing of the others' kinds."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.processing.detecting import dissolves, fades, hard_cuts, known_clip, score_alone
-from tests.transitions import SHAPES
+from tests.support.detecting import dissolves, fades, hard_cuts, known_clip, score_alone
+from tests.support.transitions import SHAPES
 
 DETECTORS = {"hard": hard_cuts, "fade": fades, "dissolve": dissolves}
 

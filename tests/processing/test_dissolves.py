@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.processing.conftest import make_clip
-from tests.processing.detecting import dissolves, fades, known_clip, near
-from tests.transitions import make_partial_fades_clip
-from tests.videogen import Segment as S
+from tests.support.detecting import dissolves, fades, known_clip, near
+from tests.support.transitions import make_partial_fades_clip
+from tests.support.videogen import Segment as S
 
 # (middle frame, (first, last) of the span), within TOLERANCE frames: a dissolve's first and
 # last frames hold only a few percent of the other picture.

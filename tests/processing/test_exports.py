@@ -13,8 +13,8 @@ import pytest
 import webvtt
 
 from tests.processing.conftest import analyse
-from tests.transitions import KnownClip, make_known_clip
-from tests.videogen import Truth
+from tests.support.transitions import KnownClip, make_known_clip
+from tests.support.videogen import Truth
 
 _EVENT = re.compile(
     r"^(?P<num>\d{3})  (?P<reel>[A-Za-z0-9_]{1,8}) *(?P<track>V|A|A2|AA|B|AA/V) +(?P<trans>C|D|W\d{3}) +"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.processing.conftest import BLACK_THEN_SLOW_FADE_IN, make_clip
-from tests.processing.detecting import fades, near
-from tests.videogen import Segment as S
+from tests.support.detecting import fades, near
+from tests.support.videogen import Segment as S
 
 # (frame, kind, (first, last) of a fade's span): a fade's frames within FADE_TOLERANCE (frames
 # near black read as black), a hard cut's exact.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.processing.conftest import make_clip
-from tests.processing.detecting import hard_cuts
-from tests.videogen import Segment as S
+from tests.support.detecting import hard_cuts
+from tests.support.videogen import Segment as S
 
 # Scenes stay at most 32 frames: the generator's drifting texture jumps back after that.
 CASES: dict[str, tuple[list[S], list[int]]] = {

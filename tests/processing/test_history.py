@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.processing.conftest import make_clip
-from tests.processing.detecting import measured_frames
-from tests.videogen import Segment as S
+from tests.support.detecting import measured_frames
+from tests.support.videogen import Segment as S
 from vidpulse.processing import AnalysisOptions
 from vidpulse.processing.analyzers.transitions.history import BLACK, WHITE, FrameHistory, Reach
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import cv2
 
 from tests.processing.conftest import analyse
-from tests.videogen import Truth
+from tests.support.videogen import Truth
 
 
 def test_one_thumbnail_per_scene_and_a_contact_sheet(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

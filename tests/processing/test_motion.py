@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse, make_clip
-from tests.videogen import Segment as S
+from tests.support.videogen import Segment as S
 from vidpulse.processing.analyzers.motion import moving_boxes
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse
-from tests.videogen import Truth
+from tests.support.videogen import Truth
 from vidpulse.processing.analyzers import keyframes
 from vidpulse.processing.render import Renderer
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import BLACK_THEN_SLOW_FADE_IN, analyse, cut_frames, make_clip
-from tests.videogen import Segment as S
-from tests.videogen import Truth, segment_frames, write_audio, write_frames
+from tests.support.videogen import Segment as S
+from tests.support.videogen import Truth, segment_frames, write_audio, write_frames
 from vidpulse.processing import (
     AnalysisOptions,
     Cancelled,

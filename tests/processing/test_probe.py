@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.videogen import Truth, write_audio, write_frames
+from tests.support.videogen import Truth, write_audio, write_frames
 from vidpulse.processing import UndecodableVideo, VideoInfo, probe
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from tests.processing.conftest import analyse, frames_of, make_clip
-from tests.videogen import Segment as S
-from tests.videogen import Truth
+from tests.support.videogen import Segment as S
+from tests.support.videogen import Truth
 
 
 def test_black_and_frozen_within_one_frame(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

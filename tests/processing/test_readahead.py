@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.videogen import Truth
+from tests.support.videogen import Truth
 from vidpulse.processing.decode import Decoder
 from vidpulse.processing.readahead import ReadAhead
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse, write_deblocked
-from tests.videogen import Segment as S
-from tests.videogen import Truth, segment_frames, write_frames
+from tests.support.videogen import Segment as S
+from tests.support.videogen import Truth, segment_frames, write_frames
 
 
 def test_annotated_video_is_browser_h264_with_every_frame(std_clip: tuple[Path, Truth], tmp_path: Path) -> None:

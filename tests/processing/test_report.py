@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 
 from tests.processing.conftest import analyse, make_clip
-from tests.videogen import Segment as S
-from tests.videogen import Truth
+from tests.support.videogen import Segment as S
+from tests.support.videogen import Truth
 from vidpulse.processing import REPORT_SCHEMA_VERSION
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "report.schema.json").read_text())

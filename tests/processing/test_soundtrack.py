@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse
-from tests.videogen import Segment, segment_frames, silence, tone, write_frames, write_video_with_audio
+from tests.support.videogen import Segment, segment_frames, silence, tone, write_frames, write_video_with_audio
 
 FPS = 25
 SIZE = (160, 120)

@@ -5,8 +5,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.videogen import Segment as Clip
-from tests.videogen import silence, tone, write_video, write_video_with_audio
+from tests.support.videogen import Segment as Clip
+from tests.support.videogen import silence, tone, write_video, write_video_with_audio
 from vidpulse.processing import AnalysisOptions, analyze
 from vidpulse.processing.analyzers.cuts import Cut
 from vidpulse.processing.analyzers.quality import QualityResult

@@ -1,4 +1,4 @@
-"""The accuracy suite: clips with one known fade or dissolve each (tests/transitions.py)."""
+"""The accuracy suite: clips with one known fade or dissolve each (tests/support/transitions.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.processing.conftest import analyse
-from tests.transitions import (
+from tests.support.transitions import (
     DURATIONS_S,
     RAMP_FRAMES,
     SHAPES,

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.client import FINAL_STATES, TERMINAL_EVENTS, Received, follow, order, upload_ok
+from tests.support.client import FINAL_STATES, TERMINAL_EVENTS, Received, follow, order, upload_ok
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

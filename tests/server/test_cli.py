@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.terminal import run_on_a_terminal
-from tests.videogen import Segment, write_video
+from tests.support.terminal import run_on_a_terminal
+from tests.support.videogen import Segment, write_video
 
 _CLI = [sys.executable, "-m", "vidpulse.server.cli", "analyze"]
 

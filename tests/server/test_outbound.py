@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.servers import free_port, need
+from tests.support.servers import free_port, need
 from vidpulse.server.outbound import OutboundRefused, address_problem, check_url, outbound_client
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.client import assert_problem, follow, upload, upload_ok, wait_state
 from tests.conftest import backend_settings
-from tests.servers import need
-from tests.videogen import Segment, write_audio
+from tests.support.client import assert_problem, follow, upload, upload_ok, wait_state
+from tests.support.servers import need
+from tests.support.videogen import Segment, write_audio
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.client import follow, upload_ok, wait_state
+from tests.support.client import follow, upload_ok, wait_state
 
 
 def test_restart_keeps_finished_results_and_event_ids(start_server, clip, tmp_path):

@@ -10,8 +10,8 @@ import time
 import httpx
 import redis
 
-from tests.client import assert_problem, follow, order, upload, upload_ok, wait_progress, wait_state
-from tests.servers import free_port, spawn_redis
+from tests.support.client import assert_problem, follow, order, upload, upload_ok, wait_progress, wait_state
+from tests.support.servers import free_port, spawn_redis
 
 
 def _cluster(start_server, redis_url: str, **worker_settings: object):

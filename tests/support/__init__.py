@@ -1,0 +1,1 @@
+"""What the tests share: real servers and clients, generated media, receivers for what servers send."""
