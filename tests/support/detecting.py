@@ -46,7 +46,7 @@ def near(cut: Cut, frame: int, span: tuple[int, int], tolerance: int) -> bool:
 def measured_frames(path: Path, options: AnalysisOptions) -> tuple[list[Measured], float]:
     """Every frame of the clip measured as the pipeline measures it, and the clip's frame rate."""
     frames: list[Measured] = []
-    with Decoder(path, options.width, draft=True) as decoder:
+    with Decoder(path, options.width) as decoder:
         meter: Meter | None = None
         for frame in decoder.frames():
             if meter is None:
