@@ -20,6 +20,7 @@ from vidpulse.processing.analyzers.motion import Box, MotionAnalyzer
 from vidpulse.processing.analyzers.quality import QualityAnalyzer
 from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.audio import AudioResult
+from vidpulse.processing.cues import existing_cues, in_order
 from vidpulse.processing.decode import Decoder, Span
 from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
 from vidpulse.processing.exports import (
@@ -297,6 +298,7 @@ class _Run:
             "motion": motion.to_dict(),
             "quality": quality.to_dict(),
             "audio": None if self.audio is None else self.audio.to_dict(),
+            "cues": [c.to_dict() for c in in_order(existing_cues(quality, self.audio))],
             "artifacts": [],
             "timing": {"wall_s": round(wall, 3), "fps": round(frames / wall, 1) if wall > 0 else 0.0},
         }

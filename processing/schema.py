@@ -16,25 +16,17 @@ import dataclasses
 import json
 import math
 import sys
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from vidpulse.processing.options import AnalysisOptions
+from vidpulse.processing.schema_base import Closed, Seconds, Span, Unit
+from vidpulse.processing.schema_cues import Cue, Qc
 
 REPORT_SCHEMA_VERSION = 1
 REPORT_SCHEMA_ID = "https://vidpulse.invalid/report.schema.json"
-
-Seconds = Annotated[float, Field(ge=0)]
-Unit = Annotated[float, Field(ge=0, le=1)]
-
-
-class Closed(BaseModel):
-    """A JSON object with exactly these fields: anything else is a bug on the producing side."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 
 class VideoInfo(Closed):
     """What the video is, from its header (probed at upload)."""
@@ -121,11 +113,6 @@ class Scene(Closed):
     thumbnail: str | None = Field(pattern=r"^scene-[0-9]{3,}\.jpg$", description="an artifact name")
 
 
-class Span(Closed):
-    start_s: Seconds
-    end_s: Seconds = Field(description="exclusive")
-
-
 class MotionSegment(Span):
     peak: Unit
     box: list[Unit] = Field(min_length=4, max_length=4,
@@ -202,6 +189,12 @@ class Report(Closed):
     motion: Motion
     quality: Quality
     audio: Audio | None = Field(default=None, description="null when the file has no sound")
+    cues: list[Cue] = Field(
+        default_factory=list,
+        description="every technical cue (black, frozen, blurry, silence and clipping as above, and the cues only "
+        "listed here), in order of start",
+    )
+    qc: Qc | None = Field(default=None, description="the delivery checks of the option qc_profile; null with none")
     artifacts: list[Artifact] = Field(
         description="the files of the session, report.json included: scene-NNN.jpg, contact-sheet.jpg, "
         "frames.csv, timeline.png, chapters.vtt, scenes.edl, scenes.otio, and annotated.mp4 with render"
