@@ -14,6 +14,7 @@ import cv2
 from av.video.frame import VideoFrame
 
 from vidpulse.processing.analyzers import Analyzer
+from vidpulse.processing.analyzers.cues import VideoCues
 from vidpulse.processing.analyzers.cuts import CutAnalyzer
 from vidpulse.processing.analyzers.keyframes import KeyframeAnalyzer
 from vidpulse.processing.analyzers.motion import Box, MotionAnalyzer
@@ -181,7 +182,8 @@ class _Run:
         self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=box_every)
         self.keyframes = KeyframeAnalyzer(self.artifacts)
         # Fed as each frame is decoded; the keyframe picker later, once the frame's scene is final.
-        self.per_frame: list[Analyzer[object]] = [self.cuts, self.quality, self.motion]
+        self.video_cues = VideoCues(fps)
+        self.per_frame: list[Analyzer[object]] = [self.cuts, self.quality, self.motion, self.video_cues]
 
     def _frame_loop(self, decoder: Decoder, progress: ProgressTracker) -> None:
         meter: Meter | None = None
@@ -298,7 +300,7 @@ class _Run:
             "motion": motion.to_dict(),
             "quality": quality.to_dict(),
             "audio": None if self.audio is None else self.audio.to_dict(),
-            "cues": [c.to_dict() for c in in_order(existing_cues(quality, self.audio))],
+            "cues": [c.to_dict() for c in in_order([*existing_cues(quality, self.audio), *self.video_cues.result()])],
             "artifacts": [],
             "timing": {"wall_s": round(wall, 3), "fps": round(frames / wall, 1) if wall > 0 else 0.0},
         }

@@ -29,7 +29,7 @@ class ColorBarsDetail(Closed):
         "ebu: full-height bars (EBU); bars: another static pattern of vertical colour bands"
     )
     bands: int = Field(ge=2, description="vertical bands across the top of the picture")
-    white_percent: Literal[75, 100] | None = Field(description="level of the brightest bar, when it is white")
+    amplitude_percent: Literal[75, 100] | None = Field(description="the colour bars' level, when it is 75 % or 100 %")
 
 
 class InterlacedDetail(Closed):
