@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -81,6 +81,7 @@ class Frame:
     luma: np.ndarray  # uint8 (height, width)
     colour: np.ndarray | None  # uint8 BGR, at the colour width, only when the decoder was asked for it
     full: VideoFrame | None = None  # yuv420p at the render size, upright, when the decoder was asked
+    probed: object = None  # what the decoder's `probe` made of the decoded picture, when it has one
 
 
 def open_video(path: Path) -> tuple[InputContainer, VideoStream]:
@@ -328,6 +329,7 @@ class Decoder:
         full_longest: int = 0,
         full_pool: FramePool | None = None,
         draft: bool = False,
+        probe: Callable[[VideoFrame], object] | None = None,
     ) -> None:
         """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always).
         `read_ahead`: frames a background thread may decode ahead (0: decode in the caller;
@@ -338,7 +340,9 @@ class Decoder:
         `full_longest`: attach to every frame an I420 copy at the display size with its longer
         side at most this (0: none), for the annotated video, taken from `full_pool` (give them
         back once encoded). `draft`: decode with DRAFT_OPTIONS, for when no picture is shown or
-        written at full size; else with SHOWN_OPTIONS."""
+        written at full size; else with SHOWN_OPTIONS. `probe`: called with every decoded picture
+        in order, in the calling thread, before it is shrunk; what it returns is the frame's
+        `probed` (the technical cues measure there what the shrunk luma has lost)."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
         self.stream.codec_context.options = dict(DRAFT_OPTIONS if draft else SHOWN_OPTIONS)
@@ -354,6 +358,7 @@ class Decoder:
         self._full_longest = full_longest
         self._full_pool = full_pool
         self._colour_every = colour_every
+        self._probe = probe
         self._read_ahead = READ_AHEAD if read_ahead is None else read_ahead
         self._ahead: ReadAhead[tuple[int, float, VideoFrame]] | None = None
         self._offset = stream_offset_s(self.stream)
@@ -421,7 +426,8 @@ class Decoder:
             except (cv2.error, ValueError, av.FFmpegError):
                 fmt = av_frame.format.name
                 raise UndecodableVideo(f"A frame in pixel format {fmt} could not be converted.") from None
-            yield Frame(index, time_s, luma, colour, full)
+            probed = self._probe(av_frame) if self._probe is not None else None
+            yield Frame(index, time_s, luma, colour, full, probed)
 
     def _converter_for(self, av_frame: VideoFrame) -> FrameConverter:
         rotation = rotation_of(av_frame)

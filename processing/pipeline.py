@@ -15,13 +15,14 @@ from av.video.frame import VideoFrame
 
 from vidpulse.processing.analyzers import Analyzer
 from vidpulse.processing.analyzers.cues import VideoCues
+from vidpulse.processing.analyzers.cues.probe import Prober
 from vidpulse.processing.analyzers.cuts import CutAnalyzer
 from vidpulse.processing.analyzers.keyframes import KeyframeAnalyzer
 from vidpulse.processing.analyzers.motion import Box, MotionAnalyzer
-from vidpulse.processing.analyzers.quality import QualityAnalyzer
+from vidpulse.processing.analyzers.quality import QualityAnalyzer, QualityResult
 from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.audio import AudioResult
-from vidpulse.processing.cues import existing_cues, in_order
+from vidpulse.processing.cues import Cue, existing_cues, in_order
 from vidpulse.processing.decode import Decoder, Span
 from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
 from vidpulse.processing.exports import (
@@ -130,6 +131,7 @@ class _Run:
         self._check_cancel()
         progress.set_total(_expected_frames(info, opts))
         span = Span(opts.start_s, opts.end_s, opts.max_frames)
+        self.prober = Prober()
         decoder = Decoder(
             self.source,
             opts.width,
@@ -142,6 +144,7 @@ class _Run:
             # Thumbnails and the analysis see shrunk copies, where the blocking averages out;
             # only the rendered video shows whole pictures.
             draft=not opts.render,
+            probe=self.prober.probe,
         )
         with decoder:
             fps = self.fps = decoder.fps
@@ -182,7 +185,7 @@ class _Run:
         self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=box_every)
         self.keyframes = KeyframeAnalyzer(self.artifacts)
         # Fed as each frame is decoded; the keyframe picker later, once the frame's scene is final.
-        self.video_cues = VideoCues(fps)
+        self.video_cues = VideoCues(fps, self.prober)
         self.per_frame: list[Analyzer[object]] = [self.cuts, self.quality, self.motion, self.video_cues]
 
     def _frame_loop(self, decoder: Decoder, progress: ProgressTracker) -> None:
@@ -300,11 +303,14 @@ class _Run:
             "motion": motion.to_dict(),
             "quality": quality.to_dict(),
             "audio": None if self.audio is None else self.audio.to_dict(),
-            "cues": [c.to_dict() for c in in_order([*existing_cues(quality, self.audio), *self.video_cues.result()])],
+            "cues": [c.to_dict() for c in in_order(self._cues(quality, scenes, info))],
             "artifacts": [],
             "timing": {"wall_s": round(wall, 3), "fps": round(frames / wall, 1) if wall > 0 else 0.0},
         }
         return write_report(report, self.artifacts)
+
+    def _cues(self, quality: QualityResult, scenes: list[Scene], info: VideoInfo) -> list[Cue]:
+        return [*existing_cues(quality, self.audio), *self.video_cues.result(scenes, (info.width, info.height))]
 
     def _whole_video(self) -> bool:
         opts = self.options

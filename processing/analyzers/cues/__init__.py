@@ -1,21 +1,31 @@
 """The video's technical cues: detectors fed by the pipeline's one frame loop, each an Analyzer
-(analyzers/__init__.py) whose result is a list of cues (processing/cues.py)."""
+(analyzers/__init__.py) whose result is a list of cues (processing/cues.py). What they need of
+the decoded picture itself, the decoder's probe measures (probe.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from vidpulse.processing.analyzers.cues.bars import BarsDetector
+from vidpulse.processing.analyzers.cues.letterbox import LetterboxDetector
+from vidpulse.processing.analyzers.cues.probe import Prober
 from vidpulse.processing.cues import Cue
 from vidpulse.processing.features import Measured
+from vidpulse.processing.report import Scene
 
 
 class VideoCues:
-    """Every video cue detector, driven as one Analyzer."""
+    """Every video cue detector, driven as one Analyzer; `prober.probe` goes to the Decoder."""
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, prober: Prober) -> None:
+        self._prober = prober
         self.bars = BarsDetector(fps)
+        self.letterbox = LetterboxDetector()
 
     def update(self, measured: Measured) -> None:
         self.bars.update(measured)
+        self.letterbox.update(measured)
 
-    def result(self) -> list[Cue]:
-        return self.bars.result()
+    def result(self, scenes: Sequence[Scene] = (), display: tuple[int, int] = (0, 0)) -> list[Cue]:
+        """The cues; letterbox and pillarbox per scene of `scenes`, in `display` pixels."""
+        return [*self.bars.result(), *self.letterbox.result(scenes, display)]

@@ -44,6 +44,17 @@ def spliced(parts: Sequence[tuple[str, int] | Segment], size: tuple[int, int]) -
             yield from lavfi_frames(part[0], part[1], size)
 
 
+def full_frame(frames: int, size: tuple[int, int], seed: int) -> Iterator[np.ndarray]:
+    """A scene of 16-pixel colour blocks drifting 1 px a frame, picture to every edge (videogen's
+    scenes show the black edge of their canvas as they drift, a bar in all but name)."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(24, 256, size=((height + frames) // 16 + 1, (width + frames) // 16 + 1, 3), dtype=np.uint8)
+    texture = np.kron(blocks, np.ones((16, 16, 1), dtype=np.uint8))
+    for i in range(frames):
+        yield np.ascontiguousarray(texture[i : i + height, i : i + width])
+
+
 def run_ffmpeg(*args: str | Path) -> str:
     """Run the FFmpeg command line; its log (stderr)."""
     done = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-y", *map(str, args)], capture_output=True,
