@@ -88,6 +88,10 @@ class CueTrack(Generic[T]):
         self._close()
         return self.runs
 
+    def end_run(self) -> None:
+        """End the open run here, whatever comes next (what is flagged has changed in kind)."""
+        self._close()
+
     def _close(self) -> None:
         run, self._open = self._open, None
         if run is not None and run.end_s - run.start_s >= self.min_s - _EPS:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from vidpulse.processing.analyzers.cues.bars import BarsDetector
 from vidpulse.processing.analyzers.cues.letterbox import LetterboxDetector
+from vidpulse.processing.analyzers.cues.levels import LevelsDetector
 from vidpulse.processing.analyzers.cues.probe import Prober
 from vidpulse.processing.cues import Cue
 from vidpulse.processing.features import Measured
@@ -21,11 +22,21 @@ class VideoCues:
         self._prober = prober
         self.bars = BarsDetector(fps)
         self.letterbox = LetterboxDetector()
+        self.levels = LevelsDetector(fps)
 
     def update(self, measured: Measured) -> None:
         self.bars.update(measured)
         self.letterbox.update(measured)
+        self.levels.update(measured)
 
     def result(self, scenes: Sequence[Scene] = (), display: tuple[int, int] = (0, 0)) -> list[Cue]:
         """The cues; letterbox and pillarbox per scene of `scenes`, in `display` pixels."""
-        return [*self.bars.result(), *self.letterbox.result(scenes, display)]
+        bars = self.bars.result()
+        # A test pattern's levels are what the pattern says they are (SMPTE's PLUGE is below black
+        # on purpose): out of range there is no cue.
+        levels = [c for c in self.levels.result() if not any(_within(c, b) for b in bars)]
+        return [*bars, *self.letterbox.result(scenes, display), *levels]
+
+
+def _within(cue: Cue, outer: Cue) -> bool:
+    return outer.start_s - 1e-6 <= cue.start_s and cue.end_s <= outer.end_s + 1e-6

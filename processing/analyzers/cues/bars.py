@@ -159,6 +159,8 @@ class BarsDetector:
 
     def _settle(self, verdict: dict[str, Any] | None) -> None:
         """The colour verdict for the pattern on screen: flags the frames that waited for it."""
+        if verdict != self._verdict:
+            self._track.end_run()  # another pattern: a cue of its own
         self._verdict, self._known = verdict, True
         if verdict is not None:
             for span in self._waiting:
