@@ -15,6 +15,7 @@ from av.video.frame import VideoFrame
 
 from vidpulse.processing.analyzers import Analyzer
 from vidpulse.processing.analyzers.cues import VideoCues
+from vidpulse.processing.analyzers.cues.interlace import stream_scan
 from vidpulse.processing.analyzers.cues.probe import Prober
 from vidpulse.processing.analyzers.cuts import CutAnalyzer
 from vidpulse.processing.analyzers.keyframes import KeyframeAnalyzer
@@ -148,7 +149,7 @@ class _Run:
         )
         with decoder:
             fps = self.fps = decoder.fps
-            self._make_analyzers(fps)
+            self._make_analyzers(fps, stream_scan(decoder.stream))
             progress.start("analyze")
             self._frame_loop(decoder, progress)
             self.audio = decoder.audio.result() if decoder.audio is not None else None
@@ -164,7 +165,7 @@ class _Run:
         progress.finish()
         return report
 
-    def _make_analyzers(self, fps: float) -> None:
+    def _make_analyzers(self, fps: float, scan: str) -> None:
         opts = self.options
         self.cuts = CutAnalyzer(
             fps,
@@ -185,7 +186,7 @@ class _Run:
         self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=box_every)
         self.keyframes = KeyframeAnalyzer(self.artifacts)
         # Fed as each frame is decoded; the keyframe picker later, once the frame's scene is final.
-        self.video_cues = VideoCues(fps, self.prober)
+        self.video_cues = VideoCues(fps, self.prober, scan)
         self.per_frame: list[Analyzer[object]] = [self.cuts, self.quality, self.motion, self.video_cues]
 
     def _frame_loop(self, decoder: Decoder, progress: ProgressTracker) -> None:

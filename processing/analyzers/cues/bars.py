@@ -17,6 +17,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from vidpulse.processing.cues import Cue, CueTrack
@@ -73,8 +74,9 @@ def striped(luma: np.ndarray) -> list[Band] | None:
     height, width = luma.shape
     top = luma[: max(2, int(height * TOP))]
     # Three rows first: a natural picture differs between them, and costs nothing more.
-    rows = top[[len(top) // 8, len(top) // 2, len(top) - 1]].astype(np.int16)
-    if np.abs(rows[0] - rows[1]).mean() > FLAT_STD or np.abs(rows[1] - rows[2]).mean() > FLAT_STD:
+    first, middle, last = top[len(top) // 8], top[len(top) // 2], top[-1]
+    limit = FLAT_STD * width
+    if cv2.norm(first, middle, cv2.NORM_L1) > limit or cv2.norm(middle, last, cv2.NORM_L1) > limit:
         return None
     if (top.std(axis=0) <= FLAT_STD).mean() < FLAT_COLUMNS:
         return None

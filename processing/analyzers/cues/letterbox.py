@@ -1,8 +1,8 @@
 """Letterbox and pillarbox: black bars above and below, or left and right, of the picture.
 
-On the analysis luma the pipeline already has, each frame's content box is the rows and columns
-whose brightest pixel is above black (FFmpeg cropdetect's test, with its default limit of 24 for
-video whose black is 16). A scene's active picture is the union of its frames' boxes: a dark
+On the analysis luma the pipeline already has, each frame's content box is the bounding box of
+its pixels above black (FFmpeg cropdetect's test, with its default limit of 24 for video whose
+black is 16). A scene's active picture is the union of its frames' boxes: a dark
 shot's dark edge is a bar in no frame where something lights it. One cue covers the scenes
 that share one active picture, so a change of framing starts a new cue.
 """
@@ -41,12 +41,10 @@ class Box:
 
 
 def content_box(luma: np.ndarray, limit: int) -> Box | None:
-    """The rows and columns with a pixel above `limit`; None for a frame without one."""
-    rows = np.flatnonzero(cv2.reduce(luma, 1, cv2.REDUCE_MAX).ravel() > limit)
-    if not len(rows):
-        return None
-    columns = np.flatnonzero(cv2.reduce(luma, 0, cv2.REDUCE_MAX).ravel() > limit)
-    return Box(int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1)
+    """The bounding box of the pixels above `limit`; None for a frame without one."""
+    _, lit = cv2.threshold(luma, limit, 255, cv2.THRESH_BINARY)
+    x, y, width, height = cv2.boundingRect(lit)
+    return None if width == 0 else Box(y, y + height, x, x + width)
 
 
 class LetterboxDetector:

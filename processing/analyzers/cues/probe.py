@@ -13,10 +13,16 @@ formats other than planar 8, 10 or 12-bit YUV (their chroma is not at hand as pl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
+import av
+import av.filter
 import cv2
 import numpy as np
+from av.video.format import VideoFormat
 from av.video.frame import VideoFrame
+
+from vidpulse.processing.decode import plane_view
 
 # AVColorRange's AVCOL_RANGE_JPEG: full-range video puts black at 0 rather than 16.
 _FULL_RANGE = 2
@@ -25,11 +31,19 @@ CHROMA_RANGE = (16, 240)
 # Whole rows sampled from each plane, evenly spaced: what costs is the cache lines a sample
 # touches, the same for every fourth pixel of a row as for all of it (docs/benchmarks.md).
 SAMPLE_ROWS = 24
+# idet's strip: this many bands of this many columns, and strips in the ring it is written from.
+STRIP_BANDS = 2
+BAND_WIDTH = 64
+STRIP_POOL = 4
+_TIME_BASE = Fraction(1, 25)  # idet looks at pictures, not times: any clock will do
 # Planar YUV formats whose levels are read, and the shift that brings their samples to 8 bits.
 _PLANAR = {
     "yuv420p": 0, "yuv422p": 0, "yuv444p": 0, "yuv411p": 0, "yuv440p": 0,
     "yuv420p10le": 2, "yuv422p10le": 2, "yuv444p10le": 2, "yuv420p12le": 4, "yuv422p12le": 4, "yuv444p12le": 4,
 }
+# Other pixel formats whose first plane is the luma (for idet), and the shift to 8 bits.
+_LUMA_SHIFT_EXTRA = {"yuvj420p": 0, "yuvj422p": 0, "yuvj444p": 0, "nv12": 0, "nv21": 0, "gray": 0, "gray10le": 2}
+_LUMA_SHIFT = {**_PLANAR, **_LUMA_SHIFT_EXTRA}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +87,107 @@ def sample_levels(frame: VideoFrame) -> Levels | None:
 
 def _sample(frame: VideoFrame, index: int, shift: int) -> np.ndarray:
     """SAMPLE_ROWS whole rows of a plane, evenly spaced: a view, read in place by OpenCV."""
+    rows = _plane(frame, index, shift)
+    view = rows[:: max(1, len(rows) // SAMPLE_ROWS)]
+    return np.right_shift(view, shift).astype(np.uint8) if shift else view
+
+
+def _plane(frame: VideoFrame, index: int, shift: int) -> np.ndarray:
+    """Plane `index` as an array view without the line padding, 16-bit when `shift`."""
     plane = frame.planes[index]
     dtype = np.uint16 if shift else np.uint8
-    itemsize = np.dtype(dtype).itemsize
-    rows = np.frombuffer(memoryview(plane), dtype).reshape(-1, plane.line_size // itemsize)
-    view = rows[: plane.height : max(1, plane.height // SAMPLE_ROWS), : plane.width]
-    return np.right_shift(view, shift).astype(np.uint8) if shift else view
+    rows = np.frombuffer(memoryview(plane), dtype).reshape(-1, plane.line_size // np.dtype(dtype).itemsize)
+    return rows[: plane.height, : plane.width]
+
+
+class FieldMeter:
+    """FFmpeg's idet on each picture's luma at full height (fields are its alternate lines), but
+    only STRIP_BANDS bands of BAND_WIDTH columns of it, side by side: idet compares lines with
+    their neighbours above and below, so whole columns keep the fields apart, and it judges the
+    picture by what moves across the bands. Its cost follows the pixels it reads (the whole 720p
+    picture costs several times as much, docs/benchmarks.md). Its verdict on a picture comes when
+    the next one is pushed (it compares each with both neighbours)."""
+
+    def __init__(self) -> None:
+        self._graph: av.filter.Graph | None = None
+        self._pool: list[VideoFrame] = []
+        self._pushed = 0
+        self._failed = False
+
+    def push(self, frame: VideoFrame) -> str | None:
+        """Measure `frame`; idet's verdict on the picture before it, if any."""
+        shift = _LUMA_SHIFT.get(frame.format.name)
+        if shift is None or self._failed:
+            return None
+        luma = _plane(frame, 0, shift)
+        bands = _bands(luma.shape[1])
+        width = sum(band.stop - band.start for band in bands)
+        if self._graph is None:
+            self._start(width, luma.shape[0])
+        strip = self._pool[self._pushed % len(self._pool)]
+        if (strip.width, strip.height) != (width, luma.shape[0]):
+            self._failed = True  # the picture's size changed mid-stream: idet's graph is built for one
+            return None
+        target, at = plane_view(strip, 0), 0
+        for band in bands:
+            part = luma[:, band]
+            np.copyto(target[:, at : at + part.shape[1]], np.right_shift(part, shift) if shift else part,
+                      casting="unsafe")
+            at += part.shape[1]
+        strip.pts = self._pushed
+        self._pushed += 1
+        return self._run(strip)
+
+    def finish(self) -> str | None:
+        """idet's verdict on the last picture."""
+        return None if self._graph is None or self._failed else self._run(None)
+
+    def _start(self, width: int, height: int) -> None:
+        graph = av.filter.Graph()
+        source = graph.add_buffer(width=width, height=height, format=VideoFormat("gray"), time_base=_TIME_BASE)
+        idet = graph.add("idet")
+        sink = graph.add("buffersink")
+        source.link_to(idet)
+        idet.link_to(sink)
+        graph.configure()
+        self._graph = graph
+        # idet holds three pictures (before, now, after): a fourth strip is free to write.
+        for _ in range(STRIP_POOL):
+            strip = VideoFrame(width, height, "gray")
+            strip.time_base = _TIME_BASE
+            self._pool.append(strip)
+
+    def _run(self, strip: VideoFrame | None) -> str | None:
+        assert self._graph is not None
+        verdict = None
+        try:
+            self._graph.push(strip)
+            while True:
+                out = self._graph.pull()
+                verdict = out.metadata.get("lavfi.idet.single.current_frame", verdict)
+        except (av.BlockingIOError, av.EOFError):
+            return verdict
+        except (av.FFmpegError, ValueError):
+            self._failed = True
+            return None
+
+
+def _bands(width: int) -> list[slice]:
+    """The columns of a picture that idet sees: STRIP_BANDS bands, each centred in its share of
+    the width, on 64-byte boundaries (a cache line)."""
+    if width <= STRIP_BANDS * BAND_WIDTH:
+        return [slice(0, width)]
+    starts = [max(0, min(width - BAND_WIDTH, width * (2 * k + 1) // (2 * STRIP_BANDS) - BAND_WIDTH // 2)) // 64 * 64
+              for k in range(STRIP_BANDS)]
+    return [slice(start, start + BAND_WIDTH) for start in starts]
 
 
 @dataclass(frozen=True, slots=True)
 class Probed:
     full_range: bool
     levels: Levels | None
+    interlaced_flag: bool  # the picture says of itself that it is interlaced
+    field: str | None  # idet's verdict on the picture before: tff, bff, progressive, undetermined
 
 
 def is_full_range(frame: VideoFrame) -> bool:
@@ -92,9 +195,13 @@ def is_full_range(frame: VideoFrame) -> bool:
 
 
 class Prober:
+    def __init__(self) -> None:
+        self.fields = FieldMeter()
+
     def probe(self, frame: VideoFrame) -> Probed:
         full_range = is_full_range(frame)
-        return Probed(full_range, None if full_range else sample_levels(frame))
+        levels = None if full_range else sample_levels(frame)
+        return Probed(full_range, levels, bool(frame.interlaced_frame), self.fields.push(frame))
 
 
 def probed_of(probed: object) -> Probed | None:
