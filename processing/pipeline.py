@@ -23,6 +23,7 @@ from vidpulse.processing.analyzers.motion import Box, MotionAnalyzer
 from vidpulse.processing.analyzers.quality import QualityAnalyzer, QualityResult
 from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.audio import AudioResult
+from vidpulse.processing.audio_cues import AudioCues
 from vidpulse.processing.cues import Cue, existing_cues, in_order
 from vidpulse.processing.decode import Decoder, Span
 from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
@@ -123,6 +124,7 @@ class _Run:
         self._cut_frames: list[int] = []
         self.fps = 25.0
         self.audio: AudioResult | None = None
+        self.audio_cues = AudioCues()
 
     def run(self) -> dict[str, Any]:
         opts = self.options
@@ -147,6 +149,8 @@ class _Run:
             draft=not opts.render,
             probe=self.prober.probe,
         )
+        if decoder.audio is not None:
+            decoder.audio.listeners.append(self.audio_cues.feed)
         with decoder:
             fps = self.fps = decoder.fps
             self._make_analyzers(fps, stream_scan(decoder.stream))
@@ -311,7 +315,8 @@ class _Run:
         return write_report(report, self.artifacts)
 
     def _cues(self, quality: QualityResult, scenes: list[Scene], info: VideoInfo) -> list[Cue]:
-        return [*existing_cues(quality, self.audio), *self.video_cues.result(scenes, (info.width, info.height))]
+        cues = [*existing_cues(quality, self.audio), *self.video_cues.result(scenes, (info.width, info.height))]
+        return cues if self.audio is None else [*cues, *self.audio_cues.result()]
 
     def _whole_video(self) -> bool:
         opts = self.options
