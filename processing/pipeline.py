@@ -41,6 +41,7 @@ from vidpulse.processing.framepool import FramePool
 from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.probe import VideoInfo, probe
 from vidpulse.processing.progress import Progress, ProgressTracker, never_cancelled, no_progress, no_scene
+from vidpulse.processing.qc import assess, profile_cues
 from vidpulse.processing.render import RENDER_LONGEST, Renderer
 from vidpulse.processing.report import CSV_NAME, Scene, frames_csv, scenes_of, write_report
 from vidpulse.processing.schema import REPORT_SCHEMA_VERSION
@@ -282,6 +283,8 @@ class _Run:
         self.artifacts.write_bytes(TIMELINE_NAME, "image/png", png)
         self._check_cancel()
         scenes = scenes_of(cut_result.cuts, self.series, fps, thumbnails)
+        cues = self._cues(quality, scenes, info)
+        start_s = self.series.time_s[0]
         self.artifacts.write_bytes(CHAPTERS_NAME, "text/vtt", chapters_vtt(scenes))
         edl = scenes_edl(scenes, cut_result.cuts, fps, self.name)
         self.artifacts.write_bytes(EDL_NAME, "text/plain", edl)
@@ -308,7 +311,8 @@ class _Run:
             "motion": motion.to_dict(),
             "quality": quality.to_dict(),
             "audio": None if self.audio is None else self.audio.to_dict(),
-            "cues": [c.to_dict() for c in in_order(self._cues(quality, scenes, info))],
+            "cues": [c.to_dict() for c in cues],
+            "qc": assess(self.options.qc_profile, cues, self.audio, self.video_cues.interlace, (start_s, end_s)),
             "artifacts": [],
             "timing": {"wall_s": round(wall, 3), "fps": round(frames / wall, 1) if wall > 0 else 0.0},
         }
@@ -316,7 +320,9 @@ class _Run:
 
     def _cues(self, quality: QualityResult, scenes: list[Scene], info: VideoInfo) -> list[Cue]:
         cues = [*existing_cues(quality, self.audio), *self.video_cues.result(scenes, (info.width, info.height))]
-        return cues if self.audio is None else [*cues, *self.audio_cues.result()]
+        if self.audio is not None:
+            cues += [*self.audio_cues.result(), *profile_cues(self.options.qc_profile, self.audio)]
+        return in_order(cues)
 
     def _whole_video(self) -> bool:
         opts = self.options

@@ -46,7 +46,9 @@ def _options_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(AnalysisOptions):
         kind = str(f.type)
-        base: Any = {"bool": bool, "int": int, "float": float}[kind.replace("| None", "").strip()]
+        base: Any = {"bool": bool, "int": int, "float": float, "str": str}[kind.replace("| None", "").strip()]
+        if "choices" in f.metadata:
+            base = Literal[f.metadata["choices"]]
         annotation: Any = base | None if "None" in kind else base
         constraints: dict[str, Any] = {}
         if "range" in f.metadata:
@@ -61,8 +63,9 @@ def _options_model() -> type[BaseModel]:
             description += "; must be greater than start_s (null: to the end)"
         if f.name == "max_frames":
             description += " (null: no limit)"
-        fields[f.name] = (annotation, Field(default=f.default, description=description, strict=True,
-                                            **constraints))
+        if "choices" not in f.metadata:  # a Literal is exact already (and pydantic refuses `strict` on one)
+            constraints["strict"] = True
+        fields[f.name] = (annotation, Field(default=f.default, description=description, **constraints))
     return create_model(
         "Options", __config__=ConfigDict(extra="forbid", frozen=True), __doc__=(
             "Analysis options, sent as a JSON object in the `options` form field. Every field is optional; an "

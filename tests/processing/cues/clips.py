@@ -55,6 +55,16 @@ def full_frame(frames: int, size: tuple[int, int], seed: int) -> Iterator[np.nda
         yield np.ascontiguousarray(texture[i : i + height, i : i + width])
 
 
+def with_sound(video: Path, sound: np.ndarray, out: Path, rate: int = 48000) -> Path:
+    """`video` with `sound` (float32, channels x samples) as its AAC track, muxed by the FFmpeg
+    command line."""
+    raw = out.with_suffix(".f32")
+    raw.write_bytes(np.ascontiguousarray(sound.T, dtype=np.float32).tobytes())
+    run_ffmpeg("-i", video, "-f", "f32le", "-ar", str(rate), "-ac", str(sound.shape[0]), "-i", raw, "-c:v", "copy",
+               "-c:a", "aac", "-b:a", "256k", "-shortest", out)
+    return out
+
+
 def run_ffmpeg(*args: str | Path) -> str:
     """Run the FFmpeg command line; its log (stderr)."""
     done = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-y", *map(str, args)], capture_output=True,
