@@ -29,10 +29,12 @@ from vidpulse.processing.decode import Decoder, Span
 from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
 from vidpulse.processing.exports import (
     CHAPTERS_NAME,
+    CUES_NAME,
     EDL_NAME,
     OTIO_NAME,
     OTIO_TYPE,
     chapters_vtt,
+    cues_vtt,
     scenes_edl,
     scenes_otio,
 )
@@ -284,6 +286,7 @@ class _Run:
         self._check_cancel()
         scenes = scenes_of(cut_result.cuts, self.series, fps, thumbnails)
         cues = self._cues(quality, scenes, info)
+        self.artifacts.write_bytes(CUES_NAME, "text/vtt", cues_vtt(cues))
         start_s = self.series.time_s[0]
         self.artifacts.write_bytes(CHAPTERS_NAME, "text/vtt", chapters_vtt(scenes))
         edl = scenes_edl(scenes, cut_result.cuts, fps, self.name)

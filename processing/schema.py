@@ -200,7 +200,7 @@ class Report(Closed):
     qc: Qc | None = Field(default=None, description="the delivery checks of the option qc_profile; null with none")
     artifacts: list[Artifact] = Field(
         description="the files of the session, report.json included: scene-NNN.jpg, contact-sheet.jpg, "
-        "frames.csv, timeline.png, chapters.vtt, scenes.edl, scenes.otio, and annotated.mp4 with render"
+        "frames.csv, timeline.png, chapters.vtt, cues.vtt, scenes.edl, scenes.otio, and annotated.mp4 with render"
     )
     timing: Timing
 
