@@ -11,6 +11,7 @@ full scale on a channel.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, cast
@@ -113,6 +114,9 @@ class AudioMeter:
         self._silent_since: float | None = None
         self._clipped: list[tuple[float, float, int]] = []
         self._failed = False
+        # Also given each decoded frame's samples (frame, samples as to_ndarray gives them, time_s),
+        # converted once for all (audio_cues.py).
+        self.listeners: list[Callable[[AudioFrame, np.ndarray, float], None]] = []
 
     def feed(self, packet: Packet) -> None:
         if self._failed:
@@ -160,7 +164,10 @@ class AudioMeter:
         if (frame.format.name, frame.layout.name, frame.sample_rate) != (self._format, self._layout, self._rate):
             return  # a mid-stream format change: the graph is built for the first one
         self._end_s = time_s + frame.samples / frame.sample_rate
-        self._clipping(frame, time_s)
+        samples = frame.to_ndarray()
+        self._clipping(frame, samples, time_s)
+        for listener in self.listeners:
+            listener(frame, samples, time_s)
         # The graph gets its own gapless clock; times are mapped back with the first frame's.
         frame.pts = self._next_pts
         frame.time_base = Fraction(1, self._rate)
@@ -224,10 +231,9 @@ class AudioMeter:
         Before, ebur128 reports a value far below the gate: read as silence, which it is not."""
         return block_s + SERIES_STEP_S >= self._first_s + SHORT_TERM_S - 1e-6
 
-    def _clipping(self, frame: AudioFrame, time_s: float) -> None:
-        samples = frame.to_ndarray()
+    def _clipping(self, frame: AudioFrame, samples: np.ndarray, time_s: float) -> None:
         if samples.dtype.kind in "iu":
-            full = float(np.iinfo(samples.dtype.type).max)  # type: ignore[type-var]
+            full = float(np.iinfo(samples.dtype.type).max)
             hot = np.abs(samples.astype(np.float32)) >= CLIP_LEVEL * full
         else:
             hot = np.abs(samples) >= CLIP_LEVEL

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -38,13 +38,11 @@ OPEN_TIMEOUT_S = 10.0
 _CONTAINER_OPTIONS = {"probesize": "5000000", "analyzeduration": "5000000", "protocol_whitelist": "file"}
 # Decoded full-size frames the decode thread may hold ready (4K: 12 MB each).
 READ_AHEAD = 4
-# Decoder options, the same for every run: the analysis must not depend on whether the video is
-# also rendered, so the pictures measured and the pictures shown come from one decode. No in-loop
-# deblocking only on frames no other frame is predicted from, so nothing drifts: those differ
-# from the exact decode by less than a re-encode does (57 dB PSNR and more on 720p H.264,
-# docs/benchmarks.md), and the analysis of real footage matched the exact decode's. Skipping it on
-# every frame, with FFmpeg's non-conforming shortcuts, saved 10% more CPU but moved a dissolve and
-# split a frozen stretch on real footage (docs/benchmarks.md, "One decode for analysis and render").
+# Decoder options, the same for every run, so the analysis does not depend on whether the video is
+# also rendered. No in-loop deblocking on frames nothing is predicted from, so nothing drifts: 57 dB
+# PSNR and more from the exact decode on 720p H.264, and real footage analysed as with the exact
+# decode. Skipping it on every frame, with FFmpeg's non-conforming shortcuts, saved 10% more CPU but
+# moved a dissolve and split a frozen stretch (docs/benchmarks.md, "One decode for analysis and render").
 DECODE_OPTIONS = {"skip_loop_filter": "noref"}
 # Packets to read for the first decodable frame before calling a file undecodable.
 MAX_PACKETS_TO_FIRST_FRAME = 300
@@ -81,6 +79,7 @@ class Frame:
     luma: np.ndarray  # uint8 (height, width)
     colour: np.ndarray | None  # uint8 BGR, at the colour width, only when the decoder was asked for it
     full: VideoFrame | None = None  # yuv420p at the render size, upright, when the decoder was asked
+    probed: object = None  # what the decoder's `probe` made of the decoded picture, when it has one
 
 
 def open_video(path: Path) -> tuple[InputContainer, VideoStream]:
@@ -327,6 +326,7 @@ class Decoder:
         colour_width: int | None = None,
         full_longest: int = 0,
         full_pool: FramePool | None = None,
+        probe: Callable[[VideoFrame], object] | None = None,
     ) -> None:
         """`colour_every`: attach the colour copy to every n-th frame (0: never, 1: always).
         `read_ahead`: frames a background thread may decode ahead (0: decode in the caller;
@@ -336,8 +336,9 @@ class Decoder:
         the display size when narrower (default: the analysis width).
         `full_longest`: attach to every frame an I420 copy at the display size with its longer
         side at most this (0: none), for the annotated video, taken from `full_pool` (give them
-        back once encoded). Whatever the arguments, every frame is decoded alike (DECODE_OPTIONS):
-        they only choose what is made of it."""
+        back once encoded). `probe`: called with every decoded picture, in order, before it is
+        shrunk; it returns the frame's `probed` (the cues measure what the shrunk luma lost).
+        Whatever the arguments, every frame is decoded alike (DECODE_OPTIONS)."""
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO"
         self.stream.codec_context.options = dict(DECODE_OPTIONS)
@@ -353,6 +354,7 @@ class Decoder:
         self._full_longest = full_longest
         self._full_pool = full_pool
         self._colour_every = colour_every
+        self._probe = probe
         self._read_ahead = READ_AHEAD if read_ahead is None else read_ahead
         self._ahead: ReadAhead[tuple[int, float, VideoFrame]] | None = None
         self._offset = stream_offset_s(self.stream)
@@ -420,7 +422,8 @@ class Decoder:
             except (cv2.error, ValueError, av.FFmpegError):
                 fmt = av_frame.format.name
                 raise UndecodableVideo(f"A frame in pixel format {fmt} could not be converted.") from None
-            yield Frame(index, time_s, luma, colour, full)
+            probed = self._probe(av_frame) if self._probe is not None else None
+            yield Frame(index, time_s, luma, colour, full, probed)
 
     def _converter_for(self, av_frame: VideoFrame) -> FrameConverter:
         rotation = rotation_of(av_frame)

@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from vidpulse.processing.analyzers.cuts import Cut
+from vidpulse.processing.cues import Cue
 from vidpulse.processing.overlay import scene_number
 from vidpulse.processing.report import Scene
 
 CHAPTERS_NAME = "chapters.vtt"
+CUES_NAME = "cues.vtt"
 EDL_NAME = "scenes.edl"
 OTIO_NAME = "scenes.otio"
 OTIO_TYPE = "application/vnd.pixar.opentimelineio+json"
@@ -169,6 +171,18 @@ def _timecode(frames: int, base: int) -> str:
     minutes, ss = divmod(seconds, 60)
     hh, mm = divmod(minutes, 60)
     return f"{hh % 24:02d}:{mm:02d}:{ss:02d}:{ff:02d}"
+
+
+def cues_vtt(cues: Sequence[Cue]) -> bytes:
+    """WebVTT metadata (a `<track kind="metadata">`): one cue per technical cue, in the report's order,
+    its payload the report's cue as one line of JSON."""
+    lines = ["WEBVTT", "", "NOTE Technical cues of vidpulse: each payload is a cue of report.json's cues.", ""]
+    for number, cue in enumerate(cues, start=1):
+        # A cue must end after it starts; "-->" may not appear in a payload (JSON only has it inside strings).
+        end_s = max(cue.end_s, cue.start_s + 0.001)
+        payload = json.dumps(cue.to_dict(), ensure_ascii=False, separators=(",", ":")).replace("-->", "--\\u003e")
+        lines += [f"{cue.type}-{number}", f"{_vtt_time(cue.start_s)} --> {_vtt_time(end_s)}", payload, ""]
+    return "\n".join(lines).encode()
 
 
 def _vtt_time(seconds: float) -> str:

@@ -11,10 +11,16 @@ from typing import Any
 from vidpulse.processing.errors import OptionsError
 
 _NO_LIMIT = math.inf
+# The delivery profiles report.qc checks against (processing/qc.py); none: no checks.
+QC_PROFILES = ("none", "ebu_r128", "atsc_a85", "streaming", "broadcast_hd")
 
 
 def _opt(default: Any, lo: float, hi: float, doc: str) -> Any:
     return field(default=default, metadata={"range": (lo, hi), "doc": doc})
+
+
+def _choice(default: str, choices: tuple[str, ...], doc: str) -> Any:
+    return field(default=default, metadata={"choices": choices, "doc": doc})
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class AnalysisOptions:
     - motion_min_s: shortest motion segment reported, in seconds.
     - max_frames: stop after this many frames (None: no limit).
     - start_s, end_s: analyse only [start_s, end_s) of the video (end_s None: to the end).
+    - qc_profile: check the file against a delivery profile (report.qc; processing/qc.py), one of
+      QC_PROFILES; none: no checks.
     """
 
     render: bool = False
@@ -60,6 +68,7 @@ class AnalysisOptions:
     max_frames: int | None = _opt(None, 1, _NO_LIMIT, "stop after this many frames")
     start_s: float = _opt(0.0, 0.0, _NO_LIMIT, "start of the analysed span in seconds")
     end_s: float | None = _opt(None, 0.0, _NO_LIMIT, "end of the analysed span in seconds")
+    qc_profile: str = _choice("none", QC_PROFILES, "delivery profile to check the file against (report.qc)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -92,6 +101,11 @@ def _check(f: dataclasses.Field[Any], value: Any) -> None:
     if kind == "bool":
         if not isinstance(value, bool):
             raise OptionsError(f.name, f"{f.name} must be true or false, not {value!r}.")
+        return
+    if kind == "str":
+        choices = f.metadata["choices"]
+        if not isinstance(value, str) or value not in choices:
+            raise OptionsError(f.name, f"{f.name} must be one of {', '.join(choices)}, not {value!r}.")
         return
     if kind.startswith("int"):
         if isinstance(value, bool) or not isinstance(value, int):

@@ -14,20 +14,27 @@ import cv2
 from av.video.frame import VideoFrame
 
 from vidpulse.processing.analyzers import Analyzer
+from vidpulse.processing.analyzers.cues import VideoCues
+from vidpulse.processing.analyzers.cues.interlace import stream_scan
+from vidpulse.processing.analyzers.cues.probe import Prober
 from vidpulse.processing.analyzers.cuts import CutAnalyzer
 from vidpulse.processing.analyzers.keyframes import KeyframeAnalyzer
 from vidpulse.processing.analyzers.motion import Box, MotionAnalyzer
-from vidpulse.processing.analyzers.quality import QualityAnalyzer
+from vidpulse.processing.analyzers.quality import QualityAnalyzer, QualityResult
 from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.audio import AudioResult
+from vidpulse.processing.audio_cues import AudioCues
+from vidpulse.processing.cues import Cue, existing_cues, in_order
 from vidpulse.processing.decode import Decoder, Span
 from vidpulse.processing.errors import Cancelled, OptionsError, UndecodableVideo
 from vidpulse.processing.exports import (
     CHAPTERS_NAME,
+    CUES_NAME,
     EDL_NAME,
     OTIO_NAME,
     OTIO_TYPE,
     chapters_vtt,
+    cues_vtt,
     scenes_edl,
     scenes_otio,
 )
@@ -36,6 +43,7 @@ from vidpulse.processing.framepool import FramePool
 from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.probe import VideoInfo, probe
 from vidpulse.processing.progress import Progress, ProgressTracker, never_cancelled, no_progress, no_scene
+from vidpulse.processing.qc import assess, profile_cues
 from vidpulse.processing.render import RENDER_LONGEST, Renderer
 from vidpulse.processing.report import CSV_NAME, Scene, frames_csv, scenes_of, write_report
 from vidpulse.processing.schema import REPORT_SCHEMA_VERSION
@@ -119,6 +127,7 @@ class _Run:
         self._cut_frames: list[int] = []
         self.fps = 25.0
         self.audio: AudioResult | None = None
+        self.audio_cues = AudioCues()
 
     def run(self) -> dict[str, Any]:
         opts = self.options
@@ -128,6 +137,7 @@ class _Run:
         self._check_cancel()
         progress.set_total(_expected_frames(info, opts))
         span = Span(opts.start_s, opts.end_s, opts.max_frames)
+        self.prober = Prober()
         decoder = Decoder(
             self.source,
             opts.width,
@@ -137,10 +147,13 @@ class _Run:
             full_pool=self.frame_pool,
             span=span,
             audio=True,
+            probe=self.prober.probe,
         )
+        if decoder.audio is not None:
+            decoder.audio.listeners.append(self.audio_cues.feed)
         with decoder:
             fps = self.fps = decoder.fps
-            self._make_analyzers(fps)
+            self._make_analyzers(fps, stream_scan(decoder.stream))
             progress.start("analyze")
             self._frame_loop(decoder, progress)
             self.audio = decoder.audio.result() if decoder.audio is not None else None
@@ -156,7 +169,7 @@ class _Run:
         progress.finish()
         return report
 
-    def _make_analyzers(self, fps: float) -> None:
+    def _make_analyzers(self, fps: float, scan: str) -> None:
         opts = self.options
         self.cuts = CutAnalyzer(
             fps,
@@ -177,7 +190,8 @@ class _Run:
         self.motion = MotionAnalyzer(fps, threshold=opts.motion_threshold, min_s=opts.motion_min_s, box_every=box_every)
         self.keyframes = KeyframeAnalyzer(self.artifacts)
         # Fed as each frame is decoded; the keyframe picker later, once the frame's scene is final.
-        self.per_frame: list[Analyzer[object]] = [self.cuts, self.quality, self.motion]
+        self.video_cues = VideoCues(fps, self.prober, scan)
+        self.per_frame: list[Analyzer[object]] = [self.cuts, self.quality, self.motion, self.video_cues]
 
     def _frame_loop(self, decoder: Decoder, progress: ProgressTracker) -> None:
         meter: Meter | None = None
@@ -269,6 +283,9 @@ class _Run:
         self.artifacts.write_bytes(TIMELINE_NAME, "image/png", png)
         self._check_cancel()
         scenes = scenes_of(cut_result.cuts, self.series, fps, thumbnails)
+        cues = self._cues(quality, scenes, info)
+        self.artifacts.write_bytes(CUES_NAME, "text/vtt", cues_vtt(cues))
+        start_s = self.series.time_s[0]
         self.artifacts.write_bytes(CHAPTERS_NAME, "text/vtt", chapters_vtt(scenes))
         edl = scenes_edl(scenes, cut_result.cuts, fps, self.name)
         self.artifacts.write_bytes(EDL_NAME, "text/plain", edl)
@@ -295,10 +312,18 @@ class _Run:
             "motion": motion.to_dict(),
             "quality": quality.to_dict(),
             "audio": None if self.audio is None else self.audio.to_dict(),
+            "cues": [c.to_dict() for c in cues],
+            "qc": assess(self.options.qc_profile, cues, self.audio, self.video_cues.interlace, (start_s, end_s)),
             "artifacts": [],
             "timing": {"wall_s": round(wall, 3), "fps": round(frames / wall, 1) if wall > 0 else 0.0},
         }
         return write_report(report, self.artifacts)
+
+    def _cues(self, quality: QualityResult, scenes: list[Scene], info: VideoInfo) -> list[Cue]:
+        cues = [*existing_cues(quality, self.audio), *self.video_cues.result(scenes, (info.width, info.height))]
+        if self.audio is not None:
+            cues += [*self.audio_cues.result(), *profile_cues(self.options.qc_profile, self.audio)]
+        return in_order(cues)
 
     def _whole_video(self) -> bool:
         opts = self.options

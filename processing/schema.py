@@ -16,25 +16,17 @@ import dataclasses
 import json
 import math
 import sys
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 from vidpulse.processing.options import AnalysisOptions
+from vidpulse.processing.schema_base import Closed, Seconds, Span, Unit
+from vidpulse.processing.schema_cues import Cue, Qc
 
 REPORT_SCHEMA_VERSION = 1
 REPORT_SCHEMA_ID = "https://vidpulse.invalid/report.schema.json"
-
-Seconds = Annotated[float, Field(ge=0)]
-Unit = Annotated[float, Field(ge=0, le=1)]
-
-
-class Closed(BaseModel):
-    """A JSON object with exactly these fields: anything else is a bug on the producing side."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 
 class VideoInfo(Closed):
     """What the video is, from its header (probed at upload)."""
@@ -54,7 +46,9 @@ def _options_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(AnalysisOptions):
         kind = str(f.type)
-        base: Any = {"bool": bool, "int": int, "float": float}[kind.replace("| None", "").strip()]
+        base: Any = {"bool": bool, "int": int, "float": float, "str": str}[kind.replace("| None", "").strip()]
+        if "choices" in f.metadata:
+            base = Literal[f.metadata["choices"]]
         annotation: Any = base | None if "None" in kind else base
         constraints: dict[str, Any] = {}
         if "range" in f.metadata:
@@ -69,8 +63,9 @@ def _options_model() -> type[BaseModel]:
             description += "; must be greater than start_s (null: to the end)"
         if f.name == "max_frames":
             description += " (null: no limit)"
-        fields[f.name] = (annotation, Field(default=f.default, description=description, strict=True,
-                                            **constraints))
+        if "choices" not in f.metadata:  # a Literal is exact already (and pydantic refuses `strict` on one)
+            constraints["strict"] = True
+        fields[f.name] = (annotation, Field(default=f.default, description=description, **constraints))
     return create_model(
         "Options", __config__=ConfigDict(extra="forbid", frozen=True), __doc__=(
             "Analysis options, sent as a JSON object in the `options` form field. Every field is optional; an "
@@ -119,11 +114,6 @@ class Scene(Closed):
     start_s: Seconds
     end_s: Seconds = Field(description="exclusive")
     thumbnail: str | None = Field(pattern=r"^scene-[0-9]{3,}\.jpg$", description="an artifact name")
-
-
-class Span(Closed):
-    start_s: Seconds
-    end_s: Seconds = Field(description="exclusive")
 
 
 class MotionSegment(Span):
@@ -202,9 +192,15 @@ class Report(Closed):
     motion: Motion
     quality: Quality
     audio: Audio | None = Field(default=None, description="null when the file has no sound")
+    cues: list[Cue] = Field(
+        default_factory=list,
+        description="every technical cue (black, frozen, blurry, silence and clipping as above, and the cues only "
+        "listed here), in order of start",
+    )
+    qc: Qc | None = Field(default=None, description="the delivery checks of the option qc_profile; null with none")
     artifacts: list[Artifact] = Field(
         description="the files of the session, report.json included: scene-NNN.jpg, contact-sheet.jpg, "
-        "frames.csv, timeline.png, chapters.vtt, scenes.edl, scenes.otio, and annotated.mp4 with render"
+        "frames.csv, timeline.png, chapters.vtt, cues.vtt, scenes.edl, scenes.otio, and annotated.mp4 with render"
     )
     timing: Timing
 

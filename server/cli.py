@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument("--render", action="store_true", help="also write annotated.mp4")
     analyze.add_argument("--width", type=int, help="analysis width in pixels")
     analyze.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    analyze.add_argument("--qc", metavar="PROFILE", help="check against a delivery profile (ebu_r128, atsc_a85, "
+                         "streaming, broadcast_hd): exit 3 when the file fails it")
 
     from vidpulse.client import submit
     from vidpulse.client.options import add_option_argument
@@ -218,6 +220,8 @@ def _analyze(args: argparse.Namespace) -> int:
         flags: dict[str, Any] = {"render": True} if args.render else {}
         if args.width is not None:
             flags["width"] = args.width
+        if args.qc is not None:
+            flags["qc_profile"] = args.qc
         options = AnalysisOptions.from_mapping({**parse_options(args.option), **flags})
         with _output_folder(out):
             report = analyze(args.file, out, options, on_progress=bar or no_progress)
@@ -229,11 +233,24 @@ def _analyze(args: argparse.Namespace) -> int:
         return _fail(bar, "interrupted", 130)
     if bar is not None:
         bar.clear()
+    failed = _qc_failed(report)
     if args.json:
-        return _print_json(report)
+        code = _print_json(report)
+        return code or (3 if failed else 0)
     print(f"wrote {out / 'report.json'}: {len(report.get('cuts', []))} cuts, "
           f"{len(report.get('scenes', []))} scenes", file=sys.stderr)
-    return 0
+    return 3 if failed else 0
+
+
+def _qc_failed(report: dict[str, Any]) -> bool:
+    """Whether the report's delivery checks failed; if so, says which on stderr (3 is the exit code
+    then: 1 stays for a file that could not be analysed)."""
+    qc = report.get("qc")
+    if not qc or qc["passed"]:
+        return False
+    failed = ", ".join(f"{c['id']} ({c['value']}, limit {c['limit']})" for c in qc["checks"] if not c["passed"])
+    print(f"vidpulse: fails {qc['profile']}: {failed}", file=sys.stderr)
+    return True
 
 
 @contextlib.contextmanager

@@ -14,6 +14,10 @@ export function readOptions(form) {
   for (const input of numberFields(form)) {
     if (input.value !== "") options[input.name] = Number(input.value);
   }
+  // A choice is sent when it is not the first (the server's default).
+  for (const select of form.querySelectorAll("select")) {
+    if (select.selectedIndex > 0) options[select.name] = select.value;
+  }
   return options;
 }
 
@@ -21,6 +25,7 @@ export function readOptions(form) {
 export function fillOptions(form, options) {
   form.elements.render.checked = Boolean(options.render);
   for (const input of numberFields(form)) input.value = options[input.name] ?? "";
+  for (const select of form.querySelectorAll("select")) select.value = options[select.name] ?? select.options[0].value;
 }
 
 function numberFields(form) {

@@ -4,6 +4,7 @@
 
 import { h } from "./dom.js";
 import { count, timecode } from "./format.js";
+import { qcParts } from "./qc.js";
 import { timelineFigure } from "./timeline.js";
 
 // How a scene can start (`cuts[].kind`): the caption's word, and the spoken one.
@@ -32,6 +33,7 @@ export function renderReport(report, fileUrl) {
     scenes(report, fileUrl, video),
     quality(report.quality),
     report.audio !== undefined && sound(report.audio),
+    qcParts(report),
     video && h("section", { class: "report-part" }, h("h4", {}, "Annotated video"), video),
     downloads(artifacts, fileUrl));
 }
@@ -138,7 +140,7 @@ function pct(value) {
 }
 
 function downloads(artifacts, fileUrl) {
-  const names = ["report.json", "frames.csv", "timeline.png", "contact-sheet.jpg", "annotated.mp4", "chapters.vtt", "scenes.edl", "scenes.otio"]
+  const names = ["report.json", "frames.csv", "timeline.png", "contact-sheet.jpg", "annotated.mp4", "chapters.vtt", "cues.vtt", "scenes.edl", "scenes.otio"]
     .filter((n) => artifacts.has(n));
   return h("p", { class: "downloads" }, "Download: ",
     names.flatMap((name, i) => [i ? " · " : null, h("a", { href: fileUrl(name), download: name }, name)]));

@@ -77,6 +77,8 @@ class Demo:
             field_ = self.page.locator(f"#options-form [name={name}]")
             if isinstance(value, bool):
                 field_.set_checked(value)
+            elif field_.evaluate("element => element.tagName") == "SELECT":
+                field_.select_option(str(value))
             else:
                 field_.fill(str(value))
 
