@@ -17,6 +17,7 @@ from vidpulse.server.config import Settings
 from vidpulse.server.errors import ServiceUnavailable
 from vidpulse.server.jobs import child as protocol
 from vidpulse.server.jobs.pool import CRASHED, TIMED_OUT, Outcome, WorkerPool, WorkerProcess
+from vidpulse.server.live.driver import LiveDriver
 from vidpulse.server.logs import bind_session
 from vidpulse.server.models import Session, SessionState, Summary
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
@@ -40,6 +41,7 @@ class Dispatcher:
         self.lifecycle = lifecycle
         self.backend = backend
         self.pool = pool
+        self.live = LiveDriver(settings, lifecycle, backend)
 
     def loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """One loop per worker, for the runtime's supervisor."""
@@ -96,7 +98,9 @@ class Dispatcher:
         lifecycle, storage = self.lifecycle, self.lifecycle.storage
         try:
             async with self._heartbeat(session.id):
-                source = await self._until_stored(lambda: storage.fetch(session.id, SOURCE))
+                # A live session has no stored source: its worker follows the stream itself.
+                live = session.kind == "live"
+                source = None if live else await self._until_stored(lambda: storage.fetch(session.id, SOURCE))
                 current = await self.backend.sessions.get(session.id)  # cancelled or deleted during the download?
                 if current is None or current.state.finished:
                     return
@@ -107,13 +111,16 @@ class Dispatcher:
         finally:
             await storage.release(session.id)
 
-    async def _analyse(self, worker: WorkerProcess, session: Session, source: Path) -> None:
+    async def _analyse(self, worker: WorkerProcess, session: Session, source: Path | None) -> None:
         lifecycle = self.lifecycle
         await lifecycle.mark_started(session)
         await lifecycle.announce_positions()
         await lifecycle.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
         out_dir = lifecycle.storage.paths(session.id).artifacts
         await asyncio.to_thread(_empty_folder, out_dir)
+        if source is None:
+            await self._finish(session, await self.live.run(worker, session, out_dir), out_dir)
+            return
         # The job crosses the worker's pipe as plain values; jobs/child.py rebuilds the options.
         job = {"source": str(source), "out_dir": str(out_dir), "options": session.options.to_dict(),
                "video": session.video and session.video.model_dump(), "name": session.filename}
@@ -127,6 +134,9 @@ class Dispatcher:
                 await lifecycle.record_progress(session, payload)
 
         outcome = await worker.run(session.id, job, on_message, self.settings.job_timeout_s)
+        await self._finish(session, outcome, out_dir)
+
+    async def _finish(self, session: Session, outcome: Outcome, out_dir: Path) -> None:
         if outcome.kind == protocol.DONE:
             await self._store_artifacts(session.id, out_dir)
         await self._settle(session, outcome)
