@@ -309,3 +309,17 @@ def test_cancel_and_delete_a_live_session_and_max_live(start_server: Callable[..
     wait_state(client, second["id"], {"running"})
     assert client.delete(f"/api/sessions/{second['id']}").status_code == 204
     assert client.get(f"/api/sessions/{second['id']}").status_code == 404
+
+
+@pytest.mark.redis
+def test_a_live_session_on_redis_reports_and_stops(start_server: Callable[..., Server], redis_server,
+                                                   origins: Origins) -> None:
+    on_redis = start_server(ALLOW_PRIVATE_URLS=1, BACKEND="redis", REDIS_URL=redis_server.url())
+    live = watch_live(on_redis, origins, Schedule(60, black=((1, 3),)), media_s=3, incident_min_s=1)
+    assert live.watch.incident("black", "closed")["end_s"] <= 2.1  # (the session may join past the start)
+    document = live.client.get(f"/api/sessions/{live.id}").json()
+    assert document["kind"] == "live" and document["progress"]["stage"] == "live"
+    report = live.stop()  # the stop is saved by the API and seen by the dispatcher, through Redis
+    assert [i["kind"] for i in report["incidents"]] == ["black"]
+    assert [e.type for e in live.watch.events].count("levels") >= 3
+    live.client.delete(f"/api/sessions/{live.id}")
