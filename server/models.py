@@ -60,6 +60,9 @@ class EventType(StrEnum):
 
 
 TERMINAL_EVENTS = frozenset({EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED, EventType.EXPIRED})
+# A live session's log keeps these for LIVE_LOG_S only (a day of them would be a quarter of a million
+# events); every other event stays for as long as the session.
+EXPIRING_EVENTS = frozenset({EventType.PROGRESS, EventType.LEVELS})
 
 
 def utcnow() -> datetime:

@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.client import Received, assert_problem, follow, upload_ok, wait_state
+from tests.client import Received, assert_problem, follow, order, upload_ok, wait_state
+from tests.conftest import backend_settings
 from tests.live import HlsOrigin, Schedule
 from tests.servers import Server, free_port, need
 
@@ -322,4 +323,32 @@ def test_a_live_session_on_redis_reports_and_stops(start_server: Callable[..., S
     report = live.stop()  # the stop is saved by the API and seen by the dispatcher, through Redis
     assert [i["kind"] for i in report["incidents"]] == ["black"]
     assert [e.type for e in live.watch.events].count("levels") >= 3
+    live.client.delete(f"/api/sessions/{live.id}")
+
+
+@pytest.mark.parametrize("backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def test_a_live_log_keeps_progress_and_levels_for_live_log_s_only(request: pytest.FixtureRequest, backend: str,
+                                                                   start_server: Callable[..., Server],
+                                                                   origins: Origins) -> None:
+    on = start_server(ALLOW_PRIVATE_URLS=1, LIVE_LOG_S=2, **backend_settings(request, backend))
+    live = watch_live(on, origins, Schedule(60, black=((1, 2.5),)), media_s=7, incident_min_s=1)
+    report = live.stop()
+    assert [i["kind"] for i in report["incidents"]] == ["black"]
+    everything = live.watch.events[1:]  # as they happened, live (after the snapshot)
+    since = order(everything[0].id or "0")
+    logged = [e for e in follow(live.client, live.id, last_event_id="0")[1:] if order(e.id or "0") >= since]
+    expiring = ("progress", "levels")
+    # Nothing else is ever dropped, and whatever is kept is kept as it was.
+    assert [e.id for e in logged if e.type not in expiring] == [e.id for e in everything if e.type not in expiring]
+    assert {e.id: e.body for e in logged} == {e.id: e.body for e in everything if e.id in {k.id for k in logged}}
+    assert "incident" in {e.type for e in logged} and "scene" in {e.type for e in logged}
+    # Only the last seconds' progress and levels are left (trimmed at most every LIVE_LOG_S / 4).
+    kept = [e for e in logged if e.type == "levels"]
+    assert 0 < len(kept) <= 4 < len([e for e in everything if e.type == "levels"])
+    # A replay from an id that was trimmed starts at the oldest event kept after it.
+    first_progress = next(e for e in everything if e.type == "progress")
+    assert first_progress.id not in {e.id for e in logged}
+    replay = follow(live.client, live.id, last_event_id=first_progress.id)
+    after = [e for e in logged if order(e.id or "0") > order(first_progress.id or "0")]
+    assert [e.id for e in replay[1:]] == [e.id for e in after]
     live.client.delete(f"/api/sessions/{live.id}")
