@@ -12,7 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from vidpulse.processing.live import LiveAnalysis, LiveEvents, LiveOptions
+from vidpulse.processing.live.analysis import LiveAnalysis, LiveEvents
+from vidpulse.processing.live.options import LiveOptions
 from vidpulse.server.live.sources import live_items
 
 # The values of the job's shared flag (server/jobs/pool.py).

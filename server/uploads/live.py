@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from vidpulse.processing.live import LiveOptions
+from vidpulse.processing.live.options import LiveOptions
 from vidpulse.server.config import Settings
 from vidpulse.server.errors import TooManyRequests, Unprocessable
 from vidpulse.server.live.sources import HLS_SCHEMES, check_source

@@ -17,10 +17,11 @@ import pytest
 from tests.live import HlsOrigin, Schedule
 from tests.servers import need
 from vidpulse.processing.errors import Cancelled, UndecodableVideo
-from vidpulse.processing.live import LiveAnalysis, LiveEvents, LiveOptions
+from vidpulse.processing.live.analysis import LiveAnalysis, LiveEvents
 from vidpulse.processing.live.incidents import Incident
 from vidpulse.processing.live.items import Back, Ended, Gap, Item, Lost
 from vidpulse.processing.live.levels import Levels
+from vidpulse.processing.live.options import LiveOptions
 from vidpulse.processing.live.schema import LiveReport
 from vidpulse.processing.live.segments import Segment, SegmentQueue
 
