@@ -8,10 +8,15 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from tests.client import Received, follow
 from tests.servers import QuietHandler, free_port
 
 Span = tuple[float, float]
@@ -159,3 +164,43 @@ def _handler(folder: Path, faults: Faults) -> type[BaseHTTPRequestHandler]:
             return self.send(200, path.read_bytes(), {"Content-Type": kind})
 
     return Handler
+
+
+def go_live(client: httpx.Client, url: str, **options: Any) -> dict[str, Any]:
+    response = client.post("/api/sessions", json={"url": url, "live": True, "options": options})
+    assert response.status_code == 202, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+class Watch:
+    """Follows a session's events in a thread, so a test acts while they arrive."""
+
+    def __init__(self, client: httpx.Client, session_id: str) -> None:
+        self.events: list[Received] = []
+        self._thread = threading.Thread(target=follow, args=(client, session_id), kwargs={"into": self.events},
+                                        daemon=True)
+        self._thread.start()
+
+    def until(self, check: Callable[[Received], bool], timeout: float = 30) -> Received:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in list(self.events):
+                if check(event):
+                    return event
+            time.sleep(0.05)
+        raise AssertionError(f"no such event in {[e.type for e in self.events]}")
+
+    def incident(self, kind: str, state: str, timeout: float = 30) -> dict[str, Any]:
+        return self.until(lambda e: e.type == "incident" and e.data["kind"] == kind and e.data["state"] == state,
+                          timeout).data
+
+    def media_s(self, at_least: float, timeout: float = 30) -> None:
+        self.until(lambda e: e.type == "progress" and e.data["media_s"] >= at_least, timeout)
+
+    def end(self, timeout: float = 60) -> Received:
+        self._thread.join(timeout)
+        assert self.events and self.events[-1].type in ("succeeded", "failed", "cancelled"), self.events[-3:]
+        return self.events[-1]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e.data for e in self.events if e.type == kind]

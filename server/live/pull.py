@@ -28,7 +28,9 @@ from vidpulse.server.outbound import OutboundRefused, Policy, resolve
 WHITELISTS = {"rtmp": "rtmp,tcp", "rtsp": "rtsp,rtp,tcp,udp"}
 PORTS = {"rtmp": 1935, "rtsp": 554}
 _OPTIONS = {"rtsp": {"rtsp_transport": "tcp"}}  # interleaved: no UDP ports to open for the server to send to
-OPEN_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 10.0
+# A pulled stream silent for READ_TIMEOUT_S is lost (nginx-rtmp keeps a player connected, silent, when
+# its publisher goes away).
+OPEN_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 5.0
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 4.0
 
 
