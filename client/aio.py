@@ -154,6 +154,14 @@ class AsyncClient:
             raise VidpulseError(f"download of {name} broke off: {exc}") from exc
         return finish_download(target)
 
+    async def live(self, url: str, options: Mapping[str, Any] | None = None) -> Session:
+        """Follow a live source (an HLS playlist, rtmp://, rtsp://) until it ends or is stopped."""
+        return paths.session(await self._send("POST", "/api/sessions", json=paths.live_body(url, options)))
+
+    async def stop(self, session_id: str) -> Session:
+        """End a live session with the report of what it saw (succeeded); a queued one is cancelled."""
+        return paths.session(await self._send("POST", paths.session_path(session_id, "stop")))
+
     async def cancel(self, session_id: str) -> Session:
         return paths.session(await self._send("POST", paths.session_path(session_id, "cancel")))
 

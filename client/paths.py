@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from vidpulse import __version__
+from vidpulse.processing.live.schema import LiveReport
 from vidpulse.processing.schema import Report
 from vidpulse.server.schemas import Session
 
@@ -35,7 +37,14 @@ def session(response: httpx.Response) -> Session:
 
 
 def report(response: httpx.Response) -> Report:
-    return Report.model_validate_json(check(response).content)
+    """The report: a LiveReport (a Report with `incidents`) for a live session."""
+    body: dict[str, Any] = check(response).json()
+    return (LiveReport if "incidents" in body else Report).model_validate(body)
+
+
+def live_body(url: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The request that follows a live source (docs/api.md, "Live sources")."""
+    return {"url": url, "live": True, **({"options": dict(options)} if options is not None else {})}
 
 
 def page(response: httpx.Response) -> tuple[list[Session], str | None]:

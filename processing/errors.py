@@ -46,3 +46,15 @@ class RenderFailed(AnalysisError):
     """The annotated video could not be encoded or written."""
 
     code = "render_failed"
+
+
+class SourceUnreachable(AnalysisError):
+    """A live source never answered within its `reconnect_s`."""
+
+    code = "source_unreachable"
+
+
+class SourceLost(AnalysisError):
+    """A live source stopped answering and did not come back within its `reconnect_s`."""
+
+    code = "source_lost"

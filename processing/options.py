@@ -6,7 +6,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from vidpulse.processing.errors import OptionsError
 
@@ -77,7 +77,7 @@ class AnalysisOptions:
             raise OptionsError("end_s", f"end_s ({self.end_s}) must be greater than start_s ({self.start_s}).")
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> AnalysisOptions:
+    def from_mapping(cls, data: Mapping[str, Any]) -> Self:
         """Build options from untrusted JSON; raises OptionsError naming the first bad field."""
         if not isinstance(data, Mapping):
             raise OptionsError("options", "The options must be a JSON object.")

@@ -66,8 +66,9 @@ def frames_csv(series: FrameSeries, loudness: list[float | None] | None = None) 
     return out.getvalue().encode()
 
 
-def write_report(report: dict[str, Any], artifacts: Artifacts) -> dict[str, Any]:
+def write_report(report: dict[str, Any], artifacts: Artifacts, model: type[Report] = Report) -> dict[str, Any]:
     """Write report.json, listing every artifact including report.json itself with its exact size.
+    `model`: the report's model (a live session's report has more fields).
 
     The report's own size depends on the digits of that size: iterate until it is stable (it
     settles in two or three rounds).
@@ -78,8 +79,8 @@ def write_report(report: dict[str, Any], artifacts: Artifacts) -> dict[str, Any]
         listed.append({"name": REPORT_NAME, "type": "application/json", "bytes": size})
         # Through the model: a report that drifts from docs/report.schema.json fails here, not in a client.
         # Unset fields stay out: a hard cut has no span fields rather than nulls.
-        model = Report.model_validate({**report, "artifacts": listed})
-        data = _encode(model.model_dump(mode="json", by_alias=True, exclude_unset=True))
+        validated = model.model_validate({**report, "artifacts": listed})
+        data = _encode(validated.model_dump(mode="json", by_alias=True, exclude_unset=True))
         if len(data) == size:
             break
         size = len(data)

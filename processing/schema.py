@@ -41,10 +41,11 @@ class VideoInfo(Closed):
     rotation: Literal[0, 90, 180, 270] = Field(description="clockwise degrees")
 
 
-def _options_model() -> type[BaseModel]:
-    """`Options`, generated from AnalysisOptions' fields and their `range`/`doc` metadata."""
+def options_model(source: type[AnalysisOptions] = AnalysisOptions, name: str = "Options") -> type[BaseModel]:
+    """`Options`, generated from AnalysisOptions' fields and their `range`/`doc` metadata (or another
+    model `name` from a subclass's, such as processing/live's LiveOptions)."""
     fields: dict[str, Any] = {}
-    for f in dataclasses.fields(AnalysisOptions):
+    for f in dataclasses.fields(source):
         kind = str(f.type)
         base: Any = {"bool": bool, "int": int, "float": float, "str": str}[kind.replace("| None", "").strip()]
         if "choices" in f.metadata:
@@ -67,13 +68,13 @@ def _options_model() -> type[BaseModel]:
             constraints["strict"] = True
         fields[f.name] = (annotation, Field(default=f.default, description=description, **constraints))
     return create_model(
-        "Options", __config__=ConfigDict(extra="forbid", frozen=True), __doc__=(
+        name, __config__=ConfigDict(extra="forbid", frozen=True), __doc__=(
             "Analysis options, sent as a JSON object in the `options` form field. Every field is optional; an "
             "unknown field, a wrong type or a value out of range is a 422 whose `field` is `options.NAME`. "
             "Integer options refuse fractional JSON numbers such as 320.0."), **fields)
 
 
-Options = _options_model()
+Options = options_model()
 
 
 class Analysed(Closed):

@@ -46,6 +46,11 @@ class RunTracker:
             self._close(index, time_s)
         self._last = (index, time_s)
 
+    @property
+    def since_s(self) -> float | None:
+        """When the run in progress began (whatever its length so far), or None."""
+        return None if self._start is None else self._start[1]
+
     def finish(self, frame_duration_s: float) -> list[Segment]:
         if self._start is not None:
             index, time_s = self._last

@@ -1,4 +1,4 @@
-"""`vidpulse serve | worker | analyze | submit`."""
+"""`vidpulse serve | worker | analyze | submit | watch`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
 
     add_option_argument(analyze)
     submit.add_arguments(commands.add_parser("submit", help="upload to a server, follow it, fetch the results"))
+    watch = commands.add_parser("watch", help="follow a live source without a server, printing its incidents")
+    watch.add_argument("url", help="an HLS playlist (http, https), or an rtmp:// or rtsp:// stream")
+    watch.add_argument("--out", type=Path, help="where the report goes (default: NAME.vidpulse/)")
+    add_option_argument(watch)
 
     args = parser.parse_args(argv)
     if args.command == "submit":
@@ -63,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, args)
     if args.command == "worker":
         return _worker(settings)
+    if args.command == "watch":
+        return _watch(args)
     return _analyze(args)
 
 
@@ -187,15 +193,21 @@ class _ProgressBar:
         self.drawn = False
 
     def __call__(self, progress: Any) -> None:
+        """A file's progress (a bar), or a live one's (`vidpulse watch`: where it is, how far behind)."""
         now = time.monotonic()
-        if progress.fraction < 1.0 and now - self._last < 0.1:
+        live = not hasattr(progress, "fraction")
+        if (live or progress.fraction < 1.0) and now - self._last < 0.1:
             return
         self._last = now
-        pct = progress.fraction * 100
-        eta = "" if progress.eta_s is None else f" eta {progress.eta_s:.0f}s"
-        text = f"{progress.stage:<8} {pct:5.1f}%  {progress.frame}/{progress.total_frames}  {progress.fps:.0f} fps{eta}"
-        filled = int(pct / 100 * 30)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {text}\x1b[K")
+        if live:
+            line = f"live {progress.media_s:8.1f}s  lag {progress.lag_s:4.1f}s  {progress.fps:4.0f} fps"
+        else:
+            pct = progress.fraction * 100
+            eta = "" if progress.eta_s is None else f" eta {progress.eta_s:.0f}s"
+            filled = int(pct / 100 * 30)
+            line = (f"[{'#' * filled}{'.' * (30 - filled)}] {progress.stage:<8} {pct:5.1f}%  "
+                    f"{progress.frame}/{progress.total_frames}  {progress.fps:.0f} fps{eta}")
+        sys.stderr.write(f"\r{line}\x1b[K")
         sys.stderr.flush()
         self.drawn = True
 
@@ -209,12 +221,13 @@ class _ProgressBar:
 
 def _analyze(args: argparse.Namespace) -> int:
     from vidpulse.client.options import parse_options
-    from vidpulse.processing import AnalysisError, AnalysisOptions, analyze
+    from vidpulse.processing import AnalysisOptions, analyze
     from vidpulse.processing.progress import no_progress
 
     out = args.out or args.file.with_name(args.file.name + ".vidpulse")
     bar = _ProgressBar() if sys.stderr.isatty() else None
-    try:
+
+    def run() -> dict[str, Any]:
         if not args.file.is_file():
             raise FileNotFoundError(f"{args.file} does not exist")
         flags: dict[str, Any] = {"render": True} if args.render else {}
@@ -224,19 +237,14 @@ def _analyze(args: argparse.Namespace) -> int:
             flags["qc_profile"] = args.qc
         options = AnalysisOptions.from_mapping({**parse_options(args.option), **flags})
         with _output_folder(out):
-            report = analyze(args.file, out, options, on_progress=bar or no_progress)
-    except AnalysisError as exc:
-        return _fail(bar, f"{args.file}: {exc.message}", 1)
-    except (OSError, ValueError) as exc:
-        return _fail(bar, str(exc), 1)
-    except KeyboardInterrupt:
-        return _fail(bar, "interrupted", 130)
-    if bar is not None:
-        bar.clear()
+            return analyze(args.file, out, options, on_progress=bar or no_progress)
+
+    report = _reported(bar, str(args.file), run)
+    if isinstance(report, int):
+        return report
     failed = _qc_failed(report)
     if args.json:
-        code = _print_json(report)
-        return code or (3 if failed else 0)
+        return _print_json(report) or (3 if failed else 0)
     print(f"wrote {out / 'report.json'}: {len(report.get('cuts', []))} cuts, "
           f"{len(report.get('scenes', []))} scenes", file=sys.stderr)
     return 3 if failed else 0
@@ -251,6 +259,48 @@ def _qc_failed(report: dict[str, Any]) -> bool:
     failed = ", ".join(f"{c['id']} ({c['value']}, limit {c['limit']})" for c in qc["checks"] if not c["passed"])
     print(f"vidpulse: fails {qc['profile']}: {failed}", file=sys.stderr)
     return True
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from vidpulse.client.options import parse_options
+    from vidpulse.server.live.watch import incident_line, watch
+
+    name = args.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "live"
+    out = args.out or Path(name + ".vidpulse")
+    bar = _ProgressBar() if sys.stderr.isatty() else None
+
+    def line(incident: Any) -> None:
+        if bar is not None:
+            bar.clear()
+        print(incident_line(incident), flush=True)
+
+    def run() -> dict[str, Any]:
+        with _output_folder(out):
+            return watch(args.url, out, parse_options(args.option), on_incident=line, on_progress=bar)
+
+    report = _reported(bar, args.url, run)
+    if isinstance(report, int):
+        return report
+    print(f"wrote {out / 'report.json'}: {len(report['scenes'])} scenes, {len(report['incidents'])} incidents, "
+          f"{report['analysed']['end_s']:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _reported(bar: _ProgressBar | None, subject: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any] | int:
+    """The report `run` returns, or the exit code of its failure, said in exactly one line on stderr."""
+    from vidpulse.processing import AnalysisError
+
+    try:
+        report = run()
+    except AnalysisError as exc:
+        return _fail(bar, f"{subject}: {exc.message}", 1)
+    except (OSError, ValueError) as exc:
+        return _fail(bar, str(exc), 1)
+    except KeyboardInterrupt:
+        return _fail(bar, "interrupted", 130)
+    if bar is not None:
+        bar.clear()
+    return report
 
 
 @contextlib.contextmanager

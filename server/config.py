@@ -63,6 +63,16 @@ class Settings:
     upload_ttl_s: float = 86400.0
     # URL ingest: seconds to connect and between two reads of the body.
     fetch_timeout_s: float = 30.0
+    # Live sessions (docs/api.md, "Live sources"): the longest one (its max_duration_s at most), how many
+    # may be unfinished at once (0: as many as there are workers), and how long their progress and
+    # levels events stay in the log.
+    live_max_s: float = 86400.0
+    max_live: int = 0
+    live_log_s: float = 3600.0
+
+    @property
+    def live_slots(self) -> int:
+        return self.max_live or self.workers
 
     @property
     def max_upload_bytes(self) -> int:
@@ -104,6 +114,8 @@ class Settings:
             raise ConfigError("MAX_UPLOAD_MB and MAX_QUEUED must be above 0")
         if self.webhook_retry_s <= 0 or self.webhook_max_attempts < 1:
             raise ConfigError("WEBHOOK_RETRY_S must be above 0 and WEBHOOK_MAX_ATTEMPTS at least 1")
+        if self.live_max_s < 1 or self.max_live < 0 or self.live_log_s <= 0:
+            raise ConfigError("LIVE_MAX_S must be at least 1, MAX_LIVE 0 or more, LIVE_LOG_S above 0")
         if not 0 < self.webhook_timeout_s < 60:
             raise ConfigError("WEBHOOK_TIMEOUT_S must be above 0 and below 60 (a delivery's lease)")
 

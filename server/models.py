@@ -15,6 +15,7 @@ from pydantic import Field, TypeAdapter
 
 from vidpulse.processing import AnalysisOptions
 from vidpulse.processing.errors import AnalysisError
+from vidpulse.processing.live.options import LiveOptions
 from vidpulse.processing.progress import STAGES
 from vidpulse.processing.schema import Closed, Timing, VideoInfo
 
@@ -46,6 +47,8 @@ class EventType(StrEnum):
     STAGE = "stage"
     PROGRESS = "progress"
     SCENE = "scene"
+    LEVELS = "levels"  # live sessions: once a second
+    INCIDENT = "incident"  # live sessions: as each incident opens and closes
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -57,6 +60,9 @@ class EventType(StrEnum):
 
 
 TERMINAL_EVENTS = frozenset({EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED, EventType.EXPIRED})
+# A live session's log keeps these for LIVE_LOG_S only (a day of them would be a quarter of a million
+# events); every other event stays for as long as the session.
+EXPIRING_EVENTS = frozenset({EventType.PROGRESS, EventType.LEVELS})
 
 
 def utcnow() -> datetime:
@@ -116,8 +122,9 @@ class Event:
 
 # A session's parts (also wire models: server/schemas.py publishes them) ------------------------
 
-Stage = StrEnum("Stage", {name.upper(): name for name in ("upload", *STAGES)})  # type: ignore[misc]
-Stage.__doc__ = "The stages of a session, in order: upload (resumable uploads and URL ingest), then the analysis's."
+Stage = StrEnum("Stage", {name.upper(): name for name in ("upload", *STAGES, "live")})  # type: ignore[misc]
+Stage.__doc__ = ("The stages of a session, in order: upload (resumable uploads and URL ingest), then the analysis's; "
+                 "a live session's analysis is one stage, live.")
 
 
 def _failure_codes() -> tuple[str, ...]:
@@ -157,6 +164,16 @@ class UploadProgress(Closed):
     eta_s: float | None = Field(ge=0, description="null while unknown")
 
 
+class LiveProgress(Closed):
+    """Progress of a live session (stage `live`): there is no fraction of a stream without an end."""
+
+    attempt: int = Field(ge=1, description="the attempt this progress belongs to (see `started`)")
+    stage: Literal["live"]
+    media_s: float = Field(ge=0, description="the session's timeline analysed so far, seconds")
+    fps: float = Field(ge=0, description="frames analysed a second, lately")
+    lag_s: float = Field(ge=0, description="how far behind the source's newest media the analysis is, seconds")
+
+
 class SessionError(Closed):
     code: str = Field(examples=list(FAILURE_CODES), description=(
         "stable and machine-readable: " + ", ".join(FAILURE_CODES) + " (and more may come)"))
@@ -189,7 +206,16 @@ class StoredUpload(Closed):
         return self.model_copy(update=changes)
 
 
-AnyProgress = Progress | UploadProgress
+class LiveSource(Closed):
+    """Where a live session's media comes from, as stored (the document shows none of it: the URL may
+    carry a token)."""
+
+    url: str
+    stop_requested: bool = False  # POST .../stop: the host running it ends it with a report
+
+
+SessionKind = Literal["file", "live"]
+AnyProgress = Progress | UploadProgress | LiveProgress
 PROGRESS = TypeAdapter(AnyProgress)
 
 
@@ -197,6 +223,7 @@ PROGRESS = TypeAdapter(AnyProgress)
 _PARTS: dict[str, Callable[[Any], Any]] = {
     "video": VideoInfo.model_validate, "progress": PROGRESS.validate_python,
     "error": SessionError.model_validate, "summary": Summary.model_validate, "upload": StoredUpload.model_validate,
+    "live": LiveSource.model_validate,
 }
 _TIMES = ("created_at", "started_at", "finished_at", "queued_at")
 
@@ -229,6 +256,8 @@ class Session:
     upload: StoredUpload | None = None  # a resumable upload or a URL ingest
     trace: str | None = None  # the W3C traceparent of the request that created it (server/ops/tracing.py)
     queued_at: datetime | None = None  # when the current job was queued
+    kind: SessionKind = "file"
+    live: LiveSource | None = None  # a live session's source
 
     @property
     def attempt(self) -> int:
@@ -264,7 +293,8 @@ class Session:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in raw.items() if k in known}
         values["state"] = SessionState(values["state"])
-        values["options"] = AnalysisOptions.from_mapping(values.get("options") or {})
+        options = LiveOptions if values.get("kind") == "live" else AnalysisOptions
+        values["options"] = options.from_mapping(values.get("options") or {})
         for key in _TIMES:
             values[key] = parse_time(values.get(key))
         for key, parse in _PARTS.items():

@@ -30,6 +30,7 @@ from vidpulse.server.storage import create_storage
 from vidpulse.server.storage.base import Storage
 from vidpulse.server.streams.hub import Hub
 from vidpulse.server.uploads.admission import Admission
+from vidpulse.server.uploads.live import LiveIngest
 from vidpulse.server.uploads.resumable import TusService
 from vidpulse.server.uploads.staging import LocalUploadStore, S3UploadStore, UploadStore
 from vidpulse.server.uploads.url_ingest import Ingestor
@@ -59,6 +60,7 @@ class Runtime:
     uploads: UploadStore
     tus: TusService
     ingest: Ingestor
+    live: LiveIngest
     accepting: bool = True
     supervisor: Supervisor = field(default_factory=Supervisor)
     loop_lag: LoopLag = field(default_factory=LoopLag)
@@ -86,7 +88,8 @@ class Runtime:
         runtime = cls(settings, storage, hub, backend, pool, prober, lifecycle, queries, control,
                       Housekeeping(settings, lifecycle, backend), admission,
                       Dispatcher(settings, lifecycle, backend, pool, tracing), metrics, tracing, webhooks, uploads,
-                      TusService(settings, admission, control, uploads), Ingestor(settings, admission, fetched))
+                      TusService(settings, admission, control, uploads), Ingestor(settings, admission, fetched),
+                      LiveIngest(settings, admission))
         await storage.start()
         unfinished = await backend.connection.start()
         await webhooks.start()  # after the backend, which removes orphan folders at start

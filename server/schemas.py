@@ -21,10 +21,12 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, create_model
 
+from vidpulse.processing.live.schema import Incident, LiveOptionsModel, LiveReport
 from vidpulse.processing.schema import Artifact, Closed, Options, Report, Scene, Timing, VideoInfo
 from vidpulse.server import models
 from vidpulse.server.models import (
     EventType,
+    LiveProgress,
     Progress,
     SessionError,
     SessionState,
@@ -42,8 +44,9 @@ Link = Annotated[str, WithJsonSchema({"type": "string", "format": "uri-reference
 
 # Sessions ---------------------------------------------------------------------------------------
 
-class ProgressData(RootModel[Progress | UploadProgress]):
-    """A `progress` event's data: the analysis's, or an upload's (stage `upload`)."""
+class ProgressData(RootModel[Progress | UploadProgress | LiveProgress]):
+    """A `progress` event's data: the analysis's, an upload's (stage `upload`), or a live session's
+    (stage `live`)."""
 
 
 class Upload(Closed):
@@ -62,23 +65,32 @@ class Upload(Closed):
         return cls(offset=stored.offset, length=stored.length, expires_at=expires)
 
 
-UploadOptions = create_model(
-    "UploadOptions", __base__=Options, __doc__=(
-        "The options of an upload (multipart field, tus metadata or URL ingest): the analysis options, "
-        "and where to send this session's webhook."),
-    callback_url=(str | None, Field(default=None, json_schema_extra={"format": "uri"}, description=(
-        "also POST this session's webhook here (needs WEBHOOK_SECRET on the server; a private or loopback "
-        "address is a 422 unless ALLOW_PRIVATE_URLS=1)"))))
+def _with_callback(name: str, base: type[BaseModel], doc: str) -> type[BaseModel]:
+    return create_model(name, __base__=base, __doc__=doc, callback_url=(str | None, Field(
+        default=None, json_schema_extra={"format": "uri"}, description=(
+            "also POST this session's webhook here (needs WEBHOOK_SECRET on the server; a private or loopback "
+            "address is a 422 unless ALLOW_PRIVATE_URLS=1)"))))
+
+
+UploadOptions = _with_callback("UploadOptions", Options, (
+    "The options of an upload (multipart field, tus metadata or URL ingest): the analysis options, and where to "
+    "send this session's webhook."))
+IngestOptions = _with_callback("IngestOptions", LiveOptionsModel, (
+    "The options of a URL ingest: the analysis options, where to send this session's webhook, and for a live "
+    "source (`live: true`) only, `max_duration_s`, `reconnect_s` and `incident_min_s`."))
 
 
 class IngestRequest(Closed):
-    """`POST /api/sessions` with JSON: the server downloads the video from `url`."""
+    """`POST /api/sessions` with JSON: the server downloads the video from `url`, or follows it live."""
 
     url: str = Field(min_length=1, description=(
-        "http or https; refused (422, `field: url`) when it resolves to a loopback, private, link-local or "
-        "otherwise non-public address, unless ALLOW_PRIVATE_URLS=1"))
-    options: UploadOptions | None = Field(default=None, description=(  # type: ignore[valid-type]
-        "the analysis options, and `callback_url` for this session's webhook"))
+        "http or https (with `live`: an HLS playlist, or an rtmp:// or rtsp:// stream); refused (422, "
+        "`field: url`) when it resolves to a loopback, private, link-local or otherwise non-public address, "
+        "unless ALLOW_PRIVATE_URLS=1"))
+    live: bool = Field(default=False, description=(
+        "follow `url` as a live source (a session of kind `live`) instead of downloading a file"))
+    options: IngestOptions | None = Field(default=None, description=(  # type: ignore[valid-type]
+        "the analysis options, `callback_url` for this session's webhook, and a live session's own"))
 
 
 class SessionLinks(Closed):
@@ -104,10 +116,13 @@ class Session(Closed):
     created_at: Timestamp
     started_at: Timestamp | None
     finished_at: Timestamp | None
-    filename: str = Field(description="the uploaded file's name, made safe")
+    kind: Literal["file", "live"] = Field(default="file", description=(
+        "`live`: a live source followed until it ends or is stopped; `file`: everything else"))
+    filename: str = Field(description="the uploaded file's name, made safe (a live source: its URL's last part)")
     video: VideoInfo | None
-    progress: Progress | UploadProgress | None = Field(description=(
-        "the latest progress (1.0 at the end of a succeeded run); an upload's while `uploading`"))
+    progress: Progress | UploadProgress | LiveProgress | None = Field(description=(
+        "the latest progress (1.0 at the end of a succeeded run); an upload's while `uploading`; a live "
+        "session's (stage `live`) while it runs"))
     queue_position: int | None = Field(ge=1, description="1 is next; null unless the session is queued")
     error: SessionError | None
     attempt: int = Field(default=0, ge=0, description=(
@@ -163,6 +178,22 @@ class Snapshot(Session):
     scenes: list[SceneData] = Field(default_factory=list, description=(
         "the current attempt's `scene` events up to `last_event_id`, each as its event's data, oldest first; "
         "later scenes arrive as events"))
+class LevelsData(Closed):
+    """A live session's levels over one second of its timeline."""
+
+    t_s: float = Field(ge=0, description="the second's start on the session's timeline")
+    brightness: float = Field(ge=0, le=1, description="mean luma over the second: 0 video black, 1 video white")
+    motion: float = Field(ge=0, le=1, description="mean share of pixels that changed between frames")
+    loudness_momentary_lufs: float | None = Field(description="EBU R128 momentary (400 ms); null without sound "
+                                                              "or below -70")
+    loudness_short_term_lufs: float | None = Field(description="EBU R128 short-term (3 s); null without sound "
+                                                               "or below -70")
+
+
+class IncidentData(Incident):
+    """An `incident` event's data: the incident as it stands, sent when it opens and again when it closes."""
+
+    state: Literal["open", "closed"]
 
 
 class RetryRequest(Closed):
@@ -190,6 +221,8 @@ EVENT_DATA: dict[EventType, type[BaseModel]] = {
     EventType.STAGE: StageData,
     EventType.PROGRESS: ProgressData,
     EventType.SCENE: SceneData,  # as the report will list it, sent as soon as the scene closes
+    EventType.LEVELS: LevelsData,
+    EventType.INCIDENT: IncidentData,
     EventType.SUCCEEDED: SucceededData,
     EventType.FAILED: SessionError,
     EventType.CANCELLED: Empty,
@@ -367,7 +400,8 @@ class WebhookAttemptList(Closed):
 
 # Every component of /openapi.json: adding a model to the document is adding it here.
 COMPONENTS: tuple[type[BaseModel], ...] = (
-    Session, SessionList, Event, *EVENT_MODELS.values(), Report, Options, UploadOptions, IngestRequest, Problem,
+    Session, SessionList, Event, *EVENT_MODELS.values(), Report, LiveReport, Options, UploadOptions, IngestRequest,
+    Problem,
     Health, Readiness, WsClientMessage, WsServerMessage, WebhookPayload, WebhookAttemptList,
 )
 

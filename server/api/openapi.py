@@ -206,6 +206,13 @@ def operations(settings: Settings) -> list[Op]:
             "(a re-analysis) and its own otherwise. The earlier attempt's artifacts are removed."),
            body={"required": False, "content": {"application/json": {"schema": ref("RetryRequest")}}},
            access="key"),
+        Op("post", "/api/sessions/{id}/stop", "stopSession", "sessions", "End a live session with its report", {
+            202: Reply("Stopping: the session ends `succeeded` within a second or two.", schemas.Session),
+            401: None, 404: None, 500: None,
+            409: "Not a live session, or it already finished (`state` says how)."},
+           description=(
+               "A running live session stops following its source and ends `succeeded` with a report of what it "
+               "saw; a queued one saw nothing and is `cancelled`. Idempotent while it runs."), access="key"),
         Op("get", "/api/sessions/{id}/webhooks", "listWebhookAttempts", "sessions", "Webhook attempts",
            {200: Reply("Every attempt to deliver this session's webhooks.", schemas.WebhookAttemptList),
             401: None, 404: None, 500: None}),

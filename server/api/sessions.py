@@ -24,7 +24,8 @@ async def create_session(request: Request) -> Response:
         if ingest is None:
             raise Unprocessable("The body is not valid JSON.")
         options: dict[str, Any] = {} if ingest.options is None else ingest.options.model_dump(exclude_unset=True)
-        session = await rt.ingest.create(ingest.url.strip(), options, owner(request))
+        follow = rt.live.create if ingest.live else rt.ingest.create
+        session = await follow(ingest.url.strip(), options, owner(request))
     else:
         session = await rt.admission.create(multipart_body(request), owner(request))
     document = await rt.queries.document(session)
@@ -60,6 +61,12 @@ async def cancel_session(request: Request) -> Response:
     return answer(await rt.queries.document(session), 202)
 
 
+async def stop_session(request: Request) -> Response:
+    rt = runtime(request)
+    session = await rt.control.stop(request.path_params["id"], owner(request))
+    return answer(await rt.queries.document(session), 202)
+
+
 async def retry_session(request: Request) -> Response:
     rt = runtime(request)
     rt.check_accepting()
@@ -90,4 +97,5 @@ routes = [
     Resource("/api/sessions/{id}/files/{name:path}", get=get_file),
     Resource("/api/sessions/{id}/cancel", post=cancel_session),
     Resource("/api/sessions/{id}/retry", post=retry_session),
+    Resource("/api/sessions/{id}/stop", post=stop_session),
 ]

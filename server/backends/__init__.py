@@ -20,4 +20,4 @@ def create_backend(settings: Settings, storage: Storage, publisher: Publisher,
 
     # Config validation allows the memory backend with local storage only (its state is on disk).
     assert isinstance(storage, LocalStorage)
-    return memory_backend(storage, publisher)
+    return memory_backend(storage, publisher, settings.live_log_s)

@@ -26,8 +26,9 @@ _PR_SET_PDEATHSIG = 1
 
 STAGE, PROGRESS, DONE, ERROR, CANCELLED, READY = "stage", "progress", "done", "error", "cancelled", "ready"
 SCENE = "scene"
+LEVELS, INCIDENT = "levels", "incident"  # live sessions (server/live/job.py)
 # Kinds a job sends while it runs, before its one final message.
-RUNNING = (STAGE, PROGRESS, SCENE)
+RUNNING = (STAGE, PROGRESS, SCENE, LEVELS, INCIDENT)
 
 
 class _ProgressSender:
@@ -113,7 +114,13 @@ def _probe(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], pro
     return probe(Path(job["source"])).to_dict()
 
 
-KINDS = {"analyze": _analyze, "probe": _probe}
+def _live(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> Any:
+    from vidpulse.server.live.job import run_live
+
+    return summarize(run_live(conn.send, cancel_flag, job))
+
+
+KINDS = {"analyze": _analyze, "probe": _probe, "live": _live}
 
 
 def run_job(conn: Connection, cancel_flag: Synchronized, job: dict[str, Any], progress_hz: float) -> None:

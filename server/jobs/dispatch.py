@@ -30,6 +30,7 @@ from vidpulse.server.config import Settings
 from vidpulse.server.errors import ServiceUnavailable
 from vidpulse.server.jobs import child as protocol
 from vidpulse.server.jobs.pool import CRASHED, INTERRUPTED, TIMED_OUT, OnMessage, Outcome, WorkerPool, WorkerProcess
+from vidpulse.server.live.driver import LiveDriver
 from vidpulse.server.logs import bind_session
 from vidpulse.server.models import Session, SessionState, Summary
 from vidpulse.server.ops.tracing import Tracing, current_traceparent
@@ -71,6 +72,7 @@ class Dispatcher:
         self.backend = backend
         self.pool = pool
         self.tracing = tracing
+        self.live = LiveDriver(settings, lifecycle, backend)
         self._stopping = asyncio.Event()
         self._running: set[str] = set()
         self._none_running = asyncio.Event()
@@ -185,7 +187,9 @@ class Dispatcher:
         lifecycle, storage, jobs = self.lifecycle, self.lifecycle.storage, self.backend.jobs
         async with self._holding(hold):
             with self.tracing.span("fetch"):
-                source = await self._until_stored(lambda: storage.fetch(session.id, SOURCE))
+                # A live session has no stored source: its worker follows the stream itself.
+                live = session.kind == "live"
+                source = None if live else await self._until_stored(lambda: storage.fetch(session.id, SOURCE))
             current = await self.backend.sessions.get(session.id)  # cancelled or deleted during the download?
             if current is None or current.state.finished:
                 return True
@@ -201,7 +205,7 @@ class Dispatcher:
             with writing_as(Attempt(session.id, hold.attempt)):
                 return await self._attempt(current, source, hold)
 
-    async def _attempt(self, session: Session, source: Path, hold: _Hold) -> bool:
+    async def _attempt(self, session: Session, source: Path | None, hold: _Hold) -> bool:
         lifecycle, attempt = self.lifecycle, hold.attempt
         assert attempt is not None
         out_dir = lifecycle.storage.paths(session.id).artifacts_of(attempt)
@@ -210,11 +214,15 @@ class Dispatcher:
             await lifecycle.announce_positions()
             await lifecycle.clear_artifacts(session.id)  # a claimed job may find an earlier attempt's files
             await asyncio.to_thread(_empty_folder, out_dir)
-            # The job crosses the worker's pipe as plain values; jobs/child.py rebuilds the options.
-            job = {"source": str(source), "out_dir": str(out_dir), "options": session.options.to_dict(),
-                   "video": session.video and session.video.model_dump(), "name": session.filename,
-                   "session": session.id, "trace": current_traceparent()}
-            outcome = await hold.worker.run(session.id, job, self._reporter(session), self.settings.job_timeout_s)
+            if source is None:
+                outcome = await self.live.run(hold.worker, session, out_dir)
+            else:
+                # The job crosses the worker's pipe as plain values; jobs/child.py rebuilds the options.
+                job = {"source": str(source), "out_dir": str(out_dir), "options": session.options.to_dict(),
+                       "video": session.video and session.video.model_dump(), "name": session.filename,
+                       "session": session.id, "trace": current_traceparent()}
+                outcome = await hold.worker.run(session.id, job, self._reporter(session),
+                                                self.settings.job_timeout_s)
             if hold.lost is None and outcome.kind == protocol.DONE:
                 with self.tracing.span("store artifacts"):
                     await self._store_artifacts(session.id, out_dir, attempt)

@@ -178,6 +178,12 @@ class WorkerProcess:
             self._cancel_flag.value = 1
         asyncio.get_running_loop().call_later(_CANCEL_GRACE_S, self._kill_if_still_running, self.session_id)
 
+    def request_stop(self) -> None:
+        """Ask a running live job to end with its report, as if its source had ended (the flag's STOP
+        value, server/live/job.py; a cancel is 1 and wins)."""
+        if self._cancel_flag is not None and not self._cancel_flag.value:
+            self._cancel_flag.value = 2
+
     def _kill_if_still_running(self, session_id: str | None) -> None:
         # A decoder stuck inside one frame never reads the flag; the process must go.
         if session_id is not None and self.session_id == session_id and self._process is not None:

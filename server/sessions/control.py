@@ -51,6 +51,23 @@ class SessionControl:
             await self.backend.signals.request_cancel(session.id)
         return session
 
+    async def stop(self, session_id: str, owner: str | None) -> Session:
+        """A live session ends with a report of what it saw (succeeded) once the host running it sees
+        the request (within a second); one still queued saw nothing, and is cancelled."""
+        session = await self.queries.visible(session_id, owner)
+        if session.kind != "live" or session.live is None:
+            raise Conflict(f"Session {session_id} is not live; cancel ends a file's analysis.",
+                           state=session.state.value)
+        if session.state.finished:
+            raise Conflict(f"Session {session_id} already {session.state.value}.", state=session.state.value)
+        if session.state is SessionState.QUEUED and await self.backend.jobs.dequeue(session.id):
+            await self.lifecycle.mark_cancelled(session)
+            await self.lifecycle.announce_positions()
+        elif not session.live.stop_requested:
+            session.live = session.live.model_copy(update={"stop_requested": True})
+            await self.backend.sessions.save(session)
+        return session
+
     async def retry(self, session_id: str, owner: str | None, options: Mapping[str, Any] | None) -> Session:
         """A finished session queued again as a new attempt on the same log, with new options if given."""
         session = await self.queries.visible(session_id, owner)

@@ -120,8 +120,9 @@ class SessionLifecycle:
     async def record_progress(self, session: Session, progress: dict[str, Any]) -> None:
         if session.state is not SessionState.RUNNING:
             return
-        current = isinstance(session.progress, Progress) and session.progress.attempt == session.attempt
-        previous = session.progress.fraction if session.progress and current else 0.0
+        progress_now = session.progress if isinstance(session.progress, Progress) else None
+        current = progress_now is not None and progress_now.attempt == session.attempt
+        previous = progress_now.fraction if progress_now and current else 0.0
         fraction = round(max(previous, min(1.0, float(progress["fraction"]))), 4)
         eta = progress.get("eta_s")
         session.progress = Progress(
@@ -134,7 +135,7 @@ class SessionLifecycle:
 
     async def succeed(self, session: Session, summary: Summary) -> None:
         session.summary = summary
-        if session.progress is not None:
+        if isinstance(session.progress, Progress):  # a live session's has no fraction
             session.progress = session.progress.model_copy(update={"fraction": 1.0, "eta_s": 0.0})
         links = schemas.SessionLinks.of(session.id)
         files = {name: f"{links.files}{name}" for name in summary.artifacts}

@@ -9,8 +9,9 @@ from vidpulse.processing import AnalysisOptions, OptionsError
 from vidpulse.server.errors import Unprocessable
 
 
-def parse_options(raw: Mapping[str, Any]) -> AnalysisOptions:
+def parse_options(raw: Mapping[str, Any], kind: type[AnalysisOptions] = AnalysisOptions) -> AnalysisOptions:
+    """`kind`: AnalysisOptions, or a subclass with more (processing/live's LiveOptions)."""
     try:
-        return AnalysisOptions.from_mapping(raw)
+        return kind.from_mapping(raw)
     except OptionsError as exc:
         raise Unprocessable(str(exc), field=f"options.{exc.field}") from exc

@@ -201,8 +201,12 @@ def files_in(folder: Path) -> list[Path]:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, separators=(",", ":")))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, separators=(",", ":")))
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 

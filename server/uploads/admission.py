@@ -56,7 +56,7 @@ class Admission:
 
     async def create(self, body: MultipartBody, owner: str | None) -> Session:
         """A multipart upload: stored, checked, probed and queued before the request is answered."""
-        await self._check_capacity()
+        await self.check_capacity()
         session_id = new_session_id()
         bind_session(session_id)
 
@@ -65,14 +65,22 @@ class Admission:
 
         try:
             upload = await receive_upload(body, store, self.settings.max_upload_bytes)
-            options, callback_url = await self._options(upload.options())
+            options, callback_url = await self.options(upload.options())
             video = await self._probe(session_id)
-            await self._check_capacity()
+            await self.check_capacity()
         except BaseException:
             await self._discard(session_id)
             raise
         session = Session(id=session_id, filename=safe_filename(upload.filename), owner=owner, options=options,
-                          video=video, trace=current_traceparent(), queued_at=utcnow())
+                          video=video)
+        await self.submit(session, callback_url)
+        self.lifecycle.metrics.upload_bytes.inc(upload.size)
+        log.info("session created from %s (%d bytes)", session.filename, upload.size)
+        return session
+
+    async def submit(self, session: Session, callback_url: str | None) -> None:
+        """A new session stored and queued, or (on any failure) nothing of it left."""
+        session.trace, session.queued_at = current_traceparent(), utcnow()  # its trace goes on with the job
         try:
             # Registered first: the job may finish before this returns, and its webhook must fire.
             await self.lifecycle.webhooks.register(session.id, callback_url)
@@ -81,15 +89,13 @@ class Admission:
         except BaseException:
             await self._undo_creation(session)
             raise
-        self.lifecycle.metrics.upload_bytes.inc(upload.size)
-        log.info("session created from %s (%d bytes)", session.filename, upload.size)
-        return session
 
-    async def _options(self, raw: dict[str, Any]) -> tuple[AnalysisOptions, str | None]:
-        """The analysis options, and this session's webhook URL (`callback_url`, checked by the
-        outbound guard: a 422 naming it when refused)."""
+    async def options(self, raw: dict[str, Any], kind: type[AnalysisOptions] = AnalysisOptions,
+                      ) -> tuple[AnalysisOptions, str | None]:
+        """The analysis options (of `kind`), and this session's webhook URL (`callback_url`, checked by
+        the outbound guard: a 422 naming it when refused)."""
         analysis = {name: value for name, value in raw.items() if name != CALLBACK_OPTION}
-        options = parse_options(analysis)
+        options = parse_options(analysis, kind)
         return options, await self.lifecycle.webhooks.check_callback(raw.get(CALLBACK_OPTION))
 
     # Resumable uploads and URL ingest: the session exists from the first byte, `uploading` ----
@@ -98,8 +104,8 @@ class Admission:
                           via: Via, metadata: str | None = None) -> Session:
         """A session in `uploading`, for a tus upload or a URL ingest. No folder yet: the upload store
         makes one when it writes to this host's disk (with S3, a tus upload never does)."""
-        parsed, callback_url = await self._options(options)
-        await self._check_capacity()
+        parsed, callback_url = await self.options(options)
+        await self.check_capacity()
         session_id = new_session_id()
         bind_session(session_id)
         upload = StoredUpload(length=length, via=via, expires_at=self._upload_expiry(), metadata=metadata or None)
@@ -200,7 +206,7 @@ class Admission:
         raise Unprocessable("The file crashed the video probe; it is not a video this server can read.",
                             code="undecodable")
 
-    async def _check_capacity(self) -> None:
+    async def check_capacity(self) -> None:
         queued = len(await self.backend.jobs.queued())
         if queued >= self.settings.max_queued:
             raise TooManyRequests(f"The queue is full ({queued} videos waiting); try again later.",

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Demo
 from tests.processing.cues.clips import full_frame, spliced, with_sound
-from tests.videogen import Segment, tone, write_frames
+from tests.support.videogen import Segment, tone, write_frames
 
 pytestmark = pytest.mark.browser
 

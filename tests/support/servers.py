@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +386,20 @@ def spawn_s3(base: Path) -> S3Server:
     server = S3Server(base, dict(zip(("master", "volume", "filer", "s3"), free_port_pairs(4), strict=True)))
     server.start()
     return server
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """An http.server handler for the tests' own origins: keep-alive, no log lines, `send` in one call."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)

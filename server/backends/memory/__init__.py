@@ -13,10 +13,10 @@ from vidpulse.server.backends.protocols import Backend, Publisher
 from vidpulse.server.storage.local import LocalStorage
 
 
-def memory_backend(storage: LocalStorage, publisher: Publisher) -> Backend:
+def memory_backend(storage: LocalStorage, publisher: Publisher, live_log_s: float = 3600.0) -> Backend:
     state = MemoryState(storage, FileWriter(storage))
     jobs = MemoryJobQueue(state)
     return Backend(name="memory", retries_crashed_jobs=False, shared_jobs=False,
                    connection=MemoryConnection(state),
-                   sessions=MemorySessions(state, jobs), events=MemoryEventLog(state, publisher), jobs=jobs,
+                   sessions=MemorySessions(state, jobs), events=MemoryEventLog(state, publisher, live_log_s), jobs=jobs,
                    signals=MemorySignals(), locks=MemoryLocks(), loops={"session-files": state.files.run})

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
-from vidpulse.server.storage.base import write_json_atomic
+from vidpulse.server.storage.base import write_json_atomic, write_text_atomic
 from vidpulse.server.storage.local import LocalStorage
 
 log = logging.getLogger("vidpulse.backend")
@@ -21,11 +21,18 @@ class FileWriter:
         self._storage = storage
         self._lines: dict[str, list[str]] = {}
         self._manifests: dict[str, dict[str, Any]] = {}
+        self._logs: dict[str, list[str]] = {}  # whole logs to write instead of the file's (trimmed live logs)
         self._wake = asyncio.Event()
         self._writing: asyncio.Future[None] | None = None
 
     def append(self, session_id: str, line: str) -> None:
         self._lines.setdefault(session_id, []).append(line)
+        self._wake.set()
+
+    def replace(self, session_id: str, lines: list[str]) -> None:
+        """The session's whole log as it now stands (lines appended before are in it)."""
+        self._logs[session_id] = lines
+        self._lines.pop(session_id, None)
         self._wake.set()
 
     def save(self, session_id: str, manifest: dict[str, Any]) -> None:
@@ -37,6 +44,7 @@ class FileWriter:
         end, so no write recreates a folder after it is gone."""
         self._lines.pop(session_id, None)
         self._manifests.pop(session_id, None)
+        self._logs.pop(session_id, None)
         if self._writing is not None:
             await asyncio.shield(self._writing)
 
@@ -49,11 +57,11 @@ class FileWriter:
     async def flush(self) -> None:
         if self._writing is not None:
             await asyncio.shield(self._writing)  # one batch at a time keeps each file in order
-        lines, manifests = self._lines, self._manifests
-        if not lines and not manifests:
+        lines, manifests, logs = self._lines, self._manifests, self._logs
+        if not lines and not manifests and not logs:
             return
-        self._lines, self._manifests = {}, {}
-        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, lines, manifests))
+        self._lines, self._manifests, self._logs = {}, {}, {}
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, lines, manifests, logs))
         try:
             # Shielded: a batch already handed to the thread finishes even if this task is cancelled.
             await asyncio.shield(self._writing)
@@ -61,10 +69,13 @@ class FileWriter:
             if self._writing.done():
                 self._writing = None
 
-    def _write(self, lines: dict[str, list[str]], manifests: dict[str, dict[str, Any]]) -> None:
-        for session_id in lines.keys() | manifests.keys():
+    def _write(self, lines: dict[str, list[str]], manifests: dict[str, dict[str, Any]],
+               logs: dict[str, list[str]]) -> None:
+        for session_id in lines.keys() | manifests.keys() | logs.keys():
             paths = self._storage.paths(session_id)
             try:
+                if session_id in logs:
+                    write_text_atomic(paths.events, "".join(line + "\n" for line in logs[session_id]))
                 if session_id in lines:
                     with paths.events.open("a") as log_file:
                         log_file.write("".join(line + "\n" for line in lines[session_id]))

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from vidpulse.server.backends import fencing
 from vidpulse.server.backends.protocols import Publisher
 from vidpulse.server.backends.redis.connection import FENCED, P, RedisConnection, arg, events_key, session_key
-from vidpulse.server.models import Event, EventType, Session, event_order
+from vidpulse.server.models import EXPIRING_EVENTS, Event, EventType, Session, event_order
 
 log = logging.getLogger("vidpulse.redis")
 
@@ -28,12 +28,36 @@ return id
 """
 
 
+# A live session's expiring events older than LIVE_LOG_S go (by Redis's own clock, which made the ids);
+# the others stay, so XTRIM (which cuts everything before an id) cannot do it. The scan resumes where
+# the last one ended (ARGV[3]), so the events kept are not read again and again.
+_TRIM = """
+local now = redis.call('TIME')
+local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[1])
+local entries = redis.call('XRANGE', KEYS[1], ARGV[3], cutoff, 'COUNT', ARGV[2])
+local expiring = {}
+for i = 4, #ARGV do expiring[ARGV[i]] = true end
+local last = ''
+for _, entry in ipairs(entries) do
+  last = entry[1]
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'type' and expiring[fields[i + 1]] then redis.call('XDEL', KEYS[1], entry[1]) end
+  end
+end
+return last
+"""
+_TRIM_BATCH = 2000
+TRIM_EVERY_S = 60.0
+
+
 class RedisEventLog:
     def __init__(self, conn: RedisConnection, publisher: Publisher) -> None:
         self._conn = conn
         self._publisher = publisher
         self._positions: dict[str, str] = {}  # watched session -> last event id delivered
         self._watch_changed = asyncio.Event()
+        self._trimmed: dict[str, tuple[float, str]] = {}  # live session -> last trim (monotonic), scanned to
 
     async def append(self, session: Session, type: EventType, data: dict[str, Any]) -> Event:
         event = Event.create(None, session.id, type, data)
@@ -50,7 +74,20 @@ class RedisEventLog:
         if entry_id == -1:
             raise fencing.AttemptSuperseded(session.id, attempt)
         session.last_event_id = str(entry_id)
+        if session.kind == "live" and type in EXPIRING_EVENTS:
+            await self._trim(session.id)
         return Event(str(entry_id), session.id, type, event.ts, data)
+
+    async def _trim(self, session_id: str) -> None:
+        keep_s = self._conn.settings.live_log_s
+        now = time.monotonic()
+        last, scanned = self._trimmed.get(session_id, (-TRIM_EVERY_S, "-"))
+        if now - last < min(TRIM_EVERY_S, keep_s / 4):
+            return
+        redis = self._conn.redis
+        reached = await self._conn.call(lambda: redis.eval(_TRIM, 1, events_key(session_id), int(keep_s * 1000),
+                                                           _TRIM_BATCH, scanned, *EXPIRING_EVENTS))
+        self._trimmed[session_id] = (now, f"({reached}" if reached else scanned)
 
     async def events_after(self, session_id: str, after: str | None) -> list[Event]:
         start = "-" if after is None else "(" + _stream_id(after)

@@ -1,5 +1,5 @@
 """Clips for the cue tests: FFmpeg's own test sources (bars, patterns) as RGB frames, spliced with
-the generated segments of tests/videogen.py, and files written by the FFmpeg command line."""
+the generated segments of tests/support/videogen.py, and files written by the FFmpeg command line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.videogen import Segment, segment_frames
+from tests.support.videogen import Segment, segment_frames
 
 
 def ffmpeg() -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse
-from tests.videogen import Segment, silence, tone, write_video_with_audio
+from tests.support.videogen import Segment, silence, tone, write_video_with_audio
 
 RATE = 48000
 AUDIO = {"silence", "clipping", "audio_phase", "channel_silent", "loudness"}

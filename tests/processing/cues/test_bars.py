@@ -10,7 +10,7 @@ import pytest
 
 from tests.processing.conftest import analyse
 from tests.processing.cues.clips import spliced
-from tests.videogen import Segment, write_frames
+from tests.support.videogen import Segment, write_frames
 
 FPS = 25
 SIZE = (640, 360)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse
-from tests.videogen import Segment, Truth, silence, tone, write_video_with_audio
+from tests.support.videogen import Segment, Truth, silence, tone, write_video_with_audio
 from vidpulse.processing.cues import CueTrack
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.processing.conftest import analyse
 from tests.processing.cues.clips import full_frame, run_ffmpeg, spliced
-from tests.videogen import write_frames
+from tests.support.videogen import write_frames
 
 FPS = 25
 FRAME = 1 / FPS

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse
-from tests.videogen import Segment, Truth, tone, write_video, write_video_with_audio
+from tests.support.videogen import Segment, Truth, tone, write_video, write_video_with_audio
 
 TODAYS = {"black", "frozen", "blurry", "silence", "clipping"}
 EVERY_KIND = [

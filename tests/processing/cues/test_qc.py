@@ -14,7 +14,7 @@ import pytest
 
 from tests.processing.conftest import analyse
 from tests.processing.cues.clips import full_frame, run_ffmpeg, spliced, with_sound
-from tests.videogen import Segment, tone, write_frames
+from tests.support.videogen import Segment, tone, write_frames
 
 FPS = 25
 SIZE = (320, 180)

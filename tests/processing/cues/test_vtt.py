@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.processing.conftest import analyse
-from tests.videogen import Segment, Truth, write_video
+from tests.support.videogen import Segment, Truth, write_video
 
 _TIME = r"(\d\d):(\d\d):(\d\d)\.(\d\d\d)"
 

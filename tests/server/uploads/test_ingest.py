@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import backend_settings
 from tests.support.client import assert_problem, follow, wait_state
-from tests.support.servers import dispose, free_port, new_server
+from tests.support.servers import QuietHandler, dispose, free_port, new_server
 
 
 @dataclass
@@ -25,31 +25,19 @@ class Origin:
 
 
 def _handler(clip: Path, hits: list[str]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
+    class Handler(QuietHandler):
 
         def do_GET(self) -> None:
             hits.append(self.path)
             path = self.path.split("?")[0]
             if path == "/videos/clip.mp4":
-                self._send(200, clip.read_bytes(), {"Content-Type": "video/mp4"})
+                self.send(200, clip.read_bytes(), {"Content-Type": "video/mp4"})
             elif path == "/download":
-                self._send(200, clip.read_bytes(), {"Content-Disposition": 'attachment; filename="named.mp4"'})
+                self.send(200, clip.read_bytes(), {"Content-Disposition": 'attachment; filename="named.mp4"'})
             elif path == "/moved":
-                self._send(302, b"", {"Location": "/videos/clip.mp4"})
+                self.send(302, b"", {"Location": "/videos/clip.mp4"})
             elif path == "/notes.txt":
-                self._send(200, b"not a video " * 1000)
+                self.send(200, b"not a video " * 1000)
             elif path == "/chunked-big":
                 self.send_response(200)
                 self.send_header("Transfer-Encoding", "chunked")
@@ -78,7 +66,7 @@ def _handler(clip: Path, hits: list[str]) -> type[BaseHTTPRequestHandler]:
                 except OSError:
                     pass
             else:
-                self._send(404, b"no such file")
+                self.send(404, b"no such file")
 
     return Handler
 

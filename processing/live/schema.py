@@ -1,0 +1,34 @@
+"""The report of a live session: the file report's fields over the whole stream, its options with the
+live ones, and every incident with its span."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from vidpulse.processing.live.incidents import IncidentKind
+from vidpulse.processing.live.options import LiveOptions
+from vidpulse.processing.schema import Closed, Report, Seconds, options_model
+
+LiveOptionsModel = options_model(LiveOptions, "LiveOptions")
+
+
+class Incident(Closed):
+    """A condition of a live stream that lasted at least `incident_min_s`."""
+
+    id: str = Field(description="unique within the session")
+    kind: IncidentKind = Field(description=(
+        "black, frozen (the picture), silence (below -60 dB), source_lost (the source did not answer; "
+        "retried for `reconnect_s`), gap (media the analysis never got)"))
+    start_s: Seconds = Field(description="on the session's timeline (0: its first frame)")
+    end_s: Seconds | None = Field(description="exclusive; null while open")
+    opened_at: str = Field(json_schema_extra={"format": "date-time"}, description="when it was announced")
+    closed_at: str | None = Field(json_schema_extra={"format": "date-time"}, description="null while open")
+
+
+class LiveReport(Report):
+    """report.json of a live session. Times are on the session's timeline: 0 at its first frame, moving on
+    across gaps and lost stretches by the time they took."""
+
+    options: LiveOptionsModel = Field(  # type: ignore[valid-type]
+        description="the options of the run, defaults filled in")
+    incidents: list[Incident] = Field(description="every incident, in the order they opened, all closed")

@@ -1,0 +1,63 @@
+"""What a live source is, and the items it hands to the analysis.
+
+An http(s) URL is an HLS playlist, followed by server/live/hls.py; rtmp:// and rtsp:// are pulled by
+FFmpeg (server/live/pull.py). Anything else (file:, concat:, data:, pipe:, ...) is refused, and so is
+srt://: the FFmpeg inside PyAV's wheels is built without libsrt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+import httpx
+
+from vidpulse.processing.live.items import Item
+from vidpulse.processing.live.segments import Segment, SegmentQueue
+from vidpulse.server.live.feed import Feed
+from vidpulse.server.live.hls import HlsFollower
+from vidpulse.server.live.pull import WHITELISTS, PullSource, pin
+from vidpulse.server.outbound import OutboundRefused, Policy, check_url, outbound_client
+
+HLS_SCHEMES = ("http", "https")
+
+
+def scheme_of(url: str) -> str:
+    """The source's scheme, once it is one this server follows; OutboundRefused says why not."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in HLS_SCHEMES or scheme in WHITELISTS:
+        return scheme
+    if scheme == "srt":
+        raise OutboundRefused("srt:// is not supported: this server's FFmpeg has no SRT; push to an RTMP or "
+                              "HLS origin instead.")
+    named = f"{scheme}:" if scheme else "a bare path"
+    raise OutboundRefused(f"A live source is an http(s) HLS playlist, or an rtmp:// or rtsp:// stream, not {named}.")
+
+
+async def check_source(url: str, *, allow_private: bool) -> str:
+    """The guard's check of a live source's address before the session exists; its scheme."""
+    scheme = scheme_of(url)
+    if scheme in HLS_SCHEMES:
+        await check_url(url, allow_private=allow_private)
+    else:
+        await pin(url, Policy(allow_private=allow_private))
+    return scheme
+
+
+@contextlib.contextmanager
+def live_items(url: str, *, allow_private: bool, reconnect_s: float, timeout_s: float,
+               stopping: Callable[[], bool]) -> Iterator[Iterator[Item]]:
+    """The source's items for LiveAnalysis.run; for HLS, fetched in a thread of their own meanwhile."""
+    if scheme_of(url) not in HLS_SCHEMES:
+        yield PullSource(url, Policy(allow_private=allow_private), reconnect_s=reconnect_s, stopping=stopping).items()
+        return
+    inbox: queue.Queue[Segment | Item | BaseException] = queue.Queue()
+
+    async def follow() -> None:
+        async with outbound_client(allow_private=allow_private, timeout=httpx.Timeout(timeout_s)) as client:
+            await HlsFollower(url, client, inbox.put, reconnect_s=reconnect_s, backlog=inbox.qsize).run()
+
+    with Feed(follow, name="vidpulse-hls"):
+        yield SegmentQueue(inbox, stopping).items()

@@ -1,0 +1,206 @@
+"""Live sources for the tests: an HLS origin made by `ffmpeg -re` from lavfi sources on a known
+schedule (cuts, black, frozen, silence at given media times), served over HTTP on loopback by a server
+that can fail on demand (down, 404, a stalled playlist, a redirect)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.client import Received, follow
+from tests.support.servers import QuietHandler, free_port
+
+Span = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What the origin's media shows, in its own seconds; cuts are negated-picture stretches (a cut in and
+    a cut out, with motion throughout: neither black nor frozen)."""
+
+    duration_s: float
+    size: tuple[int, int] = (320, 180)
+    fps: int = 30
+    black: tuple[Span, ...] = ()
+    frozen: tuple[Span, ...] = ()
+    silence: tuple[Span, ...] = ()
+    negated: tuple[Span, ...] = ()
+
+    def ffmpeg_inputs(self) -> list[str]:
+        width, height = self.size
+        d = self.duration_s
+        video = ["[0]null"]
+        for start, end in self.black:
+            video.append(f"drawbox=c=black:t=fill:enable='between(t,{start},{end - 0.001})'")
+        for start, end in self.negated:
+            video.append(f"negate=enable='between(t,{start},{end - 0.001})'")
+        graph = ",".join(video)
+        for n, (start, end) in enumerate(self.frozen):
+            first, last = round(start * self.fps), round(end * self.fps) - 1
+            graph += (f"[f{n}];[f{n}]split[a{n}][b{n}];"
+                      f"[a{n}][b{n}]freezeframes=first={first}:last={last}:replace={first - 1}")
+        graph += "[v];[1]anull"
+        for start, end in self.silence:
+            graph += f",volume=enable='between(t,{start},{end - 0.001})':volume=0"
+        graph += "[s]"
+        return ["-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r={self.fps}:d={d}",
+                "-f", "lavfi", "-i", f"sine=f=440:sample_rate=48000:d={d}",
+                "-filter_complex", graph, "-map", "[v]", "-map", "[s]"]
+
+
+@dataclass
+class Faults:
+    """How the HTTP side answers now: normally, 404 for everything, the playlist as it was (a stall),
+    or a redirect of the playlist to `redirect`."""
+
+    mode: str = "ok"
+    redirect: str = ""
+    frozen_playlist: bytes = b""
+    hits: list[str] = field(default_factory=list)
+
+
+class HlsOrigin:
+    def __init__(self, folder: Path, schedule: Schedule, *, segment_s: float = 1.0, realtime: bool = True,
+                 flags: str = "") -> None:
+        self.folder = folder
+        self.flags = flags
+        self.schedule = schedule
+        self.segment_s = segment_s
+        self.realtime = realtime
+        self.faults = Faults()
+        self.port = free_port()
+        self._ffmpeg: subprocess.Popen[bytes] | None = None
+        self._httpd: ThreadingHTTPServer | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/live.m3u8"
+
+    def start(self) -> HlsOrigin:
+        self.start_ffmpeg(flags=self.flags)
+        self.serve()
+        return self
+
+    def start_ffmpeg(self, *, clear: bool = True, flags: str = "") -> None:
+        """`flags`: -hls_flags (append_list+discont_start: go on with the same playlist after a
+        discontinuity)."""
+        if clear:
+            for path in self.folder.iterdir():
+                path.unlink()
+        command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+        if self.realtime:
+            command.append("-re")
+        command += [*self.schedule.ffmpeg_inputs(), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+                    "-g", str(round(self.schedule.fps * self.segment_s)), "-c:a", "aac", "-f", "hls",
+                    "-hls_time", str(self.segment_s), "-hls_list_size", "0",
+                    *(["-hls_flags", flags] if flags else []), str(self.folder / "live.m3u8")]
+        self._ffmpeg = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_ffmpeg(self, timeout: float = 60) -> None:
+        assert self._ffmpeg is not None
+        self._ffmpeg.wait(timeout)
+
+    def stop_ffmpeg(self) -> None:
+        if self._ffmpeg is not None and self._ffmpeg.poll() is None:
+            self._ffmpeg.kill()
+            self._ffmpeg.wait()
+
+    def wait_segments(self, count: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        playlist = self.folder / "live.m3u8"
+        while not playlist.exists() or playlist.read_text().count("#EXTINF") < count:
+            assert time.monotonic() < deadline, "the origin wrote no segments"
+            time.sleep(0.05)
+
+    def serve(self) -> None:
+        handler = _handler(self.folder, self.faults)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def unserve(self) -> None:
+        """Down: nothing listens on the port (connections are refused)."""
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def stall(self) -> None:
+        self.faults.frozen_playlist = (self.folder / "live.m3u8").read_bytes()
+        self.faults.mode = "stall"
+
+    def stop(self) -> None:
+        self.stop_ffmpeg()
+        self.unserve()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _handler(folder: Path, faults: Faults) -> type[BaseHTTPRequestHandler]:
+    class Handler(QuietHandler):
+
+        def do_GET(self) -> None:
+            name = self.path.split("?")[0].lstrip("/")
+            faults.hits.append(name)
+            if faults.mode == "404":
+                return self.send(404, b"gone")
+            if name == "live.m3u8" and faults.mode == "redirect":
+                return self.send(302, b"", {"Location": faults.redirect})
+            if name == "live.m3u8" and faults.mode == "stall":
+                return self.send(200, faults.frozen_playlist, {"Content-Type": "application/vnd.apple.mpegurl"})
+            path = folder / name
+            if "/" in name or not path.is_file():
+                return self.send(404, b"no such file")
+            kind = "application/vnd.apple.mpegurl" if name.endswith(".m3u8") else "video/mp2t"
+            return self.send(200, path.read_bytes(), {"Content-Type": kind})
+
+    return Handler
+
+
+def go_live(client: httpx.Client, url: str, **options: Any) -> dict[str, Any]:
+    response = client.post("/api/sessions", json={"url": url, "live": True, "options": options})
+    assert response.status_code == 202, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+class Watch:
+    """Follows a session's events in a thread, so a test acts while they arrive."""
+
+    def __init__(self, client: httpx.Client, session_id: str) -> None:
+        self.events: list[Received] = []
+        self._thread = threading.Thread(target=follow, args=(client, session_id), kwargs={"into": self.events},
+                                        daemon=True)
+        self._thread.start()
+
+    def until(self, check: Callable[[Received], bool], timeout: float = 30) -> Received:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in list(self.events):
+                if check(event):
+                    return event
+            time.sleep(0.05)
+        raise AssertionError(f"no such event in {[e.type for e in self.events]}")
+
+    def incident(self, kind: str, state: str, timeout: float = 30) -> dict[str, Any]:
+        return self.until(lambda e: e.type == "incident" and e.data["kind"] == kind and e.data["state"] == state,
+                          timeout).data
+
+    def media_s(self, at_least: float, timeout: float = 30) -> None:
+        self.until(lambda e: e.type == "progress" and e.data["media_s"] >= at_least, timeout)
+
+    def end(self, timeout: float = 60) -> Received:
+        self._thread.join(timeout)
+        assert self.events and self.events[-1].type in ("succeeded", "failed", "cancelled"), self.events[-3:]
+        return self.events[-1]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e.data for e in self.events if e.type == kind]
