@@ -1,8 +1,9 @@
 """Shared fixtures: generated videos, and real servers on free ports that clean up after themselves.
 
-Every server starts through tests/support/servers.py's `new_server`, and a test gets one in one of
-two ways: `start_server` starts its own (disposed with the test), `shared_server` hands it the run's
-long-lived server of a backend (`memory_server` is the memory one)."""
+Every server starts through tests/support/servers.py's `new_server`, and a test gets one in one of two
+ways: `start_server` starts its own (disposed with the test; `start_module_server` for a module's
+tests on settings of their own), `shared_server` hands it the run's long-lived server of a backend
+(`memory_server` is the memory one)."""
 
 from __future__ import annotations
 
@@ -58,9 +59,7 @@ def make_clip(tmp_path: Path) -> Callable[..., Clip]:
     return make
 
 
-@pytest.fixture
-def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
-    """Start a real `vidpulse serve` (uvicorn) on a free port; settings as keyword arguments."""
+def _server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
     def start(data_dir: Path | None = None, command: str = "serve", own_group: bool = False,
@@ -72,6 +71,19 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     yield start
     for server in reversed(servers):
         dispose(server)
+
+
+@pytest.fixture
+def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """Start a real `vidpulse serve` (uvicorn) on a free port; settings as keyword arguments."""
+    yield from _server_factory(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Server]]:
+    """`start_server` for a server that a module's tests share (a start costs seconds): for tests
+    whose sessions cannot meet, on settings of their own (else `shared_server`)."""
+    yield from _server_factory(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

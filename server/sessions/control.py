@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from vidpulse.server.backends.protocols import Backend
@@ -20,11 +21,11 @@ log = logging.getLogger("vidpulse.sessions")
 _WAIT_FOR_STOP_S = 10.0
 
 
+@dataclass
 class SessionControl:
-    def __init__(self, queries: SessionQueries, lifecycle: SessionLifecycle, backend: Backend) -> None:
-        self.queries = queries
-        self.lifecycle = lifecycle
-        self.backend = backend
+    queries: SessionQueries
+    lifecycle: SessionLifecycle
+    backend: Backend
 
     async def cancel(self, session_id: str, owner: str | None) -> Session:
         """Idempotent: a session already `cancelling` or `cancelled` is answered as it is. A queued

@@ -4,6 +4,7 @@ they lost their job, removed when they expire."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from vidpulse.server import schemas
@@ -15,11 +16,11 @@ from vidpulse.server.sessions.lifecycle import SessionLifecycle
 log = logging.getLogger("vidpulse.sessions")
 
 
+@dataclass
 class Housekeeping:
-    def __init__(self, settings: Settings, lifecycle: SessionLifecycle, backend: Backend) -> None:
-        self.settings = settings
-        self.lifecycle = lifecycle
-        self.backend = backend
+    settings: Settings
+    lifecycle: SessionLifecycle
+    backend: Backend
 
     async def resume(self, unfinished: list[Session]) -> None:
         """Sessions that were queued or running when the server stopped: run them again."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,13 +26,13 @@ log = logging.getLogger("vidpulse.sessions")
 _DEFAULT_JOB_S = 10.0
 
 
+@dataclass
 class SessionLifecycle:
-    def __init__(self, backend: Backend, storage: Storage, webhooks: Webhooks, metrics: Metrics) -> None:
-        self.backend = backend
-        self.storage = storage
-        self.webhooks = webhooks
-        self.metrics = metrics
-        self._recent_job_s: deque[float] = deque(maxlen=20)
+    backend: Backend
+    storage: Storage
+    webhooks: Webhooks
+    metrics: Metrics
+    _recent_job_s: deque[float] = field(default_factory=lambda: deque(maxlen=20))
 
     def typical_job_s(self) -> float:
         """The mean time of the last jobs finished here (for Retry-After)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from vidpulse.server.models import Session
+from vidpulse.server.models import Session, SessionState
 from vidpulse.server.storage.base import ARTIFACTS, artifacts_prefix, check_name
 
 
@@ -32,4 +32,7 @@ def artifact_object(session: Session, name: str) -> str:
     """The stored object of the session's artifact `name` (checked by artifact_name_ok): in the folder
     of the attempt whose `succeeded` was saved, the one switch that publishes an attempt's files (a
     superseded attempt can write only its own folder, never this one)."""
-    return artifacts_prefix(session.artifacts_attempt) + name
+    attempt = session.artifacts_attempt
+    if attempt is None and session.state in (SessionState.RUNNING, SessionState.CANCELLING) and session.attempts:
+        attempt = session.attempts  # the running attempt's files as it writes them (a scene's thumbnail)
+    return artifacts_prefix(attempt) + name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+from dataclasses import dataclass
 
 from vidpulse.server import schemas
 from vidpulse.server.backends.protocols import Backend
@@ -18,12 +19,12 @@ from vidpulse.server.streams.hub import Hub, SubscriberClosed, SubscriberOverflo
 from vidpulse.server.streams.subscriptions import Subscription, open_subscription
 
 
+@dataclass
 class SessionQueries:
-    def __init__(self, settings: Settings, backend: Backend, storage: Storage, hub: Hub) -> None:
-        self.settings = settings
-        self.backend = backend
-        self.storage = storage
-        self.hub = hub
+    settings: Settings
+    backend: Backend
+    storage: Storage
+    hub: Hub
 
     async def visible(self, session_id: str, owner: str | None) -> Session:
         session = await self.backend.sessions.get(session_id)

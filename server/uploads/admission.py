@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -36,7 +37,7 @@ from vidpulse.server.notify.webhooks import CALLBACK_OPTION
 from vidpulse.server.ops.tracing import current_traceparent
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
 from vidpulse.server.sessions.options import parse_options
-from vidpulse.server.storage.base import SOURCE, StorageUnavailable, safe_filename
+from vidpulse.server.storage.base import SOURCE, Storage, StorageUnavailable, safe_filename
 from vidpulse.server.uploads.multipart import MultipartBody, receive_upload
 
 log = logging.getLogger("vidpulse.uploads")
@@ -46,13 +47,16 @@ MAX_PIXELS = 7680 * 4320
 UPLOAD_STAGE = "upload"
 
 
+@dataclass
 class Admission:
-    def __init__(self, settings: Settings, lifecycle: SessionLifecycle, backend: Backend, prober: Prober) -> None:
-        self.settings = settings
-        self.lifecycle = lifecycle
-        self.backend = backend
-        self.prober = prober
-        self.storage = lifecycle.storage
+    settings: Settings
+    lifecycle: SessionLifecycle
+    backend: Backend
+    prober: Prober
+
+    @property
+    def storage(self) -> Storage:
+        return self.lifecycle.storage
 
     async def create(self, body: MultipartBody, owner: str | None) -> Session:
         """A multipart upload: stored, checked, probed and queued before the request is answered."""
