@@ -60,6 +60,7 @@ lint: $(TESTS)
 
 bench: $(TESTS) .bench-venv/bin/python
 	$(BIN)/python bench/analysis.py --scenedetect-python .bench-venv/bin/python
+	$(BIN)/python bench/cues.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/scaleout.py
 

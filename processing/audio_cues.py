@@ -5,8 +5,9 @@ channel silent while another is not), and the loudness cues of a QC profile's ra
 samples already converted for the clipping count: one conversion for both. The samples are summed
 in WINDOW_S windows, sample-exact across frames: each channel's mean square and the left-right
 product, so the correlation of a window is sum(LR) / sqrt(sum(LL) sum(RR)), -1 for a channel
-inverted against the other. FFmpeg's aphasemeter measures the same correlation, at several
-times the cost in its filter graph (docs/benchmarks.md).
+inverted against the other. FFmpeg's aphasemeter measures the same correlation, per audio frame
+rather than sample-exact windows, and alone costs about what both cues cost here, which also need
+each channel's level (docs/benchmarks.md).
 """
 
 from __future__ import annotations

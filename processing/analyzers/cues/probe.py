@@ -5,9 +5,10 @@ attaches what it returns to the frame (decode.Frame.probed).
 Levels (for out_of_range) are read on a regular sample of the decoded planes (SAMPLE_ROWS whole
 rows of each), not on the shrunk luma: averaging pulls the
 extremes in, and the cue reports shares of real samples and the worst real values. FFmpeg's
-signalstats (whose BRNG is this test) costs about ten times as much even on a 320x180 copy
-(docs/benchmarks.md). Full-range video has no such limits, so is not measured; neither are
-formats other than planar 8, 10 or 12-bit YUV (their chroma is not at hand as planes).
+signalstats (whose BRNG is this test) costs about ten times as much even on a 320x180 copy, and
+some fifty times on the decoded picture (docs/benchmarks.md). Full-range video has no such limits,
+so is not measured; neither are formats other than planar 8, 10 or 12-bit YUV (their chroma is not
+at hand as planes).
 """
 
 from __future__ import annotations
@@ -104,13 +105,14 @@ class FieldMeter:
     """FFmpeg's idet on each picture's luma at full height (fields are its alternate lines), but
     only STRIP_BANDS bands of BAND_WIDTH columns of it, side by side: idet compares lines with
     their neighbours above and below, so whole columns keep the fields apart, and it judges the
-    picture by what moves across the bands. Its cost follows the pixels it reads (the whole 720p
-    picture costs several times as much, docs/benchmarks.md). Its verdict on a picture comes when
-    the next one is pushed (it compares each with both neighbours)."""
+    picture by what moves across the bands. On the whole 720p picture (chroma too) it costs about
+    twice as much (docs/benchmarks.md). Its verdict on a picture comes when the next one is pushed
+    (it compares each with both neighbours)."""
 
     def __init__(self) -> None:
         self._graph: av.filter.Graph | None = None
         self._pool: list[VideoFrame] = []
+        self._views: list[np.ndarray] = []  # of the pool's luma planes
         self._pushed = 0
         self._failed = False
 
@@ -128,7 +130,7 @@ class FieldMeter:
         if (strip.width, strip.height) != (width, luma.shape[0]):
             self._failed = True  # the picture's size changed mid-stream: idet's graph is built for one
             return None
-        target, at = plane_view(strip, 0), 0
+        target, at = self._views[self._pushed % len(self._pool)], 0
         for band in bands:
             part = luma[:, band]
             np.copyto(target[:, at : at + part.shape[1]], np.right_shift(part, shift) if shift else part,
@@ -156,20 +158,21 @@ class FieldMeter:
             strip = VideoFrame(width, height, "gray")
             strip.time_base = _TIME_BASE
             self._pool.append(strip)
+            self._views.append(plane_view(strip, 0))
 
     def _run(self, strip: VideoFrame | None) -> str | None:
         assert self._graph is not None
-        verdict = None
         try:
             self._graph.push(strip)
-            while True:
-                out = self._graph.pull()
-                verdict = out.metadata.get("lavfi.idet.single.current_frame", verdict)
+            # idet passes on at most one picture for each it takes: one pull, no second to wait for.
+            out = self._graph.pull()
         except (av.BlockingIOError, av.EOFError):
-            return verdict
+            return None
         except (av.FFmpegError, ValueError):
             self._failed = True
             return None
+        verdict = out.metadata.get("lavfi.idet.single.current_frame")
+        return None if verdict is None else str(verdict)
 
 
 def _bands(width: int) -> list[slice]:
