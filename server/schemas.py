@@ -199,8 +199,9 @@ class IncidentData(Incident):
 class RetryRequest(Closed):
     """`POST /api/sessions/{id}/retry`: optionally, new analysis options for the new attempt."""
 
-    options: Options | None = Field(default=None, description=(  # type: ignore[valid-type]
-        "the analysis options of the new attempt (a re-analysis); the session's own when absent"))
+    options: LiveOptionsModel | None = Field(default=None, description=(  # type: ignore[valid-type]
+        "the analysis options of the new attempt (a re-analysis; a live session's own options too); the "
+        "session's own when absent"))
 
 
 class SucceededData(Closed):

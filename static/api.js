@@ -94,6 +94,16 @@ export class Api {
     return this.request("POST", `/api/sessions/${id}/cancel`);
   }
 
+  /** Follow a live source (an HLS playlist, rtmp://, rtsp://): a session of kind `live`. */
+  live(url, options = {}) {
+    return this.request("POST", "/api/sessions", { url, live: true, options });
+  }
+
+  /** End a live session with the report of what it saw. */
+  stop(id) {
+    return this.request("POST", `/api/sessions/${id}/stop`);
+  }
+
   /** A new attempt of a finished session on its stored source; `options` (optional) replace the last run's. */
   retry(id, options = null) {
     return this.request("POST", `/api/sessions/${id}/retry`, options ? { options } : undefined);

@@ -5,6 +5,7 @@
 import { Api } from "./api.js";
 import { SessionCard } from "./card.js";
 import { count } from "./format.js";
+import { LiveCard } from "./live.js";
 import { readOptions } from "./options.js";
 import { FINAL_STATES, LiveUpdates } from "./stream.js";
 
@@ -37,7 +38,7 @@ const live = new LiveUpdates(api, prefs.transport);
 const cardDeps = { api, announce, onDelete: deleteCard, follow, optionsForm: $("#options-form") };
 
 function newCard(info) {
-  const card = new SessionCard(info, cardDeps);
+  const card = info.kind === "live" ? new LiveCard(info, cardDeps) : new SessionCard(info, cardDeps);
   cardOf.set(card.el, card);
   return card;
 }
@@ -115,6 +116,39 @@ function setUpDropZone() {
   });
   // A file dropped beside the zone would otherwise replace the page.
   for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
+}
+
+// ---- live streams ----
+
+/** "Watch a live stream": a live session for the URL, and its card, followed live. */
+async function watchLive(event) {
+  event.preventDefault();
+  const form = event.target;
+  const message = $("#live-message");
+  const url = form.elements.url.value.trim();
+  const minimum = form.elements.incident_min_s.value;
+  const options = minimum === "" ? {} : { incident_min_s: Number(minimum) };
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const doc = await api.live(url, options);
+    const card = newCard(doc);
+    cardsEl.prepend(card.el);
+    updateEmpty();
+    follow(card);
+    message.textContent = "";
+    message.classList.remove("warning");
+    form.reset();
+    announce(`Watching ${doc.filename}.`);
+  } catch (error) {
+    const retry = error.status === 429 && error.retryAfter ? ` Try again in ${error.retryAfter} s.` : "";
+    message.textContent = `${error.message}${retry}`;
+    message.classList.add("warning");
+    announce(`Could not watch the stream: ${error.message}`);
+    form.elements.url.focus();
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // ---- sessions ----
@@ -242,6 +276,7 @@ function setUpKey() {
 }
 
 $("#options-form").addEventListener("submit", (e) => e.preventDefault()); // Enter in a field
+$("#live-form").addEventListener("submit", watchLive);
 setUpDropZone();
 setUpTransport();
 setUpKey();

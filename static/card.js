@@ -4,6 +4,7 @@
 // in docs/api.md.
 
 import { h, uid } from "./dom.js";
+import { cancelSession, ending } from "./endings.js";
 import { bytes, duration, percent, videoSummary } from "./format.js";
 import { fillOptions, readOptions } from "./options.js";
 import { fitThumbnails, renderReport, sceneParts } from "./results.js";
@@ -200,22 +201,11 @@ export class SessionCard {
       case "scene":
         this.#addScene(data);
         break;
-      case "failed":
-        this.#showError(data.message);
-        this.#setState("failed");
-        break;
-      case "succeeded":
-      case "cancelled":
-      case "expired":
-      case "gone":
-        this.#setState(event.type);
-        break;
-      case "error": // a WebSocket refusal, e.g. not-found
-        this.#showError(data.message);
-        if (data.code === "not-found") this.#setState("gone");
-        break;
-      default:
-        break;
+      default: {
+        const end = ending(event);
+        if (end?.message) this.#showError(end.message);
+        if (end?.state) this.#setState(end.state);
+      }
     }
   }
 
@@ -362,14 +352,7 @@ export class SessionCard {
       this.#upload.tus.terminate();
       return;
     }
-    this.cancelButton.disabled = true;
-    try {
-      const doc = await this.api.cancel(this.id);
-      // The live feed brings the final `cancelled`; only move forward from here.
-      if (!FINAL_STATES.has(this.state)) this.#setState(doc.state);
-    } catch (error) {
-      if (error.status !== 409) this.#showError(`Could not cancel: ${error.message}`);
-    }
+    await cancelSession(this, { setState: (state) => this.#setState(state), showError: (text) => this.#showError(text) });
   }
 
   /** A new attempt on the stored source, with new `options` or (null) the last run's. */

@@ -7,7 +7,8 @@
 
 export const TERMINAL_EVENTS = new Set(["succeeded", "failed", "cancelled", "expired"]);
 export const FINAL_STATES = new Set(["succeeded", "failed", "cancelled"]);
-const EVENT_TYPES = ["snapshot", "queued", "started", "stage", "progress", "scene", ...TERMINAL_EVENTS];
+const EVENT_TYPES = ["snapshot", "queued", "started", "stage", "progress", "scene", "levels", "incident",
+  ...TERMINAL_EVENTS];
 
 // Browsers open at most 6 HTTP/1.1 connections per server, and each EventSource keeps one.
 // Past this many, cards poll instead, so uploads and images still get through.

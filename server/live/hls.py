@@ -15,6 +15,7 @@ answers again, and SourceLost after `reconnect_s`; one that never answered is So
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -159,7 +160,7 @@ class HlsFollower:
             if sequence < position.next_sequence:
                 continue
             behind = sum(s.duration or 0.0 for s in playlist.segments[offset + 1:])
-            await self._hand_on(segment, position, behind, missing)
+            await self._hand_on(segment, position, behind, missing, bool(playlist.is_endlist))
             missing = 0.0
             position.next_sequence = sequence + 1
             new = True
@@ -193,10 +194,13 @@ class HlsFollower:
             return 0.0
         return missing
 
-    async def _hand_on(self, segment: m3u8.Segment, position: _Position, behind: float, missing: float | None) -> None:
+    async def _hand_on(self, segment: m3u8.Segment, position: _Position, behind: float, missing: float | None,
+                       finished: bool) -> None:
         duration = float(segment.duration or position.target_s)
         if missing:
             self._put(Gap(missing))
+        if finished:  # no live edge to keep up with: the analysis takes its time
+            await self._drained(position.target_s)
         if self._backlog() * position.target_s > MAX_BACKLOG_S:
             position.skipped_s += duration
             position.discontinuity = True
@@ -215,6 +219,13 @@ class HlsFollower:
         discontinuity = position.discontinuity or bool(segment.discontinuity)
         position.discontinuity = False
         self._put(Segment(data, duration, discontinuity, behind, init))
+
+    async def _drained(self, target_s: float) -> None:
+        """Until the backlog is under MAX_BACKLOG_S (the analysis takes it in another thread: polled)."""
+        for _ in itertools.count():
+            if self._backlog() * target_s <= MAX_BACKLOG_S:
+                return
+            await asyncio.sleep(0.1)
 
     async def _init(self, segment: m3u8.Segment, position: _Position) -> bytes | None:
         """The fMP4 init section (EXT-X-MAP) a segment needs, fetched once."""

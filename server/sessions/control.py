@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vidpulse.processing import AnalysisOptions
+from vidpulse.processing.live.options import LiveOptions
 from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.errors import Conflict, Gone
 from vidpulse.server.models import Session, SessionState
@@ -75,9 +77,13 @@ class SessionControl:
         if not session.state.finished:
             raise Conflict(f"Session {session_id} is {session.state.value}; only a finished session can be "
                            "analysed again.", state=session.state.value)
-        parsed = None if options is None else parse_options(options)
-        if await self.lifecycle.storage.size(session.id, SOURCE) is None:
+        # A live session runs again by following its source again: it has no stored video.
+        live = session.kind == "live"
+        parsed = None if options is None else parse_options(options, LiveOptions if live else AnalysisOptions)
+        if not live and await self.lifecycle.storage.size(session.id, SOURCE) is None:
             raise Gone(f"The video of session {session_id} is no longer stored; upload it again.")
+        if session.live is not None:  # the last run's stop is not the new one's
+            session.live = session.live.model_copy(update={"stop_requested": False})
         await self.lifecycle.retry(session, parsed)
         return session
 

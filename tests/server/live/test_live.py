@@ -312,3 +312,30 @@ def test_a_live_log_keeps_progress_and_levels_for_live_log_s_only(request: pytes
     after = [e for e in logged if order(e.id or "0") > order(first_progress.id or "0")]
     assert [e.id for e in replay[1:]] == [e.id for e in after]
     live.client.delete(f"/api/sessions/{live.id}")
+
+
+def test_a_live_session_runs_again_after_a_restart_and_on_retry(start_server: Callable[..., Server],
+                                                                origins: Origins) -> None:
+    server = start_server(ALLOW_PRIVATE_URLS=1)
+    live = watch_live(server, origins, Schedule(120), incident_min_s=1)
+    server.restart()  # the running session is queued again: a new attempt follows the source again
+    client = server.client()
+    deadline = time.monotonic() + 30
+    while (client.get(f"/api/sessions/{live.id}").json().get("progress") or {}).get("attempt") != 2:
+        assert time.monotonic() < deadline, client.get(f"/api/sessions/{live.id}").json()
+        time.sleep(0.1)
+    assert client.post(f"/api/sessions/{live.id}/stop").status_code == 202
+    assert wait_state(client, live.id, {"succeeded", "failed"}, timeout=20)["state"] == "succeeded"
+    # A finished live session analysed again follows its source again, with its own options or new ones.
+    retried = client.post(f"/api/sessions/{live.id}/retry", json={"options": {"incident_min_s": 3}})
+    assert retried.status_code == 202, retried.text
+    assert client.post(f"/api/sessions/{live.id}/retry", json={"options": {"render": True}}).status_code == 409
+    watch = Watch(client, live.id)
+    watch.until(lambda e: e.type == "progress" and e.data["attempt"] == 3 and e.data["media_s"] >= 1)
+    client.post(f"/api/sessions/{live.id}/stop")
+    assert watch.end().type == "succeeded"
+    report = client.get(f"/api/sessions/{live.id}/results").json()
+    assert report["options"]["incident_min_s"] == 3
+    bad = client.post(f"/api/sessions/{live.id}/retry", json={"options": {"render": True}})
+    assert assert_problem(bad, 422)["field"] == "options.render"
+    client.delete(f"/api/sessions/{live.id}")

@@ -157,3 +157,32 @@ def test_a_lost_playlist_that_comes_back_continues_where_it_was(files: Files) ->
     items = follow(files, reconnect_s=30)
     assert names(items) == ["segment 0", "segment 1", "Lost", "Back", "segment 2", "segment 3", "Ended"]
     assert items[3] == Back(0.0)
+
+
+def test_an_analysis_behind_a_live_playlist_skips_ahead_but_not_on_a_finished_one(files: Files) -> None:
+    got: list[object] = []
+    waiting = [20]  # what the analysis has not taken yet, as the queue's size says
+
+    async def main(end: bool) -> None:
+        async with outbound_client(allow_private=False, allowed=LOOPBACK, timeout=2.0) as client:
+            follower = HlsFollower(files.url("live.m3u8"), client, got.append, reconnect_s=2,
+                                   backlog=lambda: waiting[0])
+            task = asyncio.create_task(follower.run())
+            await asyncio.sleep(0.6)
+            waiting[0] = 0  # the analysis caught up
+            if end:
+                await asyncio.wait_for(task, 10)
+                return
+            files.playlist(0, 42)
+            await asyncio.sleep(0.8)
+            task.cancel()
+
+    files.playlist(0, 40, end=True)
+    asyncio.run(main(end=True))
+    assert names(got) == [f"segment {n}" for n in range(40)] + ["Ended"]  # every one, in the end
+    got.clear()
+    waiting[0] = 20
+    files.playlist(0, 40)
+    asyncio.run(main(end=False))
+    # A live one: the three segments it joined at went by while the analysis was 20 behind.
+    assert names(got) == ["Gap", "segment 40", "segment 41"] and got[0] == Gap(3.0)
