@@ -4,7 +4,7 @@ appearing in the playlist to the `incident` it completes reaching an SSE client,
     .venv/bin/python bench/live.py [--quick] [--seconds 60] [--segment 1] [--hours 0.5]
 
 CPU and latency: a real `vidpulse serve` (one worker) follows an `ffmpeg -re` HLS origin on loopback
-(tests/live.py) whose picture goes black for 3 s every 15 s; with `incident_min_s` 1, each black span's
+(tests/support/live.py) whose picture goes black for 3 s every 15 s; with `incident_min_s` 1, each black span's
 incident opens with the first frame 1 s into it, so the segment holding that frame is the one that
 completes it. The playlist is polled every 5 ms for when each segment appears. CPU is read from /proc for
 the server's process and for its children (the worker running the job; the others idle), between two
@@ -30,7 +30,7 @@ import httpx
 import m3u8
 
 from common import ROOT, BenchServer, cpu_s, percentile, rss_mb
-from tests.live import HlsOrigin, Schedule
+from tests.support.live import HlsOrigin, Schedule
 
 
 def descendants(pid: int) -> list[int]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.live import HlsOrigin, Schedule
-from tests.servers import Server, need
+from tests.support.live import HlsOrigin, Schedule
+from tests.support.servers import Server, need
 
 from .conftest import SERVER_SETTINGS, Demo, wait_loaded
 
