@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,6 +78,9 @@ def test_the_card_says_while_the_file_is_checked(demo: Demo, clip: Clip) -> None
     expect(card.locator("[data-meter=upload]")).to_have_attribute("aria-valuenow", "100")
     expect(card.locator(".card-status")).to_contain_text("checking that it can read the video")
     expect(card.get_by_role("button", name="Cancel checked.mp4")).to_be_enabled()
+    deadline = time.monotonic() + 10  # the request comes once the last PATCH is answered
+    while not held and time.monotonic() < deadline:
+        demo.page.wait_for_timeout(50)  # route handlers run while the page waits
     assert held, "the page should have asked for the session once the upload was in"
     for route in held:
         route.continue_()
