@@ -101,9 +101,7 @@ class NginxRtmp:
 
     def publish(self, schedule: Schedule, name: str = "stream") -> subprocess.Popen[bytes]:
         """`ffmpeg -re` publishing the schedule's media as FLV over RTMP."""
-        command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", *schedule.ffmpeg_inputs(),
-                   "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(schedule.fps),
-                   "-c:a", "aac", "-f", "flv", self.rtmp(name)]
+        command = schedule.ffmpeg("-f", "flv", self.rtmp(name))
         publisher = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._publishers.append(publisher)
         return publisher
@@ -142,10 +140,7 @@ class RtspServer:
             time.sleep(0.05)
 
     def publish(self, schedule: Schedule, name: str = "cam") -> subprocess.Popen[bytes]:
-        command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", *schedule.ffmpeg_inputs(),
-                   "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(schedule.fps),
-                   "-c:a", "aac", "-f", "rtsp", "-rtsp_transport", "udp",
-                   f"rtsp://127.0.0.1:{self.source_port}/{name}"]
+        command = schedule.ffmpeg("-f", "rtsp", "-rtsp_transport", "udp", f"rtsp://127.0.0.1:{self.source_port}/{name}")
         publisher = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._publishers.append(publisher)
         return publisher
