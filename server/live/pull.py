@@ -27,7 +27,6 @@ from vidpulse.server.outbound import OutboundRefused, Policy, resolve
 # What FFmpeg may open for each scheme, and the scheme's default port.
 WHITELISTS = {"rtmp": "rtmp,tcp", "rtsp": "rtsp,rtp,tcp,udp"}
 PORTS = {"rtmp": 1935, "rtsp": 554}
-_OPTIONS = {"rtsp": {"rtsp_transport": "tcp"}}  # interleaved: no UDP ports to open for the server to send to
 # A pulled stream silent for READ_TIMEOUT_S is lost (nginx-rtmp keeps a player connected, silent, when
 # its publisher goes away).
 OPEN_TIMEOUT_S, READ_TIMEOUT_S = 10.0, 5.0
@@ -63,7 +62,9 @@ class UrlRun:
         self.error: str | None = None
 
     def open(self) -> InputContainer:
-        options = {"protocol_whitelist": WHITELISTS[self._scheme], **_OPTIONS.get(self._scheme, {})}
+        # RTSP: RTP over UDP from the address pinned, else interleaved in the TCP connection (FFmpeg's
+        # default order); some servers speak only one of them.
+        options = {"protocol_whitelist": WHITELISTS[self._scheme]}
         container = av.open(self._url, mode="r", options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
         self.opened = time.monotonic()
         return container

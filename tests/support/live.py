@@ -35,6 +35,13 @@ class Schedule:
     silence: tuple[Span, ...] = ()
     negated: tuple[Span, ...] = ()
 
+    def ffmpeg(self, *output: str, gop: int | None = None, realtime: bool = True) -> list[str]:
+        """The ffmpeg command that encodes this media (H.264 with a keyframe every `gop` frames, AAC) to
+        `output` (its format options and target)."""
+        pace = ["-re"] if realtime else []
+        return ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *pace, *self.ffmpeg_inputs(), "-c:v", "libx264",
+                "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(gop or self.fps), "-c:a", "aac", *output]
+
     def ffmpeg_inputs(self) -> list[str]:
         width, height = self.size
         d = self.duration_s
@@ -97,13 +104,9 @@ class HlsOrigin:
         if clear:
             for path in self.folder.iterdir():
                 path.unlink()
-        command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
-        if self.realtime:
-            command.append("-re")
-        command += [*self.schedule.ffmpeg_inputs(), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-                    "-g", str(round(self.schedule.fps * self.segment_s)), "-c:a", "aac", "-f", "hls",
-                    "-hls_time", str(self.segment_s), "-hls_list_size", "0",
-                    *(["-hls_flags", flags] if flags else []), str(self.folder / "live.m3u8")]
+        command = self.schedule.ffmpeg("-f", "hls", "-hls_time", str(self.segment_s), "-hls_list_size", "0",
+                                       *(["-hls_flags", flags] if flags else []), str(self.folder / "live.m3u8"),
+                                       gop=round(self.schedule.fps * self.segment_s), realtime=self.realtime)
         self._ffmpeg = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def wait_ffmpeg(self, timeout: float = 60) -> None:

@@ -1,6 +1,7 @@
-"""nginx with its RTMP module (Debian's libnginx-mod-rtmp) on loopback ports, for the tests and the
-benchmark: `ffmpeg -f flv` publishes to rtmp://127.0.0.1:PORT/live/NAME, which nginx relays to players
-and also writes as HLS (http://127.0.0.1:HTTP_PORT/hls/NAME.m3u8)."""
+"""Origins to pull from, on loopback ports, for the tests and the benchmark: nginx with its RTMP module
+(Debian's libnginx-mod-rtmp), to which `ffmpeg -f flv` publishes at rtmp://127.0.0.1:PORT/live/NAME and
+which relays it to players and writes it as HLS (http://127.0.0.1:HTTP_PORT/hls/NAME.m3u8); and an RTSP
+server (Debian's rtsp-server-perl) that `ffmpeg -f rtsp` records to."""
 
 from __future__ import annotations
 
@@ -53,6 +54,18 @@ http {{
 """
 
 
+def stop_all(processes: list[subprocess.Popen[bytes] | None]) -> None:
+    """SIGTERM first: nginx's master stops its workers then (killed, it would leave them running)."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def available() -> bool:
     return shutil.which("nginx") is not None and MODULE.exists()
 
@@ -88,15 +101,49 @@ class NginxRtmp:
 
     def publish(self, schedule: Schedule, name: str = "stream") -> subprocess.Popen[bytes]:
         """`ffmpeg -re` publishing the schedule's media as FLV over RTMP."""
-        command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", *schedule.ffmpeg_inputs(),
-                   "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(schedule.fps),
-                   "-c:a", "aac", "-f", "flv", self.rtmp(name)]
+        command = schedule.ffmpeg("-f", "flv", self.rtmp(name))
         publisher = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._publishers.append(publisher)
         return publisher
 
     def stop(self) -> None:
-        for process in [*self._publishers, self._nginx]:
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+        stop_all([*self._publishers, self._nginx])
+
+
+def rtsp_available() -> bool:
+    return shutil.which("rtsp-server-perl") is not None
+
+
+class RtspServer:
+    """Debian's rtsp-server-perl on loopback ports: `ffmpeg -f rtsp` records to rtsp://…:SOURCE/NAME
+    (RTP over UDP, all it takes), players read rtsp://…:CLIENT/NAME."""
+
+    def __init__(self) -> None:
+        self.client_port, self.source_port = free_port(), free_port()
+        self._server: subprocess.Popen[bytes] | None = None
+        self._publishers: list[subprocess.Popen[bytes]] = []
+
+    def url(self, name: str = "cam") -> str:
+        return f"rtsp://127.0.0.1:{self.client_port}/{name}"
+
+    def start(self) -> RtspServer:
+        command = ["rtsp-server-perl", "-c", str(self.client_port), "-s", str(self.source_port),
+                   "--client_listen_address", "127.0.0.1", "--source_listen_address", "127.0.0.1",
+                   "--rtp_start_port", str(20000 + free_port() % 20000), "-l", "1"]
+        self._server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.client_port)) == 0:
+                    return self
+            assert time.monotonic() < deadline, "rtsp-server-perl did not start"
+            time.sleep(0.05)
+
+    def publish(self, schedule: Schedule, name: str = "cam") -> subprocess.Popen[bytes]:
+        command = schedule.ffmpeg("-f", "rtsp", "-rtsp_transport", "udp", f"rtsp://127.0.0.1:{self.source_port}/{name}")
+        publisher = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._publishers.append(publisher)
+        return publisher
+
+    def stop(self) -> None:
+        stop_all([*self._publishers, self._server])

@@ -1,5 +1,5 @@
-"""Pulled live sources: rtmp:// from nginx-rtmp fed by `ffmpeg -f flv`, the address checked and pinned
-by the guard (server/live/pull.py)."""
+"""Pulled live sources: rtmp:// from nginx-rtmp fed by `ffmpeg -f flv`, rtsp:// from rtsp-server-perl fed
+by `ffmpeg -f rtsp`, the address checked and pinned by the guard (server/live/pull.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.client import wait_state
 from tests.support.live import Schedule, Watch, go_live
-from tests.support.rtmp import NginxRtmp, available
+from tests.support.rtmp import NginxRtmp, RtspServer, available, rtsp_available
 from tests.support.servers import Server, need
 from vidpulse.server.live.pull import pin
 from vidpulse.server.outbound import OutboundRefused, Policy
@@ -90,3 +90,22 @@ def test_the_hls_nginx_rtmp_writes_is_followed(server: Server, nginx: NginxRtmp)
     client.post(f"/api/sessions/{session_id}/stop")
     assert wait_state(client, session_id, {"succeeded", "failed"}, timeout=15)["state"] == "succeeded"
     client.delete(f"/api/sessions/{session_id}")
+
+
+def test_an_rtsp_stream_is_pulled_and_analysed(server: Server) -> None:
+    need("rtsp-server-perl (apt-get install rtsp-server-perl)", rtsp_available())
+    rtsp = RtspServer().start()
+    try:
+        rtsp.publish(Schedule(60, silence=((2, 4),)))
+        time.sleep(1.5)  # recording
+        client = server.client()
+        session = go_live(client, rtsp.url(), incident_min_s=1)
+        watch = Watch(client, session["id"])
+        watch.until(lambda e: e.type == "levels" and e.data["t_s"] >= 2)
+        assert client.post(f"/api/sessions/{session['id']}/stop").status_code == 202
+        assert watch.end(timeout=15).type == "succeeded"
+        report = client.get(f"/api/sessions/{session['id']}/results").json()
+        assert report["video"]["width"] == 320 and report["audio"] is not None
+        client.delete(f"/api/sessions/{session['id']}")
+    finally:
+        rtsp.stop()
