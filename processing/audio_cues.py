@@ -21,7 +21,8 @@ import numpy as np
 from av.audio.frame import AudioFrame
 
 from vidpulse.processing.audio import SILENCE_NOISE_DB
-from vidpulse.processing.cues import Cue, CueTrack
+from vidpulse.processing.cues import Cue, CueTrack, Run
+from vidpulse.processing.truepeak import TruePeaks
 
 WINDOW_S = 0.05
 # A channel is silent below silencedetect's level (audio.py); another is sounding from 10 dB above it.
@@ -33,6 +34,8 @@ MIN_S = 0.5
 MERGE_S = 0.2
 # A loudness cue's short-term loudness stays outside the profile's range this long at least.
 LOUDNESS_MIN_S = 1.0
+# Windows with a true peak over the limit closer than this are one span of them.
+PEAK_MERGE_S = 1.0
 # The low-frequency effects channel is silent in most programmes: never a channel_silent cue.
 _NOT_SILENT = {"LFE", "LFE2", "LFE1"}
 # FFmpeg's default layout for a number of channels.
@@ -48,9 +51,15 @@ class _Window:
 
 
 class AudioCues:
-    """Fed by AudioMeter.listeners; `result` once the audio is done."""
+    """Fed by AudioMeter.listeners; `result` once the audio is done. With `peak_limit_dbtp`, the
+    windows whose true peak (truepeak.py) is over it are tracked as well (a live session's true-peak
+    check; a file's check reads the meter's true peak of the whole file)."""
 
-    def __init__(self) -> None:
+    def __init__(self, peak_limit_dbtp: float | None = None) -> None:
+        self.peak_limit_dbtp = peak_limit_dbtp
+        self._peaks: TruePeaks | None = None
+        self._peak = 0.0  # the window's true peak so far, linear
+        self._over: CueTrack[float] = CueTrack(0.0, PEAK_MERGE_S, max)
         self._channels: list[str] = []
         self._size = 0  # samples a window
         self._squares = np.zeros(0)
@@ -74,6 +83,8 @@ class AudioCues:
             take = min(self._size - self._filled, count - offset)
             chunk = data[:, offset : offset + take]
             self._squares += np.einsum("ij,ij->i", chunk, chunk)
+            if self._peaks is not None:
+                self._peak = max(self._peak, self._peaks.peak(chunk))
             if len(self._channels) > 1:
                 self._product += float(chunk[0] @ chunk[1])
             self._filled += take
@@ -92,6 +103,8 @@ class AudioCues:
         self._squares = np.zeros(len(self._channels))
         self._silent = [CueTrack(MIN_S, MERGE_S, min) for _ in self._channels]
         self._start_s = time_s
+        if self.peak_limit_dbtp is not None:
+            self._peaks = TruePeaks(len(self._channels), 10 ** (self.peak_limit_dbtp / 20))
 
     def _close(self) -> None:
         window = self._window()
@@ -105,6 +118,10 @@ class AudioCues:
         correlation = window.correlation
         if correlation is not None:
             self._phase.update(window.start_s, window.end_s, correlation < PHASE_LIMIT, correlation)
+        if self._peaks is not None and self.peak_limit_dbtp is not None:
+            peak_db = 20 * math.log10(self._peak) if self._peak > 0 else -math.inf
+            self._over.update(window.start_s, window.end_s, peak_db > self.peak_limit_dbtp, peak_db)
+            self._peak = 0.0
 
     def _window(self) -> _Window:
         mean = self._squares / max(1, self._filled)
@@ -115,39 +132,77 @@ class AudioCues:
         end_s = self._start_s + self._filled / self._rate
         return _Window(self._start_s, end_s, levels, correlation)
 
+    def ongoing(self) -> tuple[Cue | None, list[Cue | None]]:
+        """The audio_phase cue in progress, and each channel's channel_silent one, as far as they go."""
+        phase = self._phase.ongoing()
+        silent = [track.ongoing() for track in self._silent]
+        return (None if phase is None else self._phase_cue(phase),
+                [None if run is None else self._silent_cue(k, run) for k, run in enumerate(silent)])
+
+    def peak_over(self) -> Cue | None:
+        """Windows whose true peak is over `peak_limit_dbtp` in progress, closer than PEAK_MERGE_S:
+        a peak has no duration, so a span of them is one from its first window. Its confidence is
+        1; its detail the highest peak, dBTP."""
+        run = self._over.ongoing()
+        if run is None:
+            return None
+        return _rounded(Cue("true_peak", run.start_s, run.end_s, 1.0, {"true_peak_dbtp": round(run.value, 2)}))
+
     def result(self) -> list[Cue]:
         # A last window at least half full counts; less is too little to judge.
         if self._filled * 2 >= self._size:
             self._close()
-        cues = [
-            Cue("audio_phase", run.start_s, run.end_s, run.share * min(1.0, -run.value),
-                {"correlation": round(run.value, 3), "channels": self._channels[:2]})
-            for run in self._phase.finish()
-        ]
+        cues = [self._phase_cue(run) for run in self._phase.finish()]
         for k, track in enumerate(self._silent):
-            cues += [Cue("channel_silent", run.start_s, run.end_s, run.share, {"channel": k, "name": self._channels[k]})
-                     for run in track.finish()]
-        return [_rounded(c) for c in cues]
+            cues += [self._silent_cue(k, run) for run in track.finish()]
+        return cues
+
+    def _phase_cue(self, run: Run[float]) -> Cue:
+        return _rounded(Cue("audio_phase", run.start_s, run.end_s, run.share * min(1.0, -run.value),
+                            {"correlation": round(run.value, 3), "channels": self._channels[:2]}))
+
+    def _silent_cue(self, k: int, run: Run[float]) -> Cue:
+        return _rounded(Cue("channel_silent", run.start_s, run.end_s, run.share,
+                            {"channel": k, "name": self._channels[k]}))
+
+
+class LoudnessTrack:
+    """The short-term loudness, a value every `step_s` (audio.AudioResult.short_term), outside [low,
+    high] for LOUDNESS_MIN_S at least: the loudness cues; the detail has the value furthest out."""
+
+    def __init__(self, low: float, high: float, step_s: float) -> None:
+        self.low, self.high = low, high
+        self._step_s = step_s
+        self._track: CueTrack[float] = CueTrack(LOUDNESS_MIN_S, step_s, self._further)
+
+    def update(self, time_s: float, lufs: float | None) -> None:
+        outside = lufs is not None and not self.low <= lufs <= self.high
+        self._track.update(time_s, time_s + self._step_s, outside, lufs)
+
+    def ongoing(self) -> Cue | None:
+        run = self._track.ongoing()
+        return None if run is None else self._cue(run)
+
+    def result(self) -> list[Cue]:
+        return [self._cue(run) for run in self._track.finish()]
+
+    def _cue(self, run: Run[float]) -> Cue:
+        excess = min(1.0, _excess(run.value, self.low, self.high))
+        return _rounded(Cue("loudness", run.start_s, run.end_s, run.share * excess,
+                            {"short_term_lufs": round(run.value, 2), "low": self.low, "high": self.high}))
+
+    def _further(self, a: float, b: float) -> float:
+        return a if _excess(a, self.low, self.high) >= _excess(b, self.low, self.high) else b
 
 
 def loudness_cues(
     short_term: Sequence[tuple[float, float | None]], low: float, high: float, step_s: float
 ) -> list[Cue]:
-    """Spans where the short-term loudness (a value every `step_s`, audio.AudioResult.short_term)
-    is outside [low, high] for LOUDNESS_MIN_S at least; the detail has the value furthest out."""
-
-    def further(a: float, b: float) -> float:
-        return a if _excess(a, low, high) >= _excess(b, low, high) else b
-
-    track: CueTrack[float] = CueTrack(LOUDNESS_MIN_S, step_s, further)
+    """The loudness cues of a whole short-term series."""
+    track = LoudnessTrack(low, high, step_s)
     for time_s, lufs in short_term:
-        outside = lufs is not None and not low <= lufs <= high
-        track.update(time_s, time_s + step_s, outside, lufs)
-    return [
-        _rounded(Cue("loudness", run.start_s, run.end_s, run.share * min(1.0, _excess(run.value, low, high)),
-                     {"short_term_lufs": round(run.value, 2), "low": low, "high": high}))
-        for run in track.finish()
-    ]
+        track.update(time_s, lufs)
+    return track.result()
 
 
 def _excess(lufs: float, low: float, high: float) -> float:

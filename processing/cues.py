@@ -5,11 +5,13 @@ processing/schema_cues.py). The quality segments and the audio's silence and cli
 as they are; the detectors of processing/analyzers/cues/ and processing/audio_cues.py flag frames
 or audio windows one by one, and a `CueTrack` turns their flags into spans: runs closer than
 `merge_s` are one span, and a span shorter than `min_s` is no cue (a detector's single-frame
-misfire on ordinary material).
+misfire on ordinary material). A live session also asks a track for the run in progress
+(`CueTrack.ongoing`): what it says of a run is what the finished track would say of it so far.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -68,9 +70,11 @@ class CueTrack(Generic[T]):
         self.merge_s = merge_s
         self._fold = fold
         self._open: Run[T] | None = None
+        self._last_s = -math.inf  # the end of the latest unit, flagged or not
         self.runs: list[Run[T]] = []
 
     def update(self, start_s: float, end_s: float, flagged: bool, value: T | None = None) -> None:
+        self._last_s = max(self._last_s, end_s)
         if not flagged:
             return
         run = self._open
@@ -87,6 +91,18 @@ class CueTrack(Generic[T]):
     def finish(self) -> list[Run[T]]:
         self._close()
         return self.runs
+
+    def ongoing(self) -> Run[T] | None:
+        """The run in progress once it is `min_s` long, while the next units may still extend it (its
+        last flagged unit within `merge_s` of the latest unit). A run no unit can extend any more is
+        closed here, as the next flagged unit would close it: the runs come out the same."""
+        run = self._open
+        if run is None:
+            return None
+        if self._last_s - run.end_s > self.merge_s + _EPS:
+            self._close()
+            return None
+        return run if run.end_s - run.start_s >= self.min_s - _EPS else None
 
     def end_run(self) -> None:
         """End the open run here, whatever comes next (what is flagged has changed in kind)."""

@@ -6,6 +6,7 @@ Every cue has the same five fields; `detail` is typed per cue type (a discrimina
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -13,6 +14,17 @@ from pydantic import Field
 from vidpulse.processing.schema_base import Closed, Span, Unit
 
 QC_PROFILES = ("none", "ebu_r128", "atsc_a85", "streaming", "broadcast_hd")
+
+
+class QcCheckId(StrEnum):
+    """The checks of the delivery profiles (processing/qc.py)."""
+
+    INTEGRATED_LOUDNESS = "integrated_loudness"
+    TRUE_PEAK = "true_peak"
+    OUT_OF_RANGE = "out_of_range"
+    INTERLACE_FLAG = "interlace_flag"
+    COLOR_BARS = "color_bars"
+    BLACK = "black"
 
 
 class NoDetail(Closed):
@@ -151,8 +163,7 @@ Cue = Annotated[
 
 
 class QcCheck(Closed):
-    id: str = Field(examples=["integrated_loudness", "true_peak", "out_of_range", "interlace_flag", "color_bars",
-                              "black"])
+    id: QcCheckId
     passed: bool
     value: float | str | None = Field(description="what was measured (null: nothing to measure)")
     limit: float | list[float] | str = Field(description="a maximum, a [low, high] range, or a rule")
@@ -165,3 +176,18 @@ class Qc(Closed):
     profile: Literal["ebu_r128", "atsc_a85", "streaming", "broadcast_hd"]
     passed: bool = Field(description="every check passed")
     checks: list[QcCheck]
+
+
+class QcDetail(Closed):
+    """A failing check while it fails (a live session's `qc` incident)."""
+
+    value: float | str | None = Field(description="what was measured so far: the short-term loudness furthest "
+                                      "out (integrated_loudness), the highest true peak, the largest share out of "
+                                      "range, the field order found (interlace_flag), the seconds so far (color_bars, "
+                                      "black)")
+    limit: float | list[float] | str = Field(description="as the check's `limit` in report.qc")
+
+
+# What a live incident tells beyond its span: its cue type's detail, or a failing check's.
+IncidentDetail = (ColorBarsDetail | InterlacedDetail | BoxDetail | OutOfRangeDetail | AudioPhaseDetail
+                  | ChannelSilentDetail | LoudnessDetail | ClippingDetail | QcDetail)

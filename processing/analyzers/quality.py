@@ -74,10 +74,10 @@ class QualityAnalyzer:
         self._min = min(self._min, stats.brightness)
         self._max = max(self._max, stats.brightness)
 
-    def ongoing(self) -> tuple[float | None, float | None]:
-        """When the black run and the frozen run in progress began (None: there is none), for a live
+    def ongoing(self) -> tuple[float | None, float | None, float | None]:
+        """When the black, frozen and blurry runs in progress began (None: there is none), for a live
         session's incidents."""
-        return self._black.since_s, self._frozen.since_s
+        return self._black.since_s, self._frozen.since_s, self._blurry.since_s
 
     def result(self) -> QualityResult:
         empty = self._count == 0

@@ -23,7 +23,9 @@ from av.packet import Packet
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
+from vidpulse.processing.analyzers.cues.interlace import stream_scan
 from vidpulse.processing.artifacts import Artifacts
+from vidpulse.processing.cues import Cue
 from vidpulse.processing.decode import (
     DECODE_OPTIONS,
     Frame,
@@ -38,11 +40,13 @@ from vidpulse.processing.decode import (
 from vidpulse.processing.errors import Cancelled
 from vidpulse.processing.live.audio import LiveAudioMeter
 from vidpulse.processing.live.clock import RunClock
+from vidpulse.processing.live.cues import follow_cues
 from vidpulse.processing.live.frames import LiveFrames
 from vidpulse.processing.live.incidents import Incident, IncidentBook, IncidentKind
 from vidpulse.processing.live.items import Back, Ended, Gap, Item, Lost, Run, Tick
 from vidpulse.processing.live.levels import LevelMeter, Levels
 from vidpulse.processing.live.options import LiveOptions
+from vidpulse.processing.live.qc import LiveQc
 from vidpulse.processing.live.report import Picture, write_live_report
 from vidpulse.processing.pipeline import THUMBNAIL_CANDIDATE_EVERY, THUMBNAIL_WIDTH
 from vidpulse.processing.report import Scene
@@ -81,6 +85,7 @@ class LiveAnalysis:
         self.events = events
         self.name = name
         self.incidents = IncidentBook(options.incident_min_s, events.incident, incident_prefix)
+        self.qc = None if options.qc_profile == "none" else LiveQc(options.qc_profile)
         self.levels = LevelMeter(events.levels)
         self.timeline_s = 0.0  # the end of the media analysed so far
         self.work: LiveFrames | None = None
@@ -199,7 +204,7 @@ class LiveAnalysis:
 
     def _follow_audio(self, stream: AudioStream, clock: RunClock) -> None:
         if self.audio is None:
-            self.audio = LiveAudioMeter(stream, clock.offset_s)
+            self.audio = LiveAudioMeter(stream, clock.offset_s, None if self.qc is None else self.qc.profile)
         else:
             self.audio.follow(stream, clock.offset_s)
 
@@ -213,7 +218,7 @@ class LiveAnalysis:
             # Full-range ("JPEG") video puts black at 0 rather than 16 (as decode.py's Decoder).
             full_range = av_frame.format.name.startswith("yuvj") or av_frame.color_range == 2
             self.work = LiveFrames(self.picture.fps, self.options, self.artifacts, full_range=full_range,
-                                   on_scene=self.events.scene)
+                                   on_scene=self.events.scene, scan=stream_scan(stream), display=display)
         colour = colour_size(display, max(THUMBNAIL_WIDTH, self.options.width))
         return FrameConverter(self.picture.size, rotation, colour)
 
@@ -228,22 +233,28 @@ class LiveAnalysis:
             colour = converter.bgr(av_frame, luma) if index % THUMBNAIL_CANDIDATE_EVERY == 0 else None
         except (cv2.error, ValueError, av.FFmpegError):
             return  # a frame in a format that does not convert: skipped, as a corrupt packet is
-        stats = work.add(Frame(index, time_s, luma, colour)).stats
+        # What the cues measure on the decoded picture itself (as the file decoder's probe does).
+        probed = work.cues.prober.probe(av_frame)
+        stats = work.add(Frame(index, time_s, luma, colour, probed=probed)).stats
         self.levels.add(index, time_s, stats.brightness, stats.motion, stats.sharpness, self.loudness())
         self.timeline_s = max(self.timeline_s, time_s + clock.frame_s)
-        self._conditions(time_s)
+        self._conditions(time_s, time_s + clock.frame_s)
         self._progress(run.lag_s(clock.played_s(time_s)))
 
-    def _conditions(self, time_s: float) -> None:
+    def _conditions(self, time_s: float, end_s: float) -> None:
+        """After the frame [time_s, end_s): what holds now opens incidents, what no longer does closes them."""
         assert self.work is not None
-        black, frozen = self.work.quality.ongoing()
+        black, frozen, blurry = self.work.quality.ongoing()
         self.incidents.holds(IncidentKind.BLACK, black, time_s)
         self.incidents.holds(IncidentKind.FROZEN, frozen, time_s)
+        self.incidents.holds(IncidentKind.BLURRY, blurry, time_s)
         audio = self.audio
         if audio is not None:
             silent = audio.silent_since()
             ended = audio.last_silence_end() if silent is None else None
             self.incidents.holds(IncidentKind.SILENCE, silent, ended or audio.measured_to_s)
+        black_run = None if black is None else Cue(IncidentKind.BLACK.value, black, end_s, 1.0)
+        follow_cues(self.incidents, self.work.cues, audio, self.qc, black_run, time_s)
 
     def _progress(self, lag_s: float) -> None:
         # The least lag since the last report: a segment arrives whole and is analysed in a burst, so

@@ -1,8 +1,8 @@
 """The file pipeline's analyzers fed one live frame at a time.
 
-Each frame is measured once (features.Meter); cuts and quality see it at once; motion and the
-thumbnail picker see it once its cut decision is final (`CutAnalyzer.decided_index`, a few frames
-behind), which is also when a scene closes and is announced.
+Each frame is measured once (features.Meter); cuts, quality and the video cue detectors (cues.py) see
+it at once; motion, the thumbnail picker and the letterbox detector see it once its cut decision is final
+(`CutAnalyzer.decided_index`, a few frames behind), which is also when a scene closes and is announced.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from vidpulse.processing.analyzers.quality import QualityAnalyzer
 from vidpulse.processing.artifacts import Artifacts
 from vidpulse.processing.decode import Frame
 from vidpulse.processing.features import Measured, Meter
+from vidpulse.processing.live.cues import LiveVideoCues
 from vidpulse.processing.live.motion import LiveMotion
 from vidpulse.processing.options import AnalysisOptions
 from vidpulse.processing.report import Scene
@@ -28,7 +29,8 @@ BOX_EVERY = 2
 
 class LiveFrames:
     def __init__(self, fps: float, options: AnalysisOptions, artifacts: Artifacts, *, full_range: bool,
-                 on_scene: Callable[[Scene], None]) -> None:
+                 on_scene: Callable[[Scene], None], scan: str = "unknown", display: tuple[int, int] = (1, 1)) -> None:
+        """`scan`: what the stream says of its scan (interlace.stream_scan); `display`: its picture size."""
         o = options
         self.meter = Meter(full_range=full_range, black_threshold=o.black_threshold)
         self.cuts = CutAnalyzer(fps, threshold=o.cut_threshold, ratio=o.cut_ratio,
@@ -38,6 +40,7 @@ class LiveFrames:
                                        blur_min_s=o.blur_min_s)
         self.motion = LiveMotion(threshold=o.motion_threshold, min_s=o.motion_min_s)
         self.keyframes = KeyframeAnalyzer(artifacts)
+        self.cues = LiveVideoCues(fps, scan, display)
         self.scenes: list[Scene] = []
         self.frames = 0
         self._box_motion = min(o.motion_threshold, BOX_MOTION)
@@ -52,6 +55,7 @@ class LiveFrames:
         measured = self.meter.measure(frame)
         self.cuts.update(measured)
         self.quality.update(measured)
+        self.cues.update(measured)
         due = self.frames % BOX_EVERY == 0 and measured.stats.motion >= self._box_motion
         boxes = moving_boxes(measured.changed) if due else []
         self._size = (frame.luma.shape[1], frame.luma.shape[0])
@@ -86,6 +90,7 @@ class LiveFrames:
                 self._opened = (index, time_s)
             self.motion.update(index, time_s, measured.stats.motion, boxes, self._size, entered)
             self.keyframes.update(measured)
+            self.cues.settled(measured, entered)
 
     def _close_scene(self, end_frame: int, end_s: float) -> None:
         assert self._opened is not None

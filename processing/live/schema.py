@@ -8,6 +8,8 @@ from pydantic import Field
 from vidpulse.processing.live.incidents import IncidentKind
 from vidpulse.processing.live.options import LiveOptions
 from vidpulse.processing.schema import Closed, Report, Seconds, options_model
+from vidpulse.processing.schema_base import Unit
+from vidpulse.processing.schema_cues import IncidentDetail, QcCheckId
 
 LiveOptionsModel = options_model(LiveOptions, "LiveOptions")
 
@@ -18,11 +20,20 @@ class Incident(Closed):
     id: str = Field(description="unique within the session")
     kind: IncidentKind = Field(description=(
         "black, frozen (the picture), silence (below -60 dB), source_lost (the source did not answer; "
-        "retried for `reconnect_s`), gap (media the analysis never got)"))
+        "retried for `reconnect_s`), gap (media the analysis never got); a technical cue's type (report.cues: "
+        "blurry, clipping, color_bars, interlaced, letterbox, pillarbox, out_of_range, audio_phase, "
+        "channel_silent, loudness); qc: a check of the option qc_profile that fails (`check`)"))
     start_s: Seconds = Field(description="on the session's timeline (0: its first frame)")
     end_s: Seconds | None = Field(description="exclusive; null while open")
     opened_at: str = Field(json_schema_extra={"format": "date-time"}, description="when it was announced")
     closed_at: str | None = Field(json_schema_extra={"format": "date-time"}, description="null while open")
+    check: QcCheckId | None = Field(default=None, description="kind qc: the check that fails (report.qc's ids)")
+    confidence: Unit | None = Field(default=None, description=(
+        "a technical cue's (or the cue failing a check), as it stands: how clearly the detector's tests "
+        "were passed; null for the other kinds"))
+    detail: IncidentDetail | None = Field(default=None, description=(
+        "a technical cue's detail as in report.cues (null when it has none), as it stands; kind qc: what was "
+        "measured so far against the check's limit"))
 
 
 class LiveReport(Report):

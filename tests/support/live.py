@@ -25,7 +25,13 @@ Span = tuple[float, float]
 @dataclass(frozen=True)
 class Schedule:
     """What the origin's media shows, in its own seconds; cuts are negated-picture stretches (a cut in and
-    a cut out, with motion throughout: neither black nor frozen)."""
+    a cut out, with motion throughout: neither black nor frozen).
+
+    The technical cues: `bars` (SMPTE RP 219 colour bars over the picture), `letterbox` (black bars above
+    and below, an eighth of the height each), `out_of_range` (luma pushed above 235), `inverted` (the right
+    channel phase-inverted: the sound is then stereo, the tone on both channels), `loud` (the sound 9 dB
+    louder). `volume_db`: the tone's level (-4.2 dB makes the stereo tone -23 LUFS). `crf`: libx264's
+    quality (its default, 23, rings below black at sharp edges on some of testsrc2's pictures: 18 does not)."""
 
     duration_s: float
     size: tuple[int, int] = (320, 180)
@@ -34,34 +40,60 @@ class Schedule:
     frozen: tuple[Span, ...] = ()
     silence: tuple[Span, ...] = ()
     negated: tuple[Span, ...] = ()
+    bars: tuple[Span, ...] = ()
+    letterbox: tuple[Span, ...] = ()
+    out_of_range: tuple[Span, ...] = ()
+    inverted: tuple[Span, ...] = ()
+    loud: tuple[Span, ...] = ()
+    volume_db: float = 0.0
+    stereo: bool = False
+    crf: int | None = None
 
     def ffmpeg(self, *output: str, gop: int | None = None, realtime: bool = True) -> list[str]:
         """The ffmpeg command that encodes this media (H.264 with a keyframe every `gop` frames, AAC) to
         `output` (its format options and target)."""
         pace = ["-re"] if realtime else []
         return ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *pace, *self.ffmpeg_inputs(), "-c:v", "libx264",
-                "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(gop or self.fps), "-c:a", "aac", *output]
+                "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(gop or self.fps),
+                *([] if self.crf is None else ["-crf", str(self.crf)]), "-c:a", "aac", *output]
 
     def ffmpeg_inputs(self) -> list[str]:
         width, height = self.size
         d = self.duration_s
-        video = ["[0]null"]
-        for start, end in self.black:
-            video.append(f"drawbox=c=black:t=fill:enable='between(t,{start},{end - 0.001})'")
-        for start, end in self.negated:
-            video.append(f"negate=enable='between(t,{start},{end - 0.001})'")
+        # testsrc2 drawn at twice the size and averaged down, a little desaturated: its own moving lines
+        # look combed to FFmpeg's idet (an interlaced cue), and its full-saturation colours overshoot the
+        # chroma range once encoded (out_of_range); a plain programme has neither.
+        video = [f"[0]scale={width}:{height}:flags=area,hue=s=0.8"]
+        video += [f"drawbox=c=black:t=fill:enable='{_on(span)}'" for span in self.black]
+        video += [f"negate=enable='{_on(span)}'" for span in self.negated]
+        for span in self.letterbox:
+            video += [f"drawbox=y=0:h=ih/8:c=black:t=fill:enable='{_on(span)}'",
+                      f"drawbox=y=ih*7/8:h=ih/4:c=black:t=fill:enable='{_on(span)}'"]
+        video += [f"lutyuv=y='clip(val*1.4,0,255)':enable='{_on(span)}'" for span in self.out_of_range]
         graph = ",".join(video)
+        inputs = ["-f", "lavfi", "-i", f"testsrc2=s={2 * width}x{2 * height}:r={self.fps}:d={d}",
+                  "-f", "lavfi", "-i", f"sine=f=440:sample_rate=48000:d={d}"]
+        if self.bars:
+            inputs += ["-f", "lavfi", "-i", f"smptehdbars=s={width}x{height}:r={self.fps}:d={d}"]
+            graph += "[p];[p][2]overlay=enable='" + "+".join(_on(span) for span in self.bars) + "'"
         for n, (start, end) in enumerate(self.frozen):
             first, last = round(start * self.fps), round(end * self.fps) - 1
             graph += (f"[f{n}];[f{n}]split[a{n}][b{n}];"
                       f"[a{n}][b{n}]freezeframes=first={first}:last={last}:replace={first - 1}")
-        graph += "[v];[1]anull"
-        for start, end in self.silence:
-            graph += f",volume=enable='between(t,{start},{end - 0.001})':volume=0"
+        graph += f"[v];[1]volume={self.volume_db}dB"
+        graph += "".join(f",volume=enable='{_on(span)}':volume=0" for span in self.silence)
+        graph += "".join(f",volume=enable='{_on(span)}':volume=9dB" for span in self.loud)
+        if self.stereo or self.inverted:
+            flip = "+".join(f"between(t,{start},{end - 0.001})" for start, end in self.inverted) or "0"
+            graph += f",pan=stereo|c0=c0|c1=c0,aeval='val(0)|val(1)*(1-2*({flip}))':c=same"
         graph += "[s]"
-        return ["-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r={self.fps}:d={d}",
-                "-f", "lavfi", "-i", f"sine=f=440:sample_rate=48000:d={d}",
-                "-filter_complex", graph, "-map", "[v]", "-map", "[s]"]
+        return [*inputs, "-filter_complex", graph, "-map", "[v]", "-map", "[s]"]
+
+
+def _on(span: Span) -> str:
+    """An FFmpeg timeline expression for [start, end) of a span."""
+    start, end = span
+    return f"between(t,{start},{end - 0.001})"
 
 
 @dataclass

@@ -35,10 +35,14 @@ class VideoCues:
     def result(self, scenes: Sequence[Scene] = (), display: tuple[int, int] = (0, 0)) -> list[Cue]:
         """The cues; letterbox and pillarbox per scene of `scenes`, in `display` pixels."""
         bars = self.bars.result()
-        # A test pattern's levels are what the pattern says they are (SMPTE's PLUGE is below black
-        # on purpose): out of range there is no cue.
-        levels = [c for c in self.levels.result() if not any(_within(c, b) for b in bars)]
+        levels = outside_patterns(self.levels.result(), bars)
         return [*bars, *self.letterbox.result(scenes, display), *levels, *self.interlace.result()]
+
+
+def outside_patterns(levels: list[Cue], bars: list[Cue]) -> list[Cue]:
+    """The out_of_range cues not within colour bars: a test pattern's levels are what the pattern says
+    they are (SMPTE's PLUGE is below black on purpose)."""
+    return [c for c in levels if not any(_within(c, b) for b in bars)]
 
 
 def _within(cue: Cue, outer: Cue) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vidpulse.processing.cues import Cue, CueTrack
+from vidpulse.processing.cues import Cue, CueTrack, Run
 from vidpulse.processing.features import Measured
 
 # The bars of every pattern fill at least the top half (SMPTE RP 219: 7/12).
@@ -141,19 +141,22 @@ class BarsDetector:
         self._verdict: dict[str, Any] | None = None  # of the still pattern on screen, once a colour copy came
         self._known = False
         self._waiting: list[tuple[float, float]] = []  # frames of the pattern before its first colour copy
+        self.striped = False  # the latest frame is a still pattern of bands, whatever its colours
 
     def update(self, measured: Measured) -> None:
         frame, stats = measured.frame, measured.stats
+        span = (frame.time_s, frame.time_s + self._frame_s)
         bands = None if stats.black else striped(frame.luma)
+        self.striped = bands is not None
         if bands is None or stats.difference > STILL:
             self._settle(None)
             self._known = False
         if bands is None:
+            self._track.update(*span, False)
             return
         if frame.colour is not None:
             self._settle(classify(frame.luma, bands, colours_of(frame.colour, bands, frame.luma.shape[1])))
         covered = sum(b.end - b.start for b in bands) / frame.luma.shape[1]
-        span = (frame.time_s, frame.time_s + self._frame_s)
         if not self._known:
             self._waiting.append(span)
         elif self._verdict is not None:
@@ -169,8 +172,19 @@ class BarsDetector:
                 self._track.update(*span, True, _Seen(1.0, verdict))
         self._waiting.clear()
 
+    @property
+    def pending(self) -> bool:
+        """Frames of a pattern wait for a colour copy's verdict."""
+        return bool(self._waiting)
+
+    def ongoing(self) -> Cue | None:
+        """The cue in progress, as far as it goes (a live session's incidents)."""
+        run = self._track.ongoing()
+        return None if run is None else _cue(run)
+
     def result(self) -> list[Cue]:
-        return [
-            Cue("color_bars", run.start_s, run.end_s, run.share * run.value.covered, run.value.detail)
-            for run in self._track.finish()
-        ]
+        return [_cue(run) for run in self._track.finish()]
+
+
+def _cue(run: Run[_Seen]) -> Cue:
+    return Cue("color_bars", run.start_s, run.end_s, run.share * run.value.covered, run.value.detail)

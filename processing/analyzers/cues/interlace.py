@@ -16,7 +16,7 @@ from typing import Any
 from av.video.stream import VideoStream
 
 from vidpulse.processing.analyzers.cues.probe import Prober, probed_of
-from vidpulse.processing.cues import Cue, CueTrack
+from vidpulse.processing.cues import Cue, CueTrack, Run
 from vidpulse.processing.features import Measured
 
 MIN_S = 0.5
@@ -83,19 +83,24 @@ class InterlaceDetector:
             return "unknown"
         return "interlaced" if self._flagged * 2 > self._pictures else "progressive"
 
+    def ongoing(self) -> Cue | None:
+        """The cue in progress, as far as it goes (a live session's incidents)."""
+        run = self._track.ongoing()
+        return None if run is None else self._cue(run)
+
     def result(self) -> list[Cue]:
         if self._previous is not None:
             self._verdict(self._previous, self._prober.fields.finish())
             self._previous = None
-        cues = []
-        for run in self._track.finish():
-            if run.share < MIN_SHARE:
-                continue
-            orders = run.value
-            order = "tff" if orders.tff >= orders.bff else "bff"
-            agree = max(orders.tff, orders.bff) / max(1, orders.tff + orders.bff)
-            cues.append(Cue("interlaced", run.start_s, run.end_s, run.share * agree, self._detail(order)))
-        return cues
+        return [cue for run in self._track.finish() if (cue := self._cue(run)) is not None]
+
+    def _cue(self, run: Run[_Orders]) -> Cue | None:
+        if run.share < MIN_SHARE:
+            return None
+        orders = run.value
+        order = "tff" if orders.tff >= orders.bff else "bff"
+        agree = max(orders.tff, orders.bff) / max(1, orders.tff + orders.bff)
+        return Cue("interlaced", run.start_s, run.end_s, run.share * agree, self._detail(order))
 
     def _detail(self, order: str) -> dict[str, Any]:
         flagged = self.flagged

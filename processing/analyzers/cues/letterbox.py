@@ -47,6 +47,13 @@ def content_box(luma: np.ndarray, limit: int) -> Box | None:
     return None if width == 0 else Box(y, y + height, x, x + width)
 
 
+def frame_box(measured: Measured) -> Box | None:
+    """A frame's content box (None: a black frame, or none)."""
+    probed = probed_of(measured.frame.probed)
+    black = 0 if probed is not None and probed.full_range else 16
+    return None if measured.stats.black else content_box(measured.frame.luma, black + LIMIT)
+
+
 class LetterboxDetector:
     """An Analyzer (analyzers/__init__.py) whose result, given the scenes, is the letterbox and
     pillarbox cues. Keeps each frame's box (10 bytes a frame) until the scenes are known."""
@@ -58,12 +65,10 @@ class LetterboxDetector:
 
     def update(self, measured: Measured) -> None:
         frame, luma = measured.frame, measured.frame.luma
-        probed = probed_of(frame.probed)
-        black = 0 if probed is not None and probed.full_range else 16
-        box = None if measured.stats.black else content_box(luma, black + LIMIT)
+        box = frame_box(measured)
         self._size = (luma.shape[1], luma.shape[0])
         self._index.append(frame.index)
-        self._box.extend((-1, -1, -1, -1) if box is None else (box.top, box.bottom, box.left, box.right))
+        self._box.extend((-1, -1, -1, -1) if box is None else _edges(box))
 
     def result(self, scenes: Sequence[Scene] = (), display: tuple[int, int] = (0, 0)) -> list[Cue]:
         """The cues of `scenes`, their active picture in `display` pixels (the video's width and height)."""
@@ -76,40 +81,111 @@ class LetterboxDetector:
         for scene in scenes:
             inside = (index >= scene.start_frame) & (index <= scene.end_frame)
             lit = boxes[inside & (boxes[:, 0] >= 0)]
-            if not len(lit):
-                continue
-            union = Box(int(lit[:, 0].min()), int(lit[:, 1].max()), int(lit[:, 2].min()), int(lit[:, 3].max()))
-            agree = float(np.mean(np.all(np.abs(lit - np.array(_edges(union))) <= AGREE_PX, axis=1)))
-            for kind in self._kinds(union):
-                cue = Cue(kind, scene.start_s, scene.end_s, agree, self._detail(union, display))
-                previous = cues[last[kind]] if kind in last else None
-                if previous is not None and previous.detail == cue.detail \
-                        and math.isclose(previous.end_s, cue.start_s, abs_tol=1e-6):
-                    # The same framing goes on into this scene: one cue.
-                    cues[last[kind]] = Cue(kind, previous.start_s, cue.end_s, min(previous.confidence, agree),
-                                           cue.detail)
-                else:
-                    last[kind] = len(cues)
-                    cues.append(cue)
+            for cue in framing_cues(lit, (scene.start_s, scene.end_s), self._size, display):
+                merge(cues, last, cue)
         return cues
 
-    def _kinds(self, box: Box) -> list[str]:
-        width, height = self._size
-        kinds = []
-        rows = max(MIN_BAR_PX, math.ceil(MIN_BAR * height))
-        if box.top >= rows and height - box.bottom >= rows:
-            kinds.append("letterbox")
-        columns = max(MIN_BAR_PX, math.ceil(MIN_BAR * width))
-        if box.left >= columns and width - box.right >= columns:
-            kinds.append("pillarbox")
-        return kinds
 
-    def _detail(self, box: Box, display: tuple[int, int]) -> dict[str, object]:
-        width, height = self._size
-        sx, sy = display[0] / width, display[1] / height
-        x, y = round(box.left * sx), round(box.top * sy)
-        w, h = round(box.right * sx) - x, round(box.bottom * sy) - y
-        return {"active": {"x": x, "y": y, "width": w, "height": h}, "aspect": round(w / h, 3)}
+class SceneFraming:
+    """The same cues from frames fed once their scene is final, each scene's cues made as it closes:
+    a live stream cannot keep every frame's box to its end, only the open scene's. `ongoing` gives the
+    open scene's cues as its frames so far have them (its active picture can only grow)."""
+
+    def __init__(self, fps: float, display: tuple[int, int]) -> None:
+        self._frame_s = 1.0 / fps
+        self._display = display
+        self._size = (0, 0)
+        self._boxes: array[int] = array("h")  # the open scene's lit boxes: top, bottom, left, right
+        self._scene: tuple[float, float] | None = None  # the open scene's start, and its last frame's end
+        self.cues: list[Cue] = []
+        self._last: dict[str, int] = {}  # kind -> its latest cue in `cues`
+
+    def update(self, measured: Measured, new_scene: bool) -> None:
+        frame = measured.frame
+        if new_scene and self._scene is not None:
+            self._close(frame.time_s)
+        box = frame_box(measured)
+        self._size = (frame.luma.shape[1], frame.luma.shape[0])
+        if box is not None:
+            self._boxes.extend(_edges(box))
+        start_s = frame.time_s if self._scene is None else self._scene[0]
+        self._scene = (start_s, frame.time_s + self._frame_s)
+
+    def ongoing(self) -> dict[str, Cue]:
+        """The open scene's cues by type, from where the same framing began (in an earlier scene, when it
+        goes on from there)."""
+        if self._scene is None:
+            return {}
+        found = {}
+        for cue in framing_cues(self._lit(), self._scene, self._size, self._display):
+            before = self.cues[self._last[cue.type]] if cue.type in self._last else None
+            if before is not None and _continues(before, cue):
+                cue = Cue(cue.type, before.start_s, cue.end_s, min(before.confidence, cue.confidence), cue.detail)
+            found[cue.type] = cue
+        return found
+
+    def finish(self, end_s: float) -> list[Cue]:
+        if self._scene is not None:
+            self._close(end_s)
+        return self.cues
+
+    def _close(self, end_s: float) -> None:
+        assert self._scene is not None
+        for cue in framing_cues(self._lit(), (self._scene[0], end_s), self._size, self._display):
+            merge(self.cues, self._last, cue)
+        self._boxes = array("h")
+        self._scene = None
+
+    def _lit(self) -> np.ndarray:
+        return np.frombuffer(self._boxes, np.int16).reshape(-1, 4)
+
+
+def framing_cues(lit: np.ndarray, span: tuple[float, float], size: tuple[int, int],
+                 display: tuple[int, int]) -> list[Cue]:
+    """The cues of one scene over `span` whose frames' lit boxes are `lit` (rows of top, bottom, left,
+    right, in analysis pixels of a picture `size`), the active picture in `display` pixels."""
+    if not len(lit):
+        return []
+    union = Box(int(lit[:, 0].min()), int(lit[:, 1].max()), int(lit[:, 2].min()), int(lit[:, 3].max()))
+    agree = float(np.mean(np.all(np.abs(lit - np.array(_edges(union))) <= AGREE_PX, axis=1)))
+    detail = _detail(union, size, display)
+    return [Cue(kind, span[0], span[1], agree, detail) for kind in _kinds(union, size)]
+
+
+def merge(cues: list[Cue], last: dict[str, int], cue: Cue) -> None:
+    """Add `cue` to `cues`, or lengthen the latest of its type when the same framing goes on into it;
+    `last`: the index of the latest cue of each type."""
+    previous = cues[last[cue.type]] if cue.type in last else None
+    if previous is not None and _continues(previous, cue):
+        cues[last[cue.type]] = Cue(cue.type, previous.start_s, cue.end_s, min(previous.confidence, cue.confidence),
+                                   cue.detail)
+    else:
+        last[cue.type] = len(cues)
+        cues.append(cue)
+
+
+def _continues(previous: Cue, cue: Cue) -> bool:
+    return previous.detail == cue.detail and math.isclose(previous.end_s, cue.start_s, abs_tol=1e-6)
+
+
+def _kinds(box: Box, size: tuple[int, int]) -> list[str]:
+    width, height = size
+    kinds = []
+    rows = max(MIN_BAR_PX, math.ceil(MIN_BAR * height))
+    if box.top >= rows and height - box.bottom >= rows:
+        kinds.append("letterbox")
+    columns = max(MIN_BAR_PX, math.ceil(MIN_BAR * width))
+    if box.left >= columns and width - box.right >= columns:
+        kinds.append("pillarbox")
+    return kinds
+
+
+def _detail(box: Box, size: tuple[int, int], display: tuple[int, int]) -> dict[str, object]:
+    width, height = size
+    sx, sy = display[0] / width, display[1] / height
+    x, y = round(box.left * sx), round(box.top * sy)
+    w, h = round(box.right * sx) - x, round(box.bottom * sy) - y
+    return {"active": {"x": x, "y": y, "width": w, "height": h}, "aspect": round(w / h, 3)}
 
 
 def _edges(box: Box) -> tuple[int, int, int, int]:
