@@ -19,6 +19,7 @@ from vidpulse.processing.analyzers.cues.interlace import InterlaceDetector
 from vidpulse.processing.audio import SERIES_STEP_S, AudioResult
 from vidpulse.processing.audio_cues import loudness_cues
 from vidpulse.processing.cues import Cue
+from vidpulse.processing.schema_cues import QcCheckId
 
 # Colour bars or black longer than this inside the programme fail broadcast_hd.
 BREAK_S = 2.0
@@ -75,9 +76,9 @@ def _loudness_checks(profile: Profile, cues: Sequence[Cue], audio: AudioResult |
     integrated = None if audio is None else audio.integrated_lufs
     peak = None if audio is None else audio.true_peak_dbtp
     return [
-        _check("integrated_loudness", integrated is not None and low <= integrated <= high, _round(integrated),
+        _check(QcCheckId.INTEGRATED_LOUDNESS, integrated is not None and low <= integrated <= high, _round(integrated),
                [low, high], [c for c in cues if c.type == "loudness"]),
-        _check("true_peak", peak is None or peak <= profile.max_true_peak_dbtp, _round(peak),
+        _check(QcCheckId.TRUE_PEAK, peak is None or peak <= profile.max_true_peak_dbtp, _round(peak),
                profile.max_true_peak_dbtp, []),
     ]
 
@@ -86,15 +87,15 @@ def _picture_checks(
     cues: Sequence[Cue], interlace: InterlaceDetector, span: tuple[float, float]
 ) -> list[dict[str, Any]]:
     out_of_range = [c for c in cues if c.type == "out_of_range"]
-    checks = [_check("out_of_range", not out_of_range, round(sum(c.end_s - c.start_s for c in out_of_range), 3),
+    checks = [_check(QcCheckId.OUT_OF_RANGE, not out_of_range, round(sum(c.end_s - c.start_s for c in out_of_range), 3),
                      0.0, out_of_range)]
     checks.append(_interlace_check(cues, interlace))
     inside = programme(cues, span)
-    for kind in ("color_bars", "black"):
-        found = [c for c in cues if c.type == kind and inside[0] <= c.start_s and c.end_s <= inside[1]]
+    for check in (QcCheckId.COLOR_BARS, QcCheckId.BLACK):
+        found = [c for c in cues if c.type == check.value and inside[0] <= c.start_s and c.end_s <= inside[1]]
         longest = max((c.end_s - c.start_s for c in found), default=0.0)
         too_long = [c for c in found if c.end_s - c.start_s > BREAK_S]
-        checks.append(_check(kind, not too_long, round(longest, 3), BREAK_S, too_long))
+        checks.append(_check(check, not too_long, round(longest, 3), BREAK_S, too_long))
     return checks
 
 
@@ -118,7 +119,7 @@ def _interlace_check(cues: Sequence[Cue], interlace: InterlaceDetector) -> dict[
     else:
         passed = detected in ("undetermined", flagged) or (flagged == "interlaced" and detected != "mixed")
     wrong = [c for c in combed if c.detail["flag_disagrees"] or flagged == "unknown"]
-    return _check("interlace_flag", passed, detected, flagged, wrong)
+    return _check(QcCheckId.INTERLACE_FLAG, passed, detected, flagged, wrong)
 
 
 def programme(cues: Sequence[Cue], span: tuple[float, float]) -> tuple[float, float]:
@@ -137,9 +138,9 @@ def programme(cues: Sequence[Cue], span: tuple[float, float]) -> tuple[float, fl
     return start, max(start, end)
 
 
-def _check(id_: str, passed: bool, value: float | str | None, limit: float | list[float] | str,
+def _check(id_: QcCheckId, passed: bool, value: float | str | None, limit: float | list[float] | str,
            segments: Sequence[Cue]) -> dict[str, Any]:
-    return {"id": id_, "passed": passed, "value": value, "limit": limit,
+    return {"id": id_.value, "passed": passed, "value": value, "limit": limit,
             "segments": [{"start_s": round(c.start_s, 6), "end_s": round(c.end_s, 6)} for c in segments]}
 
 

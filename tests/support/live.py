@@ -30,7 +30,7 @@ class Schedule:
     The technical cues: `bars` (SMPTE RP 219 colour bars over the picture), `letterbox` (black bars above
     and below, an eighth of the height each), `out_of_range` (luma pushed above 235), `inverted` (the right
     channel phase-inverted: the sound is then stereo, the tone on both channels), `loud` (the sound 9 dB
-    louder). `volume_db`: the tone's level (-4.2 dB makes the stereo tone -23 LUFS). `crf`: libx264's
+    louder), `peaks` (22 dB louder: the tone's peaks near full scale). `volume_db`: the tone's level (-4.2 dB makes the stereo tone -23 LUFS). `crf`: libx264's
     quality (its default, 23, rings below black at sharp edges on some of testsrc2's pictures: 18 does not)."""
 
     duration_s: float
@@ -45,6 +45,7 @@ class Schedule:
     out_of_range: tuple[Span, ...] = ()
     inverted: tuple[Span, ...] = ()
     loud: tuple[Span, ...] = ()
+    peaks: tuple[Span, ...] = ()
     volume_db: float = 0.0
     stereo: bool = False
     crf: int | None = None
@@ -83,6 +84,7 @@ class Schedule:
         graph += f"[v];[1]volume={self.volume_db}dB"
         graph += "".join(f",volume=enable='{_on(span)}':volume=0" for span in self.silence)
         graph += "".join(f",volume=enable='{_on(span)}':volume=9dB" for span in self.loud)
+        graph += "".join(f",volume=enable='{_on(span)}':volume=22dB" for span in self.peaks)
         if self.stereo or self.inverted:
             flip = "+".join(f"between(t,{start},{end - 0.001})" for start, end in self.inverted) or "0"
             graph += f",pan=stereo|c0=c0|c1=c0,aeval='val(0)|val(1)*(1-2*({flip}))':c=same"

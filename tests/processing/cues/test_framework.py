@@ -52,3 +52,25 @@ def test_track_merges_close_runs_and_drops_short_ones() -> None:
     assert [(round(r.start_s, 3), round(r.end_s, 3)) for r in runs] == [(0.0, 0.88), (1.6, 2.4)]
     assert runs[0].share == pytest.approx(20 / 22)
     assert runs[0].value == -21.0 and runs[1].share == 1.0
+
+
+def test_track_in_progress_is_the_finished_run_so_far() -> None:
+    """What a live session asks after each unit: the run in progress once `min_s` long, as the finished
+    track gives it so far, until no unit can extend it; the runs come out the same."""
+    frame = 0.04
+    flags = [True] * 10 + [False] * 2 + [True] * 10 + [False] * 5 + [True] * 3 + [False] * 10 + [True] * 20
+    asked: CueTrack[float] = CueTrack(min_s=0.5, merge_s=0.1, fold=min)
+    alone: CueTrack[float] = CueTrack(min_s=0.5, merge_s=0.1, fold=min)
+    seen = []
+    for i, flagged in enumerate(flags):
+        for track in (asked, alone):
+            track.update(i * frame, (i + 1) * frame, flagged, float(-i))
+        run = asked.ongoing()
+        seen.append(None if run is None else (round(run.start_s, 3), round(run.end_s, 3)))
+    assert seen[11] is None  # 0.4 s so far: not yet min_s
+    assert seen[12] == (0.0, 0.52)  # on across the two unflagged frames
+    assert seen[21] == seen[22] == seen[23] == (0.0, 0.88)  # two unflagged frames after: it may still go on
+    assert seen[24] is None  # three: over, closed
+    assert seen[27:30] == [None] * 3  # the three lone frames are never min_s long
+    assert seen[-1] == (1.6, 2.4)
+    assert [(r.start_s, r.end_s) for r in asked.finish()] == [(r.start_s, r.end_s) for r in alone.finish()]
