@@ -30,8 +30,9 @@ class Schedule:
     The technical cues: `bars` (SMPTE RP 219 colour bars over the picture), `letterbox` (black bars above
     and below, an eighth of the height each), `out_of_range` (luma pushed above 235), `inverted` (the right
     channel phase-inverted: the sound is then stereo, the tone on both channels), `loud` (the sound 9 dB
-    louder), `peaks` (22 dB louder: the tone's peaks near full scale). `volume_db`: the tone's level (-4.2 dB makes the stereo tone -23 LUFS). `crf`: libx264's
-    quality (its default, 23, rings below black at sharp edges on some of testsrc2's pictures: 18 does not)."""
+    louder), `peaks` (22 dB louder: the tone's peaks near full scale). `volume_db`: the tone's level (-4.2
+    dB makes the stereo tone -23 LUFS). `crf`: libx264's quality (its default, 23, rings below black at
+    sharp edges on some of testsrc2's pictures: 18 does not)."""
 
     duration_s: float
     size: tuple[int, int] = (320, 180)
