@@ -23,12 +23,13 @@ FETCH_TIMEOUT_S = 30.0
 
 
 def incident_line(incident: Incident) -> str:
-    """`12.0s black open`, `14.5s black closed (12.0-14.5s, 2.5s)`: when, on the timeline, it happened."""
+    """`12.0s black open`, `14.5s black closed (12.0-14.5s, 2.5s)`, `9.1s qc true_peak open`: when, on
+    the timeline, it happened."""
+    what = incident.kind.value if incident.check is None else f"{incident.kind.value} {incident.check.value}"
     if incident.end_s is None:
-        return f"{incident.start_s:.1f}s {incident.kind.value} open"
+        return f"{incident.start_s:.1f}s {what} open"
     span = incident.end_s - incident.start_s
-    return (f"{incident.end_s:.1f}s {incident.kind.value} closed "
-            f"({incident.start_s:.1f}-{incident.end_s:.1f}s, {span:.1f}s)")
+    return f"{incident.end_s:.1f}s {what} closed ({incident.start_s:.1f}-{incident.end_s:.1f}s, {span:.1f}s)"
 
 
 def watch(url: str, out: Path, options: dict[str, Any], *, on_incident: Callable[[Incident], None],
