@@ -109,8 +109,10 @@ def cue_costs(video: Path) -> tuple[Clock, int]:
             detector = getattr(self, name)
             detector.update = clock.wrap(f"{name} (update)", detector.update)
 
-    saved = (video_cues.VideoCues.__init__, cue_probe.sample_levels, cue_probe.FieldMeter.push, AudioCues.feed)
+    saved = (video_cues.VideoCues.__init__, cue_probe.sample_levels, cue_probe.FieldMeter.push, AudioCues.feed,
+             cue_probe.plane_views)
     video_cues.VideoCues.__init__ = init
+    cue_probe.plane_views = clock.wrap("probe: the planes' views (once per picture)", cue_probe.plane_views)
     cue_probe.sample_levels = clock.wrap("levels (probe: 24 rows of each plane)", cue_probe.sample_levels)
     cue_probe.FieldMeter.push = clock.wrap("interlace (probe: idet on 2 bands of 64 columns)",
                                            cue_probe.FieldMeter.push)
@@ -119,7 +121,8 @@ def cue_costs(video: Path) -> tuple[Clock, int]:
     try:
         report = analyze(video, out, AnalysisOptions(qc_profile="broadcast_hd"))
     finally:
-        (video_cues.VideoCues.__init__, cue_probe.sample_levels, cue_probe.FieldMeter.push, AudioCues.feed) = saved
+        (video_cues.VideoCues.__init__, cue_probe.sample_levels, cue_probe.FieldMeter.push, AudioCues.feed,
+         cue_probe.plane_views) = saved
         shutil.rmtree(out, ignore_errors=True)
     return clock, int(report["analysed"]["frames"])
 
@@ -178,7 +181,7 @@ def alternatives(video: Path) -> tuple[Clock, int]:
         for run in timed_others.values():
             run(frame)
 
-    with Decoder(video, 320, draft=True, probe=probe) as decoder:
+    with Decoder(video, 320, probe=probe) as decoder:
         for _ in decoder.frames():
             pass
     return clock, frames

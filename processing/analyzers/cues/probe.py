@@ -13,6 +13,8 @@ at hand as planes).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -64,12 +66,13 @@ class Levels:
                       min(self.chroma_min, other.chroma_min), max(self.chroma_max, other.chroma_max))
 
 
-def sample_levels(frame: VideoFrame) -> Levels | None:
-    """The levels of a limited-range planar YUV picture; None for any other."""
+def sample_levels(frame: VideoFrame, planes: Sequence[np.ndarray] = ()) -> Levels | None:
+    """The levels of a limited-range planar YUV picture; None for any other. `planes`: its planes'
+    views (plane_views), when the caller has them already."""
     shift = _PLANAR.get(frame.format.name)
     if shift is None:
         return None
-    y, u, v = (_sample(frame, k, shift) for k in range(3))
+    y, u, v = (_sample(view, shift) for view in (planes or plane_views(frame, shift))[:3])
     luma_min, luma_max = cv2.minMaxLoc(y)[:2]
     u_min, u_max = cv2.minMaxLoc(u)[:2]
     v_min, v_max = cv2.minMaxLoc(v)[:2]
@@ -86,19 +89,18 @@ def sample_levels(frame: VideoFrame) -> Levels | None:
                   int(chroma_min), int(chroma_max))
 
 
-def _sample(frame: VideoFrame, index: int, shift: int) -> np.ndarray:
+def _sample(rows: np.ndarray, shift: int) -> np.ndarray:
     """SAMPLE_ROWS whole rows of a plane, evenly spaced: a view, read in place by OpenCV."""
-    rows = _plane(frame, index, shift)
     view = rows[:: max(1, len(rows) // SAMPLE_ROWS)]
     return np.right_shift(view, shift).astype(np.uint8) if shift else view
 
 
-def _plane(frame: VideoFrame, index: int, shift: int) -> np.ndarray:
-    """Plane `index` as an array view without the line padding, 16-bit when `shift`."""
-    plane = frame.planes[index]
-    dtype = np.uint16 if shift else np.uint8
-    rows = np.frombuffer(memoryview(plane), dtype).reshape(-1, plane.line_size // np.dtype(dtype).itemsize)
-    return rows[: plane.height, : plane.width]
+def plane_views(frame: VideoFrame, shift: int, count: int = 3) -> list[np.ndarray]:
+    """The first `count` planes as array views without the line padding, 16-bit when `shift`. Made once
+    for every measurement of a picture: PyAV builds its plane objects anew on each `frame.planes`."""
+    dtype, size = (np.uint16, 2) if shift else (np.uint8, 1)
+    return [np.frombuffer(memoryview(plane), dtype).reshape(-1, plane.line_size // size)[: plane.height, : plane.width]
+            for plane in frame.planes[:count]]
 
 
 class FieldMeter:
@@ -116,12 +118,13 @@ class FieldMeter:
         self._pushed = 0
         self._failed = False
 
-    def push(self, frame: VideoFrame) -> str | None:
-        """Measure `frame`; idet's verdict on the picture before it, if any."""
+    def push(self, frame: VideoFrame, luma: np.ndarray | None = None) -> str | None:
+        """Measure `frame` (`luma`: the view of its first plane, when the caller has it); idet's
+        verdict on the picture before it, if any."""
         shift = _LUMA_SHIFT.get(frame.format.name)
         if shift is None or self._failed:
             return None
-        luma = _plane(frame, 0, shift)
+        luma = plane_views(frame, shift, 1)[0] if luma is None else luma
         bands = _bands(luma.shape[1])
         width = sum(band.stop - band.start for band in bands)
         if self._graph is None:
@@ -175,6 +178,7 @@ class FieldMeter:
         return None if verdict is None else str(verdict)
 
 
+@functools.cache
 def _bands(width: int) -> list[slice]:
     """The columns of a picture that idet sees: STRIP_BANDS bands, each centred in its share of
     the width, on 64-byte boundaries (a cache line)."""
@@ -203,8 +207,11 @@ class Prober:
 
     def probe(self, frame: VideoFrame) -> Probed:
         full_range = is_full_range(frame)
-        levels = None if full_range else sample_levels(frame)
-        return Probed(full_range, levels, bool(frame.interlaced_frame), self.fields.push(frame))
+        name = frame.format.name
+        shift = _LUMA_SHIFT.get(name)
+        planes = () if shift is None else plane_views(frame, shift, 3 if name in _PLANAR else 1)
+        levels = None if full_range else sample_levels(frame, planes)
+        return Probed(full_range, levels, bool(frame.interlaced_frame), self.fields.push(frame, *planes[:1]))
 
 
 def probed_of(probed: object) -> Probed | None:
