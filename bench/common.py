@@ -26,16 +26,17 @@ def free_port() -> int:
 
 class BenchServer:
     def __init__(self, data_dir: Path, command: list[str] | None = None, *, app_in_child: bool = False,
-                 **settings: Any) -> None:
+                 cwd: Path = ROOT, **settings: Any) -> None:
         """`command`: what serves the app (default `vidpulse serve`), configured from the environment.
-        `app_in_child`: the command supervises a worker process that runs the app (Granian)."""
+        `app_in_child`: the command supervises a worker process that runs the app (Granian). `cwd`: the
+        checkout it runs (`python -m` imports from there first)."""
         self.app_in_child = app_in_child
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port), DATA_DIR=str(data_dir), LOG_LEVEL="warning")
         env.update({k.upper(): str(v) for k, v in settings.items()})
         command = command or [sys.executable, "-m", "vidpulse.server.cli", "serve"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -1,7 +1,13 @@
 """Live sessions: CPU per second of a live 720p30 stream with sound, the latency from a segment
 appearing in the playlist to the `incident` it completes reaching an SSE client, and memory growth.
 
-    .venv/bin/python bench/live.py [--quick] [--seconds 60] [--segment 1] [--hours 0.5]
+    .venv/bin/python bench/live.py [--quick] [--seconds 60] [--segment 1] [--hours 0.5] [--baseline-src DIR]
+
+Every technical cue runs in a live session (and with `qc_profile` the delivery checks): each CPU case
+runs with `qc_profile` broadcast_hd (every cue and check) and with none (every cue, no checks), and with
+`--baseline-src` (a checkout whose live sessions have no cues, e.g. `git archive` of the commit before
+them) the same stream in that checkout's server: cues on against cues off, in the same run. The sound is
+a stereo tone at -23 LUFS.
 
 CPU and latency: a real `vidpulse serve` (one worker) follows an `ffmpeg -re` HLS origin on loopback
 (tests/support/live.py) whose picture goes black for 3 s every 15 s; with `incident_min_s` 1, each black span's
@@ -81,17 +87,22 @@ def follow_events(url: str, session_id: str, into: list[tuple[float, dict[str, A
                     return
 
 
-def cpu_and_latency(seconds: float, segment_s: float, size: tuple[int, int]) -> dict[str, Any]:
+def cpu_and_latency(seconds: float, segment_s: float, size: tuple[int, int], checkout: Path = ROOT,
+                    qc_profile: str = "none") -> dict[str, Any]:
     spans = tuple((start, start + 3.0) for start in range(10, int(seconds) - 4, 15))
     base = Path(tempfile.mkdtemp(prefix="vidpulse-live-bench-"))
-    origin = HlsOrigin(base / "origin", Schedule(seconds, size=size, black=spans), segment_s=segment_s).start()
-    server = BenchServer(base / "data", WORKERS=1, ALLOW_PRIVATE_URLS=1)
+    schedule = Schedule(seconds, size=size, black=spans, volume_db=-4.2, stereo=True)
+    origin = HlsOrigin(base / "origin", schedule, segment_s=segment_s).start()
+    server = BenchServer(base / "data", cwd=checkout, WORKERS=1, ALLOW_PRIVATE_URLS=1)
     watch = PlaylistWatch(origin.folder / "live.m3u8")
     events: list[tuple[float, dict[str, Any]]] = []
+    options: dict[str, Any] = {"incident_min_s": 1}
+    if qc_profile != "none":
+        options["qc_profile"] = qc_profile
     try:
         origin.wait_segments(1)
         response = httpx.post(f"{server.url}/api/sessions", timeout=30,
-                              json={"url": origin.url, "live": True, "options": {"incident_min_s": 1}})
+                              json={"url": origin.url, "live": True, "options": options})
         response.raise_for_status()
         session_id = response.json()["id"]
         follower = threading.Thread(target=follow_events, args=(server.url, session_id, events), daemon=True)
@@ -112,12 +123,19 @@ def cpu_and_latency(seconds: float, segment_s: float, size: tuple[int, int]) -> 
     for at, event in events:
         data = event["data"]
         if event["type"] == "incident" and data["kind"] == "black" and data["state"] == "open":
+            # The session's timeline starts where it joined the stream (three segments from the end of the
+            # playlist it first read, so a few segments in when the server was slow to start): the black
+            # span it is, in the origin's seconds, is the first at or after it.
+            joined = min(a - data["start_s"] for a, _ in spans if a - data["start_s"] > -0.5)
             # The incident opens with the frame at start_s + 1 (incident_min_s): in this segment.
-            segment = f"live{int((data['start_s'] + 1.0 + 1e-6) // segment_s)}.ts"
+            segment = f"live{int((data['start_s'] + joined + 1.0 + 1e-6) // segment_s)}.ts"
             latencies.append(at - watch.appeared[segment])
     levels = [e for _, e in events if e["type"] == "levels"]
     lags = [e["data"]["lag_s"] for _, e in events if e["type"] == "progress"]
-    return {"media_s": round(media, 1), "size": f"{size[0]}x{size[1]}", "segment_s": segment_s,
+    kinds = sorted({e["data"]["kind"] for _, e in events if e["type"] == "incident"})
+    case = "baseline (no live cues)" if checkout != ROOT else f"cues, qc_profile {qc_profile}"
+    return {"case": case, "media_s": round(media, 1), "size": f"{size[0]}x{size[1]}", "segment_s": segment_s,
+            "incident_kinds": kinds,
             "worker_core_s_per_s": round((warm[-1][2] - warm[0][2]) / media, 3),
             "server_core_s_per_s": round((warm[-1][1] - warm[0][1]) / media, 4),
             "incident_latency_s": [round(x, 3) for x in latencies],
@@ -136,7 +154,8 @@ def memory_growth(hours: float, size: tuple[int, int]) -> dict[str, Any]:
     # Cuts, black and silence all along, so the scene, incident and motion lists grow as they would.
     spans = tuple((start, start + 3.0) for start in range(20, seconds - 4, 60))
     origin = HlsOrigin(base / "origin", Schedule(seconds, size=size, black=spans, silence=spans,
-                                                 negated=tuple((a + 30, a + 40) for a, _ in spans)),
+                                                 negated=tuple((a + 30, a + 40) for a, _ in spans),
+                                                 volume_db=-4.2, stereo=True),
                        segment_s=2, realtime=False)
     origin.start_ffmpeg()
     origin.wait_ffmpeg(timeout=3600)
@@ -156,7 +175,7 @@ def memory_growth(hours: float, size: tuple[int, int]) -> dict[str, Any]:
 
     threading.Thread(target=fill, daemon=True).start()
     started = time.monotonic()
-    analysis = LiveAnalysis(base / "out", LiveOptions(), LiveEvents(levels=levels))
+    analysis = LiveAnalysis(base / "out", LiveOptions(qc_profile="broadcast_hd"), LiveEvents(levels=levels))
     report = analysis.run(SegmentQueue(inbox, lambda: False).items())
     wall = time.monotonic() - started
     half = [s for s in samples if s[0] >= samples[-1][0] / 2]
@@ -174,11 +193,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="live media for CPU and latency")
     parser.add_argument("--segment", type=float, nargs="+", default=[1.0, 2.0], help="HLS segment lengths")
     parser.add_argument("--hours", type=float, default=0.5, help="media for the memory growth")
+    parser.add_argument("--baseline-src", type=Path, help="a checkout whose live sessions have no cues")
     args = parser.parse_args()
     seconds, hours = (30.0, 0.1) if args.quick else (args.seconds, args.hours)
     os.chdir(ROOT)
+    cases: list[tuple[Path, str]] = [(ROOT, "broadcast_hd"), (ROOT, "none")]
+    if args.baseline_src is not None:
+        cases.append((args.baseline_src.resolve(), "none"))
     for segment_s in args.segment:
-        print(json.dumps({"live": cpu_and_latency(seconds, segment_s, (1280, 720))}), flush=True)
+        for checkout, qc_profile in cases:
+            found = cpu_and_latency(seconds, segment_s, (1280, 720), checkout, qc_profile)
+            print(json.dumps({"live": found}), flush=True)
     print(json.dumps({"memory": memory_growth(hours, (640, 360))}), flush=True)
     print(json.dumps({"load_average": os.getloadavg()[0]}))
 
