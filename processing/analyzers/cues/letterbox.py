@@ -4,7 +4,9 @@ On the analysis luma the pipeline already has, each frame's content box is the b
 its pixels above black (FFmpeg cropdetect's test, with its default limit of 24 for video whose
 black is 16). A scene's active picture is the union of its frames' boxes: a dark
 shot's dark edge is a bar in no frame where something lights it. One cue covers the scenes
-that share one active picture, so a change of framing starts a new cue.
+that share one active picture, so a change of framing starts a new cue. A file's detector keeps
+every frame's box until the scenes are known; a live stream's (SceneFraming) keeps the open
+scene's union and the count of its frames that reach it, a few numbers whatever the scene's length.
 """
 
 from __future__ import annotations
@@ -81,22 +83,25 @@ class LetterboxDetector:
         for scene in scenes:
             inside = (index >= scene.start_frame) & (index <= scene.end_frame)
             lit = boxes[inside & (boxes[:, 0] >= 0)]
-            for cue in framing_cues(lit, (scene.start_s, scene.end_s), self._size, display):
+            if not len(lit):
+                continue
+            union = Box(int(lit[:, 0].min()), int(lit[:, 1].max()), int(lit[:, 2].min()), int(lit[:, 3].max()))
+            agree = float(np.mean(np.all(np.abs(lit - np.array(_edges(union))) <= AGREE_PX, axis=1)))
+            for cue in framing_cues(union, agree, (scene.start_s, scene.end_s), self._size, display):
                 merge(cues, last, cue)
         return cues
 
 
 class SceneFraming:
-    """The same cues from frames fed once their scene is final, each scene's cues made as it closes:
-    a live stream cannot keep every frame's box to its end, only the open scene's. `ongoing` gives the
-    open scene's cues as its frames so far have them (its active picture can only grow)."""
+    """The same cues from frames fed once their scene is final, each scene's cues made as it closes;
+    `ongoing` gives the open scene's cues as its frames so far have them (its active picture can only
+    grow)."""
 
     def __init__(self, fps: float, display: tuple[int, int]) -> None:
         self._frame_s = 1.0 / fps
         self._display = display
         self._size = (0, 0)
-        self._boxes: array[int] = array("h")  # the open scene's lit boxes: top, bottom, left, right
-        self._scene: tuple[float, float] | None = None  # the open scene's start, and its last frame's end
+        self._scene: _OpenScene | None = None
         self.cues: list[Cue] = []
         self._last: dict[str, int] = {}  # kind -> its latest cue in `cues`
 
@@ -104,20 +109,19 @@ class SceneFraming:
         frame = measured.frame
         if new_scene and self._scene is not None:
             self._close(frame.time_s)
-        box = frame_box(measured)
+        if self._scene is None:
+            self._scene = _OpenScene(frame.time_s)
         self._size = (frame.luma.shape[1], frame.luma.shape[0])
-        if box is not None:
-            self._boxes.extend(_edges(box))
-        start_s = frame.time_s if self._scene is None else self._scene[0]
-        self._scene = (start_s, frame.time_s + self._frame_s)
+        self._scene.add(frame_box(measured), frame.time_s + self._frame_s)
 
     def ongoing(self) -> dict[str, Cue]:
         """The open scene's cues by type, from where the same framing began (in an earlier scene, when it
         goes on from there)."""
-        if self._scene is None:
+        scene = self._scene
+        if scene is None or scene.union is None:
             return {}
         found = {}
-        for cue in framing_cues(self._lit(), self._scene, self._size, self._display):
+        for cue in framing_cues(scene.union, scene.agree, (scene.start_s, scene.end_s), self._size, self._display):
             before = self.cues[self._last[cue.type]] if cue.type in self._last else None
             if before is not None and _continues(before, cue):
                 cue = Cue(cue.type, before.start_s, cue.end_s, min(before.confidence, cue.confidence), cue.detail)
@@ -130,24 +134,52 @@ class SceneFraming:
         return self.cues
 
     def _close(self, end_s: float) -> None:
-        assert self._scene is not None
-        for cue in framing_cues(self._lit(), (self._scene[0], end_s), self._size, self._display):
-            merge(self.cues, self._last, cue)
-        self._boxes = array("h")
-        self._scene = None
-
-    def _lit(self) -> np.ndarray:
-        return np.frombuffer(self._boxes, np.int16).reshape(-1, 4)
+        scene, self._scene = self._scene, None
+        if scene is not None and scene.union is not None:
+            for cue in framing_cues(scene.union, scene.agree, (scene.start_s, end_s), self._size, self._display):
+                merge(self.cues, self._last, cue)
 
 
-def framing_cues(lit: np.ndarray, span: tuple[float, float], size: tuple[int, int],
+class _OpenScene:
+    """A scene's frames so far: the union of their boxes, how many of them reach it (within AGREE_PX),
+    and each distinct box's count (to count again when the union grows: rarely, and a still picture has
+    few distinct boxes)."""
+
+    def __init__(self, start_s: float) -> None:
+        self.start_s = self.end_s = start_s
+        self.union: Box | None = None
+        self._counts: dict[Box, int] = {}
+        self._lit = 0
+        self._agreeing = 0
+
+    @property
+    def agree(self) -> float:
+        return self._agreeing / self._lit if self._lit else 0.0
+
+    def add(self, box: Box | None, end_s: float) -> None:
+        self.end_s = end_s
+        if box is None:
+            return
+        self._counts[box] = self._counts.get(box, 0) + 1
+        self._lit += 1
+        union = self.union
+        grown = box if union is None else Box(min(union.top, box.top), max(union.bottom, box.bottom),
+                                              min(union.left, box.left), max(union.right, box.right))
+        if grown != union:
+            self.union = grown
+            self._agreeing = sum(n for b, n in self._counts.items() if _reaches(b, grown))
+        elif _reaches(box, grown):
+            self._agreeing += 1
+
+
+def _reaches(box: Box, union: Box) -> bool:
+    return all(abs(a - b) <= AGREE_PX for a, b in zip(_edges(box), _edges(union), strict=True))
+
+
+def framing_cues(union: Box, agree: float, span: tuple[float, float], size: tuple[int, int],
                  display: tuple[int, int]) -> list[Cue]:
-    """The cues of one scene over `span` whose frames' lit boxes are `lit` (rows of top, bottom, left,
-    right, in analysis pixels of a picture `size`), the active picture in `display` pixels."""
-    if not len(lit):
-        return []
-    union = Box(int(lit[:, 0].min()), int(lit[:, 1].max()), int(lit[:, 2].min()), int(lit[:, 3].max()))
-    agree = float(np.mean(np.all(np.abs(lit - np.array(_edges(union))) <= AGREE_PX, axis=1)))
+    """The cues of one scene over `span` whose frames' active picture is `union` (in analysis pixels of a
+    picture `size`), `agree` the share of its frames whose own box reaches it; in `display` pixels."""
     detail = _detail(union, size, display)
     return [Cue(kind, span[0], span[1], agree, detail) for kind in _kinds(union, size)]
 

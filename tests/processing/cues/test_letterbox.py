@@ -8,11 +8,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.processing.conftest import analyse
 from tests.processing.cues.clips import full_frame, run_ffmpeg
 from tests.support.videogen import write_frames
+from vidpulse.processing.analyzers.cues.letterbox import LetterboxDetector, SceneFraming
+from vidpulse.processing.cues import Cue
+from vidpulse.processing.decode import Frame
+from vidpulse.processing.features import Measured, Stats
+from vidpulse.processing.report import Scene
 
 FPS = 25
 FRAME = 1 / FPS
@@ -79,3 +85,42 @@ def test_active_picture_agrees_with_cropdetect(tmp_path: Path, size: tuple[int, 
         assert all(abs(active[k] - expected[k]) <= 2 for k in expected), (active, expected)
     # Both bars at once (windowbox) are both cues, over the same picture.
     assert [b[0] for b in boxes] == ["letterbox", "pillarbox"] if pad == "40:30" else len(boxes) == 1
+
+
+def _measured(index: int, luma: np.ndarray) -> Measured:
+    frame = Frame(index, index * FRAME, luma, None)
+    return Measured(frame, Stats(0.5, 0.0, 0.0, 100.0, black=False), None, luma[::2, ::2])
+
+
+def test_a_live_stream_sees_the_scenes_as_a_file_does() -> None:
+    """SceneFraming (fed each frame once its scene is final, keeping a few numbers a scene) finds the
+    cues LetterboxDetector (every frame's box, the scenes at the end) finds; its cue in progress is the
+    scene's so far, joined to the one before when the framing goes on."""
+    rng = np.random.default_rng(1)
+    frames = []
+    for index in range(120):
+        luma = rng.integers(60, 200, size=(90, 160), dtype=np.uint8)
+        if index < 60:
+            luma[:12], luma[-12:] = 16, 16  # letterboxed, two scenes alike
+        elif index < 90:
+            luma[:, :20], luma[:, -20:] = 16, 16  # pillarboxed
+            if index == 70:
+                luma[:, :20] = 90  # one frame lights a bar: the scene has none on that side
+        frames.append(_measured(index, luma))
+    scenes = [Scene(0, 0, 29, 0.0, 1.2, None), Scene(1, 30, 59, 1.2, 2.4, None), Scene(2, 60, 89, 2.4, 3.6, None),
+              Scene(3, 90, 119, 3.6, 4.8, None)]
+    whole = LetterboxDetector()
+    live = SceneFraming(FPS, (320, 180))
+    in_progress = []
+    for measured in frames:
+        whole.update(measured)
+        live.update(measured, new_scene=measured.frame.index in (30, 60, 90))
+        in_progress.append(live.ongoing())
+    expected = whole.result(scenes, (320, 180))
+    assert [(c.type, c.start_s, c.end_s) for c in expected] == [("letterbox", 0.0, 2.4)]
+    assert live.finish(4.8) == expected
+    assert in_progress[45]["letterbox"] == Cue("letterbox", 0.0, pytest.approx(46 * FRAME), 1.0,
+                                               expected[0].detail)
+    assert in_progress[65]["pillarbox"].confidence == 1.0
+    assert "pillarbox" not in in_progress[75]  # the lit frame ended it
+    assert in_progress[100] == {}
