@@ -141,35 +141,33 @@ class SceneFraming:
 
 
 class _OpenScene:
-    """A scene's frames so far: the union of their boxes, how many of them reach it (within AGREE_PX),
-    and each distinct box's count (to count again when the union grows: rarely, and a still picture has
-    few distinct boxes)."""
+    """A scene's frames so far: the union of their boxes, and how many of them reach it (within
+    AGREE_PX), counted by distinct box. The union only grows, so a box that no longer reaches it never
+    will again: only boxes within AGREE_PX of each of its edges are kept, 16 at most."""
 
     def __init__(self, start_s: float) -> None:
         self.start_s = self.end_s = start_s
         self.union: Box | None = None
-        self._counts: dict[Box, int] = {}
+        self._near: dict[Box, int] = {}
         self._lit = 0
-        self._agreeing = 0
 
     @property
     def agree(self) -> float:
-        return self._agreeing / self._lit if self._lit else 0.0
+        return sum(self._near.values()) / self._lit if self._lit else 0.0
 
     def add(self, box: Box | None, end_s: float) -> None:
         self.end_s = end_s
         if box is None:
             return
-        self._counts[box] = self._counts.get(box, 0) + 1
         self._lit += 1
         union = self.union
         grown = box if union is None else Box(min(union.top, box.top), max(union.bottom, box.bottom),
                                               min(union.left, box.left), max(union.right, box.right))
         if grown != union:
             self.union = grown
-            self._agreeing = sum(n for b, n in self._counts.items() if _reaches(b, grown))
-        elif _reaches(box, grown):
-            self._agreeing += 1
+            self._near = {b: n for b, n in self._near.items() if _reaches(b, grown)}
+        if _reaches(box, grown):
+            self._near[box] = self._near.get(box, 0) + 1
 
 
 def _reaches(box: Box, union: Box) -> bool:
