@@ -228,6 +228,10 @@ class LiveAnalysis:
             colour = converter.bgr(av_frame, luma) if index % THUMBNAIL_CANDIDATE_EVERY == 0 else None
         except (cv2.error, ValueError, av.FFmpegError):
             return  # a frame in a format that does not convert: skipped, as a corrupt packet is
+        if index:
+            # Media that arrived but held no picture (a segment that is not video, packets lost in a run)
+            # is time on the timeline that was not seen.
+            self.incidents.span(IncidentKind.GAP, self.timeline_s, time_s)
         stats = work.add(Frame(index, time_s, luma, colour)).stats
         self.levels.add(index, time_s, stats.brightness, stats.motion, stats.sharpness, self.loudness())
         self.timeline_s = max(self.timeline_s, time_s + clock.frame_s)

@@ -151,3 +151,14 @@ def test_a_cancel_raises_and_leaves_no_files(tmp_path: Path, segments: list[Segm
 def test_nothing_decodable_is_undecodable(tmp_path: Path) -> None:
     with pytest.raises(UndecodableVideo):
         analyse(tmp_path, fed([Segment(b"\0" * 5000, 1.0), Ended()]), Seen())
+
+
+def test_a_segment_that_is_not_video_is_skipped_and_the_stream_goes_on(tmp_path: Path,
+                                                                      segments: list[Segment]) -> None:
+    seen = Seen()
+    html = Segment(b"<html><body>502 Bad Gateway</body></html>\n" * 40, 1.0)
+    report = analyse(tmp_path, fed([*segments[:2], html, *segments[3:5], Ended()]), seen)
+    # The segment's second was not seen: a gap on the timeline, which goes on with the next segment.
+    assert seen.closed("gap") == [pytest.approx((2.0, 3.0), abs=0.05)]
+    assert report["analysed"]["end_s"] == pytest.approx(5.0, abs=0.05)
+    assert report["analysed"]["frames"] == 4 * 30
