@@ -372,6 +372,8 @@ class DeliveryState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     GAVE_UP = "gave_up"
+    # Never sent, so never listed: recorded by a job attempt whose terminal save was then refused.
+    SUPERSEDED = "superseded"
 
 
 class WebhookPayload(Closed):

@@ -16,15 +16,24 @@ import logging
 import random
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
+from vidpulse.server.backends.fencing import fence
 from vidpulse.server.config import ConfigError, Settings
 from vidpulse.server.errors import Unprocessable
-from vidpulse.server.models import Session, SessionState, isoformat, utcnow
-from vidpulse.server.notify.records import Attempt, Delivery, WebhookStore, delivery_id
+from vidpulse.server.models import Session, isoformat, utcnow
+from vidpulse.server.notify.records import (
+    FINISH_TYPES,
+    Attempt,
+    Delivery,
+    Standing,
+    WebhookStore,
+    delivery_id,
+    standing,
+)
 from vidpulse.server.notify.signing import parse_secret, signed_headers
 from vidpulse.server.ops.metrics import Metrics
 from vidpulse.server.ops.supervise import LoopFunction
@@ -35,7 +44,6 @@ from vidpulse.server.schemas import (
     WebhookAttemptList,
     WebhookPayload,
     WebhookTarget,
-    WebhookType,
 )
 from vidpulse.server.schemas import Session as SessionDocument
 
@@ -48,8 +56,14 @@ MAX_DELAY_S = 86_400.0
 _IDLE_POLL_S = 5.0
 _CONCURRENCY = 8
 
-_TYPES = {SessionState.SUCCEEDED: WebhookType.SUCCEEDED, SessionState.FAILED: WebhookType.FAILED,
-          SessionState.CANCELLED: WebhookType.CANCELLED}
+# A finish webhook recorded just before its attempt's save is looked at again this much later.
+_UNSAVED_RECHECK_S = 2.0
+
+
+class SessionReader(Protocol):
+    """Where a delivery's session is read as saved (the backend's session store)."""
+
+    async def get(self, session_id: str) -> Session | None: ...
 
 
 def backoff_s(retry_s: float, failed_attempts: int) -> float:
@@ -64,9 +78,11 @@ def backoff_s(retry_s: float, failed_attempts: int) -> float:
 class Webhooks:
     """Records deliveries when sessions end, and delivers those that are due, on every instance."""
 
-    def __init__(self, settings: Settings, store: WebhookStore, metrics: Metrics, tracing: Tracing) -> None:
+    def __init__(self, settings: Settings, store: WebhookStore, sessions: SessionReader, metrics: Metrics,
+                 tracing: Tracing) -> None:
         self.settings = settings
         self.store = store
+        self.sessions = sessions
         self.metrics = metrics
         self.tracing = tracing
         self.key = parse_secret(settings.webhook_secret) if settings.webhook_secret else None
@@ -117,7 +133,7 @@ class Webhooks:
 
     async def session_finished(self, session: Session) -> None:
         """Record (before any attempt) one delivery per URL for a session that has just ended."""
-        kind = _TYPES.get(session.state)
+        kind = FINISH_TYPES.get(session.state)
         if kind is None or self.key is None:
             return
         targets = [(WebhookTarget.WEBHOOK_URL, self.settings.webhook_url),
@@ -125,8 +141,10 @@ class Webhooks:
         now = utcnow()
         body = WebhookPayload(type=kind, timestamp=isoformat(now) or "",
                               data=SessionDocument.of(session)).model_dump_json(by_alias=True)
-        deliveries = [Delivery(delivery_id(session.id, target, session.run_from), session.id, target, url, kind, body,
-                               isoformat(now) or "", now.timestamp(), trace=session.trace)
+        attempt = fence(session.id)
+        deliveries = [Delivery(delivery_id(session.id, target, session.run_from, attempt), session.id, target, url,
+                               kind, body, isoformat(now) or "", now.timestamp(), trace=session.trace,
+                               job_attempt=attempt)
                       for target, url in targets if url]
         if deliveries:
             await self.store.add(deliveries)
@@ -169,6 +187,11 @@ class Webhooks:
 
     async def _attempt(self, delivery: Delivery) -> None:
         assert self._client is not None and self.key is not None
+        fate = await self._standing(delivery)
+        if fate is not Standing.SEND:
+            await self._settle(replace(delivery, state=DeliveryState.SUPERSEDED) if fate is Standing.SUPERSEDED
+                               else replace(delivery, due_at=time.time() + _UNSAVED_RECHECK_S))
+            return
         number = len(delivery.attempts) + 1
         started = time.monotonic()
         with self.tracing.span("webhook delivery", parent=delivery.trace, attributes={
@@ -188,9 +211,20 @@ class Webhooks:
         else:
             state, due = DeliveryState.PENDING, time.time() + backoff_s(self.settings.webhook_retry_s, number)
             self.metrics.webhooks_retried.inc()
-        updated = replace(delivery, state=state, due_at=due, attempts=(*delivery.attempts, attempt))
+        await self._settle(replace(delivery, state=state, due_at=due, attempts=(*delivery.attempts, attempt)))
+
+    async def _standing(self, delivery: Delivery) -> Standing:
+        if delivery.job_attempt is None:
+            return Standing.SEND
         try:
-            await self.store.settle(updated)
+            return standing(delivery, await self.sessions.get(delivery.session))
+        except Exception:
+            log.warning("could not read session %s; its webhook waits", delivery.session, exc_info=True)
+            return Standing.WAIT
+
+    async def _settle(self, delivery: Delivery) -> None:
+        try:
+            await self.store.settle(delivery)
         except Exception:
             # The lease lapses and the attempt is made again: at least once, never lost.
             log.warning("could not record webhook attempt %s", delivery.id, exc_info=True)
