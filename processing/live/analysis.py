@@ -4,6 +4,10 @@ a report of everything seen at the end.
 It runs until the source ends (`Ended`), `max_duration_s` of timeline has passed, or `stopping()`
 turns true (a client's stop): each of these ends with the report. `cancelled()` raises Cancelled
 instead, and the files written are removed, as `analyze` does.
+
+An analysis given a `Resume` takes a session over from earlier attempts (their host died or stopped):
+its timeline starts where theirs ended, and once its source answers, its first act is the `gap` of the
+time missed; the report's incidents are the whole session's, its other fields what this one analysed.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from vidpulse.processing.live.items import Back, Ended, Gap, Item, Lost, Run, Ti
 from vidpulse.processing.live.levels import LevelMeter, Levels
 from vidpulse.processing.live.options import LiveOptions
 from vidpulse.processing.live.report import Picture, write_live_report
+from vidpulse.processing.live.resume import Resume
 from vidpulse.processing.pipeline import THUMBNAIL_CANDIDATE_EVERY, THUMBNAIL_WIDTH
 from vidpulse.processing.report import Scene
 
@@ -75,14 +80,15 @@ class LiveEvents:
 class LiveAnalysis:
     def __init__(self, out_dir: Path, options: LiveOptions, events: LiveEvents = LiveEvents(), *,
                  cancelled: Callable[[], bool] = lambda: False, stopping: Callable[[], bool] = lambda: False,
-                 incident_prefix: str = "", name: str = "live") -> None:
+                 incident_prefix: str = "", name: str = "live", resume: Resume | None = None) -> None:
         self.artifacts = Artifacts(out_dir)
         self.options = options
         self.events = events
         self.name = name
         self.incidents = IncidentBook(options.incident_min_s, events.incident, incident_prefix)
         self.levels = LevelMeter(events.levels)
-        self.timeline_s = 0.0  # the end of the media analysed so far
+        self.timeline_s = 0.0 if resume is None else resume.timeline_s  # the end of the media analysed so far
+        self.from_s = self.timeline_s  # where this analysis's own media begins on the timeline
         self.work: LiveFrames | None = None
         self.picture: Picture | None = None
         self.audio: LiveAudioMeter | None = None
@@ -92,6 +98,7 @@ class LiveAnalysis:
         self._lost: tuple[float, float] | None = None  # since (monotonic), and where on the timeline
         self._reported = (time.monotonic(), 0)  # the last progress: when, and the frame count then
         self._least_lag = math.inf
+        self._resume = resume
 
     def run(self, items: Iterable[Item]) -> dict[str, Any]:
         """Analyse until the source ends, max_duration_s, or a stop; the report (written with the
@@ -121,6 +128,8 @@ class LiveAnalysis:
 
     def _take(self, item: Item) -> None:
         self._check_cancel()
+        if self._resume is not None and not isinstance(item, Tick):
+            self._take_over(self._resume)
         if isinstance(item, Lost):
             if self._lost is None:
                 self._lost = (time.monotonic(), self.timeline_s)
@@ -135,6 +144,16 @@ class LiveAnalysis:
             self._play(item)
         if self._lost is not None and time.monotonic() - self._lost[0] >= self.options.incident_min_s:
             self.incidents.open(IncidentKind.SOURCE_LOST, self._lost[1])
+
+    def _take_over(self, resume: Resume) -> None:
+        """The source answers: what the earlier attempts left open closes where they stopped seeing, and
+        the time missed since (theirs to the job's start, then this one's start until now) is a gap."""
+        self._resume = None
+        start = self.timeline_s
+        self.incidents.carry(resume.incidents, start)
+        self._advance(resume.missed_s + time.perf_counter() - self.started)
+        self.incidents.span(IncidentKind.GAP, start, self.timeline_s)
+        self.from_s = self.timeline_s
 
     def _back(self, missing_s: float | None = None) -> None:
         """The source answers again: the media missed meanwhile (unknown: the time it was lost) is time

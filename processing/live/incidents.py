@@ -8,7 +8,7 @@ wall clock (no media arrives meanwhile). Every incident's span is on the session
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -45,6 +45,12 @@ class Incident:
                 "end_s": None if self.end_s is None else round(self.end_s, 3),
                 "opened_at": self.opened_at, "closed_at": self.closed_at}
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Incident:
+        return cls(str(raw["id"]), IncidentKind(raw["kind"]), float(raw["start_s"]),
+                   None if raw["end_s"] is None else float(raw["end_s"]), str(raw["opened_at"]),
+                   raw.get("closed_at"))
+
 
 OnIncident = Callable[[Incident], None]
 
@@ -58,6 +64,7 @@ class IncidentBook:
         self._prefix = prefix
         self._open: dict[IncidentKind, Incident] = {}
         self._latest: dict[str, Incident] = {}  # every incident by id, as it stands (in the order opened)
+        self._opened = 0  # incidents this book opened (their ids' numbers)
 
     def holds(self, kind: IncidentKind, since: float | None, now: float) -> None:
         """The condition `kind` has held since `since` (None: it does not hold) as of `now`, on one
@@ -85,6 +92,14 @@ class IncidentBook:
             self.open(kind, start_s)
             self.close(kind, end_s)
 
+    def carry(self, earlier: Iterable[Incident], end_s: float) -> None:
+        """The incidents of the attempts this one takes over from, as they stood, kept for the report;
+        one they left open is closed at `end_s` (where they stopped seeing), and announced closed."""
+        for incident in earlier:
+            self._latest[incident.id] = incident
+            if incident.closed_at is None:
+                self._announce(replace(incident, end_s=max(end_s, incident.start_s), closed_at=now_iso()))
+
     def is_open(self, kind: IncidentKind) -> bool:
         return kind in self._open
 
@@ -103,4 +118,5 @@ class IncidentBook:
         self._on_incident(incident)
 
     def _next_id(self) -> str:
-        return f"{self._prefix}{len(self._latest) + 1}"
+        self._opened += 1
+        return f"{self._prefix}{self._opened}"
