@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from vidpulse.server.models import Session, SessionState, isoformat
-from vidpulse.server.schemas import DeliveryState, WebhookAttempt, WebhookTarget, WebhookType
+from vidpulse.server.schemas import DeliveryState, EndedType, WebhookAttempt, WebhookTarget, WebhookType
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,14 @@ class Delivery:
                 for a in self.attempts]
 
 
-def delivery_id(session_id: str, target: WebhookTarget, run: int = 1, job_attempt: int | None = None) -> str:
-    # Derived, not random: recording the same attempt's delivery twice (a retried finish) is one
-    # delivery; a client's retry starts a new run, and a takeover a new attempt, each with its own.
+def delivery_id(session_id: str, target: WebhookTarget, run: int = 1, job_attempt: int | None = None,
+                subject: str = "") -> str:
+    """Derived, not random: recording the same attempt's delivery twice (a retried finish) is one
+    delivery; a client's retry starts a new run, and a takeover a new attempt, each with its own.
+    `subject`: what else the delivery announces (a live session's incident, in one state: its id
+    carries the attempt's number, so it is unique across runs and attempts)."""
     key = f"{session_id}:{target.value}" + (f":{run}" if run > 1 else "") + (
-        f"@{job_attempt}" if job_attempt is not None else "")
+        f"@{job_attempt}" if job_attempt is not None else "") + (f":{subject}" if subject else "")
     return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -90,8 +93,9 @@ def standing(delivery: Delivery, current: Session | None) -> Standing:
     return Standing.SEND if FINISH_TYPES.get(current.state) is delivery.type else Standing.SUPERSEDED
 
 
-FINISH_TYPES = {SessionState.SUCCEEDED: WebhookType.SUCCEEDED, SessionState.FAILED: WebhookType.FAILED,
-                SessionState.CANCELLED: WebhookType.CANCELLED}
+FINISH_TYPES: dict[SessionState, EndedType] = {
+    SessionState.SUCCEEDED: WebhookType.SUCCEEDED, SessionState.FAILED: WebhookType.FAILED,
+    SessionState.CANCELLED: WebhookType.CANCELLED}
 
 
 def isoformat_epoch(seconds: float) -> str | None:

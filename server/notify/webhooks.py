@@ -1,12 +1,16 @@
-"""Webhooks: a signed POST when a session ends, retried until the receiver takes it.
+"""Webhooks: a signed POST when a session ends (and, for a live session with the option
+notify_incidents, when an incident opens or closes), retried until the receiver takes it.
 
 The scheme is Standard Webhooks (https://www.standardwebhooks.com), so receivers can verify with
 its libraries: headers `webhook-id` (the same on every attempt, for the receiver's idempotency),
 `webhook-timestamp` (of the attempt, so retries hours later still pass the receiver's replay
 window) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`).
 
-Deliveries live in the backend's store (webhook_store.py) before the first attempt, so a restart or
+Deliveries live in the backend's store (deliveries.py) before the first attempt, so a restart or
 a crashed instance loses none; instances take due deliveries with a lease, so one delivers each.
+Invariant: a delivery's id is derived from what it announces (a session's end: its run and the attempt
+that ended it; an incident: its id and state), so recording the same announcement again, on any host,
+never sends it twice.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any, Protocol
 import httpx
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
+from vidpulse.processing import AnalysisOptions
+from vidpulse.processing.live.options import LiveOptions
 from vidpulse.server.backends.fencing import fence
 from vidpulse.server.config import ConfigError, Settings
 from vidpulse.server.errors import Unprocessable
@@ -41,15 +47,21 @@ from vidpulse.server.ops.tracing import Tracing, current_traceparent
 from vidpulse.server.outbound import OutboundRefused, check_url, outbound_client
 from vidpulse.server.schemas import (
     DeliveryState,
+    IncidentData,
+    IncidentNotice,
+    IncidentType,
+    IncidentWebhookPayload,
     WebhookAttemptList,
     WebhookPayload,
     WebhookTarget,
+    WebhookType,
 )
 from vidpulse.server.schemas import Session as SessionDocument
 
 log = logging.getLogger("vidpulse.webhooks")
 
 CALLBACK_OPTION = "callback_url"
+INCIDENTS_OPTION = "notify_incidents"
 # Longer than one attempt can take (WEBHOOK_TIMEOUT_S is below it), so a lease only lapses when its instance is gone.
 LEASE_S = 60.0
 MAX_DELAY_S = 86_400.0
@@ -127,6 +139,18 @@ class Webhooks:
             raise Unprocessable(f"{CALLBACK_OPTION} is refused: {exc}", field=name) from exc
         return url
 
+    def check_incidents(self, options: AnalysisOptions, callback_url: str | None) -> None:
+        """The option notify_incidents, checked at ingest: a 422 naming it when no webhook could be sent."""
+        if not (isinstance(options, LiveOptions) and options.notify_incidents):
+            return
+        name = f"options.{INCIDENTS_OPTION}"
+        if self.key is None:
+            raise Unprocessable(f"This server has no WEBHOOK_SECRET, so it cannot sign the webhooks of "
+                                f"{INCIDENTS_OPTION}.", field=name)
+        if not (self.settings.webhook_url or callback_url):
+            raise Unprocessable(f"{INCIDENTS_OPTION} needs a webhook: this server has no WEBHOOK_URL, so give "
+                                f"the session a {CALLBACK_OPTION}.", field=name)
+
     async def register(self, session_id: str, callback_url: str | None) -> None:
         if callback_url is not None:
             await self.store.set_callback(session_id, callback_url)
@@ -136,15 +160,32 @@ class Webhooks:
         kind = FINISH_TYPES.get(session.state)
         if kind is None or self.key is None:
             return
+        now = isoformat(utcnow()) or ""
+        body = WebhookPayload(type=kind, timestamp=now, data=SessionDocument.of(session)).model_dump_json(by_alias=True)
+        await self._record(session, kind, body, now, job_attempt=fence(session.id))
+
+    async def incident_changed(self, session: Session, incident: IncidentData) -> None:
+        """A live session's incident opened or closed (its event is logged): one delivery per URL, when
+        the session asked for them (notify_incidents). Recording the same incident's state again (a host
+        that takes the session over records its earlier ones once more) is a no-op."""
+        if self.key is None or not (isinstance(session.options, LiveOptions) and session.options.notify_incidents):
+            return
+        kind: IncidentType = (WebhookType.INCIDENT_OPENED if incident.state == "open"
+                              else WebhookType.INCIDENT_CLOSED)
+        now = isoformat(utcnow()) or ""
+        body = IncidentWebhookPayload(type=kind, timestamp=now, data=IncidentNotice(
+            session=session.id, incident=incident)).model_dump_json(by_alias=True)
+        await self._record(session, kind, body, now, subject=f"incident:{incident.id}:{incident.state}")
+
+    async def _record(self, session: Session, kind: WebhookType, body: str, now: str, *,
+                      job_attempt: int | None = None, subject: str = "") -> None:
+        """One delivery per URL. `job_attempt`: the attempt recording it, when it must wait for that
+        attempt's terminal save (records.standing); an incident is logged before it is recorded, so it
+        is sent as it is."""
         targets = [(WebhookTarget.WEBHOOK_URL, self.settings.webhook_url),
                    (WebhookTarget.CALLBACK_URL, await self.store.callback(session.id))]
-        now = utcnow()
-        body = WebhookPayload(type=kind, timestamp=isoformat(now) or "",
-                              data=SessionDocument.of(session)).model_dump_json(by_alias=True)
-        attempt = fence(session.id)
-        deliveries = [Delivery(delivery_id(session.id, target, session.run_from, attempt), session.id, target, url,
-                               kind, body, isoformat(now) or "", now.timestamp(), trace=session.trace,
-                               job_attempt=attempt)
+        deliveries = [Delivery(delivery_id(session.id, target, session.run_from, job_attempt, subject), session.id,
+                               target, url, kind, body, now, time.time(), trace=session.trace, job_attempt=job_attempt)
                       for target, url in targets if url]
         if deliveries:
             await self.store.add(deliveries)

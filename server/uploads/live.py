@@ -50,6 +50,7 @@ class LiveIngest:
         options, callback_url = await self.admission.options(
             {"max_duration_s": settings.live_max_s, **raw_options}, LiveOptions)
         assert isinstance(options, LiveOptions)
+        self.admission.lifecycle.webhooks.check_incidents(options, callback_url)
         if options.max_duration_s > settings.live_max_s:
             raise Unprocessable(f"max_duration_s is at most {settings.live_max_s:g} on this server (LIVE_MAX_S).",
                                 field="options.max_duration_s")

@@ -4,11 +4,9 @@ comes back (origin restarted, playlist 404, playlist stalled) or does not, and a
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +15,7 @@ import pytest
 from tests.conftest import backend_settings
 from tests.support.client import assert_problem, follow, order, upload_ok, wait_state
 from tests.support.live import HlsOrigin, Schedule, Watch, go_live
-from tests.support.servers import Server, free_port, need
+from tests.support.servers import Server, free_port
 
 Origins = Callable[..., HlsOrigin]
 
@@ -25,21 +23,6 @@ Origins = Callable[..., HlsOrigin]
 @pytest.fixture(scope="module")
 def server(start_module_server: Callable[..., Server]) -> Server:
     return start_module_server(ALLOW_PRIVATE_URLS=1, LIVE_MAX_S=600)
-
-
-@pytest.fixture
-def origins(tmp_path: Path) -> Iterator[Origins]:
-    need("ffmpeg", shutil.which("ffmpeg") is not None)
-    made: list[HlsOrigin] = []
-
-    def make(schedule: Schedule, **kwargs: Any) -> HlsOrigin:
-        origin = HlsOrigin(tmp_path / f"origin{len(made)}", schedule, **kwargs)
-        made.append(origin)
-        return origin.start()
-
-    yield make
-    for origin in made:
-        origin.stop()
 
 
 @dataclass
