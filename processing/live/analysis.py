@@ -7,7 +7,8 @@ instead, and the files written are removed, as `analyze` does.
 
 An analysis given a `Resume` takes a session over from earlier attempts (their host died or stopped):
 its timeline starts where theirs ended, and once its source answers, its first act is the `gap` of the
-time missed; the report's incidents are the whole session's, its other fields what this one analysed.
+media missed (processing/live/resume.py); the report's incidents are the whole session's, its other
+fields what this one analysed.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class LiveAnalysis:
     def _take(self, item: Item) -> None:
         self._check_cancel()
         if self._resume is not None and not isinstance(item, Tick):
-            self._take_over(self._resume)
+            self._take_over(self._resume, 0.0 if isinstance(item, Lost | Back | Gap | Ended) else item.lag_s(0.0))
         if isinstance(item, Lost):
             if self._lost is None:
                 self._lost = (time.monotonic(), self.timeline_s)
@@ -145,13 +146,13 @@ class LiveAnalysis:
         if self._lost is not None and time.monotonic() - self._lost[0] >= self.options.incident_min_s:
             self.incidents.open(IncidentKind.SOURCE_LOST, self._lost[1])
 
-    def _take_over(self, resume: Resume) -> None:
-        """The source answers: what the earlier attempts left open closes where they stopped seeing, and
-        the time missed since (theirs to the job's start, then this one's start until now) is a gap."""
+    def _take_over(self, resume: Resume, joined_lag_s: float) -> None:
+        """The source answers, `joined_lag_s` behind its newest media: what the earlier attempts left open
+        closes where they stopped seeing, and the media missed since is a gap."""
         self._resume = None
         start = self.timeline_s
         self.incidents.carry(resume.incidents, start)
-        self._advance(resume.missed_s + time.perf_counter() - self.started)
+        self._advance(resume.missed(time.time(), joined_lag_s))
         self.incidents.span(IncidentKind.GAP, start, self.timeline_s)
         self.from_s = self.timeline_s
 

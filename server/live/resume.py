@@ -20,25 +20,25 @@ from vidpulse.server.schemas import IncidentData, StartedData
 
 @dataclass(frozen=True)
 class Earlier:
-    """reached_s: the last `progress` of the earlier attempts (media_s), logged at `seen_at`;
-    incidents: every `incident` event they logged, in order (each incident opened, then closed)."""
+    """progress: the last `progress` of the earlier attempts, logged at `seen_at`; incidents: every
+    `incident` event they logged, in order (each incident opened, then closed)."""
 
-    reached_s: float
+    progress: LiveProgress
     seen_at: datetime
     incidents: tuple[IncidentData, ...]
 
-    def resume(self, now: datetime | None = None) -> Resume:
-        """Where the new attempt starts: the wall time since the last progress was missed."""
+    def resume(self) -> Resume:
+        """Where the new attempt starts: on the timeline they reached (the new attempt measures the media
+        missed since, once its source answers)."""
         latest = {incident.id: incident for incident in self.incidents}
-        missed_s = ((now or utcnow()) - self.seen_at).total_seconds()
-        return Resume(self.reached_s, max(0.0, missed_s), tuple(
+        return Resume(self.progress.media_s, self.seen_at.timestamp(), self.progress.lag_s, tuple(
             Incident.from_dict(incident.model_dump(mode="json")) for incident in latest.values()))
 
 
 async def earlier_attempts(events: EventLog, session: Session) -> Earlier | None:
     """What the attempts of the session's run before its current one (`session.attempt`, begun) saw; None
     when there were none, or they analysed nothing (the new attempt starts as the first would)."""
-    reached: tuple[float, datetime] | None = None
+    reached: tuple[LiveProgress, datetime] | None = None
     incidents: list[IncidentData] = []
     in_run = False
     for event in await events.events_after(session.id, None):
@@ -50,8 +50,7 @@ async def earlier_attempts(events: EventLog, session: Session) -> Earlier | None
         elif not in_run:
             continue
         elif event.type is EventType.PROGRESS and event.data.get("stage") == "live":
-            progress = LiveProgress.model_validate(event.data)
-            reached = (progress.media_s, parse_time(event.ts) or utcnow())
+            reached = (LiveProgress.model_validate(event.data), parse_time(event.ts) or utcnow())
         elif event.type is EventType.INCIDENT:
             incidents.append(IncidentData.model_validate(event.data))
     if reached is None:

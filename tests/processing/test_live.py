@@ -166,22 +166,23 @@ def test_a_segment_that_is_not_video_is_skipped_and_the_stream_goes_on(tmp_path:
 
 
 def test_a_take_over_goes_on_with_the_timeline_after_a_gap(tmp_path: Path, segments: list[Segment]) -> None:
-    """An analysis that takes a session over: earlier attempts reached 20 s, 3 s ago, and left a black
-    incident open (1-2); one of theirs was closed (1-1)."""
+    """An analysis that takes a session over: earlier attempts reached 20 s, 3 s ago, 0.5 s behind the
+    source's newest media, and left a black incident open (1-2); one of theirs was closed (1-1)."""
     earlier = (Incident("1-1", IncidentKind.FROZEN, 2.0, 4.0, "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:02.000Z"),
                Incident("1-2", IncidentKind.BLACK, 18.0, None, "2026-01-01T00:00:17.000Z"))
     seen = Seen()
     analysis = LiveAnalysis(tmp_path / "out", LiveOptions(incident_min_s=1.0), seen.events, incident_prefix="2-",
-                            resume=Resume(20.0, 3.0, earlier))
+                            resume=Resume(20.0, time.time() - 3.0, 0.5, earlier))
     report = analysis.run(fed([0.5, *segments[:3], Ended()]))  # the source answers after 0.5 s
     LiveReport.model_validate(report)
-    # Its first acts: the incident left open closes where the earlier attempts stopped; the time missed
-    # (3 s before the job, and its own wait for the source) is a gap.
+    # Its first acts: the incident left open closes where the earlier attempts stopped; the media missed
+    # is a gap: 3 s before the analysis and 0.5 s waiting for the source, plus the 0.5 s the earlier
+    # attempts had still to analyse, less the 1 s the source holds from before (its first segment).
     first, opened, second = seen.incidents[:3]
     assert (first.id, first.state, first.end_s) == ("1-2", "closed", 20.0)
     assert (opened.id, opened.kind, opened.state) == ("2-1", "gap", "open")
     assert (second.id, second.kind, second.state, second.start_s) == ("2-1", "gap", "closed", 20.0)
-    assert 3.5 <= (second.end_s or 0) - 20.0 < 4.5
+    assert 3.0 <= (second.end_s or 0) - 20.0 < 3.5
     resumed_at = second.end_s or 0
     assert [i["id"] for i in report["incidents"]] == ["1-1", "1-2", "2-1"]
     assert report["analysed"]["start_s"] == pytest.approx(resumed_at, abs=0.001)
@@ -194,7 +195,7 @@ def test_a_take_over_shorter_than_incident_min_s_moves_the_timeline_without_an_i
         tmp_path: Path, segments: list[Segment]) -> None:
     seen = Seen()
     analysis = LiveAnalysis(tmp_path / "out", LiveOptions(incident_min_s=5.0), seen.events,
-                            resume=Resume(10.0, 1.0))
+                            resume=Resume(10.0, time.time() - 2.0))
     report = analysis.run(fed([*segments[:2], Ended()]))
     assert seen.incidents == [] and report["incidents"] == []
     assert 11.0 <= report["analysed"]["start_s"] < 11.5
