@@ -152,7 +152,8 @@ def test_a_url_that_answers_with_no_playlist_is_422(server: Server, origins: Ori
 @pytest.mark.parametrize(("options", "field"), [
     ({"render": True}, "options.render"), ({"start_s": 5}, "options.start_s"),
     ({"max_duration_s": 601}, "options.max_duration_s"), ({"reconnect_s": -1}, "options.reconnect_s"),
-    ({"incident_min_s": "long"}, "options.incident_min_s"),
+    ({"incident_min_s": "long"}, "options.incident_min_s"), ({"notify_incidents": 1}, "options.notify_incidents"),
+    ({"notify_incidents": True}, "options.notify_incidents"),  # this server cannot sign webhooks
 ])
 def test_bad_live_options_are_422_naming_them(server: Server, options: dict[str, Any], field: str) -> None:
     url = f"http://127.0.0.1:{free_port()}/live.m3u8"
@@ -160,10 +161,11 @@ def test_bad_live_options_are_422_naming_them(server: Server, options: dict[str,
     assert assert_problem(response, 422)["field"] == field
 
 
-def test_live_options_on_a_file_are_422(server: Server) -> None:
+@pytest.mark.parametrize("option", [{"reconnect_s": 5}, {"notify_incidents": False}])
+def test_live_options_on_a_file_are_422(server: Server, option: dict[str, Any]) -> None:
     url = f"http://127.0.0.1:{free_port()}/clip.mp4"
-    response = server.client().post("/api/sessions", json={"url": url, "options": {"reconnect_s": 5}})
-    assert assert_problem(response, 422)["field"] == "options.reconnect_s"
+    response = server.client().post("/api/sessions", json={"url": url, "options": option})
+    assert assert_problem(response, 422)["field"] == f"options.{next(iter(option))}"
 
 
 def test_a_source_never_reachable_fails_within_reconnect_s(server: Server) -> None:
@@ -309,6 +311,11 @@ def test_a_live_session_runs_again_after_a_restart_and_on_retry(start_server: Ca
         time.sleep(0.1)
     assert client.post(f"/api/sessions/{live.id}/stop").status_code == 202
     assert wait_state(client, live.id, {"succeeded", "failed"}, timeout=20)["state"] == "succeeded"
+    # The new attempt went on with the session's timeline, from where the first one stopped.
+    progress = [e.data for e in follow(client, live.id, last_event_id="0") if e.type == "progress"]
+    reached = max(p["media_s"] for p in progress if p["attempt"] == 1)
+    assert min(p["media_s"] for p in progress if p["attempt"] == 2) > reached
+    assert client.get(f"/api/sessions/{live.id}/results").json()["analysed"]["start_s"] >= reached
     # A finished live session analysed again follows its source again, with its own options or new ones.
     retried = client.post(f"/api/sessions/{live.id}/retry", json={"options": {"incident_min_s": 3}})
     assert retried.status_code == 202, retried.text
