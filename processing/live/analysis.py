@@ -130,7 +130,9 @@ class LiveAnalysis:
     def _take(self, item: Item) -> None:
         self._check_cancel()
         if self._resume is not None and not isinstance(item, Tick):
-            self._take_over(self._resume, 0.0 if isinstance(item, Lost | Back | Gap | Ended) else item.lag_s(0.0))
+            # A run starts behind the source's newest media by what the source still holds (an HLS backlog).
+            behind_s = 0.0 if isinstance(item, Lost | Back | Gap | Ended) else item.lag_s(0.0)
+            self._take_over(self._resume, behind_s)
         if isinstance(item, Lost):
             if self._lost is None:
                 self._lost = (time.monotonic(), self.timeline_s)

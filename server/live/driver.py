@@ -108,7 +108,8 @@ class LiveDriver:
             await lifecycle.log(session, EventType.LEVELS, schemas.LevelsData.model_validate(payload))
         elif kind == INCIDENT:
             incident = schemas.IncidentData.model_validate(payload)
-            await lifecycle.log(session, EventType.INCIDENT, incident)  # logged first: a fenced attempt's is not
+            # Logged first: a superseded attempt's append is refused, so it announces nothing either.
+            await lifecycle.log(session, EventType.INCIDENT, incident)
             await lifecycle.webhooks.incident_changed(session, incident)
         elif kind == SCENE:
             await lifecycle.record_scene(session, payload)

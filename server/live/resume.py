@@ -38,6 +38,8 @@ class Earlier:
 async def earlier_attempts(events: EventLog, session: Session) -> Earlier | None:
     """What the attempts of the session's run before its current one (`session.attempt`, begun) saw; None
     when there were none, or they analysed nothing (the new attempt starts as the first would)."""
+    if session.attempt <= session.run_from:
+        return None  # the run's first attempt
     reached: tuple[LiveProgress, datetime] | None = None
     incidents: list[IncidentData] = []
     in_run = False

@@ -151,6 +151,10 @@ class Webhooks:
             raise Unprocessable(f"{INCIDENTS_OPTION} needs a webhook: this server has no WEBHOOK_URL, so give "
                                 f"the session a {CALLBACK_OPTION}.", field=name)
 
+    async def check_incidents_of(self, session_id: str, options: AnalysisOptions) -> None:
+        """As `check_incidents`, for new options of a session that exists (a retry), with its own callback_url."""
+        self.check_incidents(options, await self.store.callback(session_id))
+
     async def register(self, session_id: str, callback_url: str | None) -> None:
         if callback_url is not None:
             await self.store.set_callback(session_id, callback_url)

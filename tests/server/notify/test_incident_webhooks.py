@@ -10,7 +10,7 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from tests.support.client import assert_problem, upload
+from tests.support.client import assert_problem, upload, wait_state
 from tests.support.live import HlsOrigin, Schedule, Watch, go_live
 from tests.support.receiver import Receiver, new_secret, running_receiver
 from tests.support.servers import Server
@@ -91,6 +91,14 @@ def test_notify_incidents_is_a_live_option_that_needs_a_webhook(start_server: Ca
         accepted = client.post("/api/sessions", json={**live, "options": {
             "notify_incidents": True, "callback_url": hooks.url, "reconnect_s": 0}})
         assert accepted.status_code == 202, accepted.text
+        # New options on a retry are checked the same way, against the session's own callback_url.
+        plain = go_live(client, live["url"], reconnect_s=0)
+        for session in (accepted.json(), plain):
+            wait_state(client, session["id"], {"failed"}, timeout=20)
+        retried = client.post(f"/api/sessions/{plain['id']}/retry", json={"options": {"notify_incidents": True}})
+        assert assert_problem(retried, 422)["field"] == "options.notify_incidents"
+        again = {"options": {"notify_incidents": True, "reconnect_s": 0}}
+        assert client.post(f"/api/sessions/{accepted.json()['id']}/retry", json=again).status_code == 202
         # A file session has no incidents: the option is refused, as every live one is.
         for response in (upload(client, clip.path, {"notify_incidents": True}),
                          client.post("/api/sessions", json={"url": "http://127.0.0.1:9/a.mp4",
