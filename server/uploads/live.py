@@ -65,11 +65,15 @@ class LiveIngest:
         return session
 
     async def _check_slots(self) -> None:
-        running = [s for s in await self.admission.backend.sessions.all() if s.kind == "live" and not s.state.finished]
-        slots = self.settings.live_slots
+        backend = self.admission.backend
+        running = [s for s in await backend.sessions.all() if s.kind == "live" and not s.state.finished]
+        # Without MAX_LIVE, the workers of the whole deployment: an API instance (WORKERS=0) in front of
+        # worker hosts takes as many as they can run.
+        slots = self.settings.max_live or await backend.signals.workers_alive(self.settings.workers)
         if len(running) >= slots:
-            raise TooManyRequests(f"{len(running)} live sessions are running, the most this server takes "
-                                  f"(MAX_LIVE={slots}); try again later.", retry_after_s=RETRY_AFTER_S)
+            limit = f"MAX_LIVE={slots}" if self.settings.max_live else f"one per worker running, {slots}"
+            raise TooManyRequests(f"{len(running)} live sessions are running, the most this deployment takes "
+                                  f"({limit}); try again later.", retry_after_s=RETRY_AFTER_S)
 
 
 async def _refuse_non_playlist(url: str, allow_private: bool) -> None:

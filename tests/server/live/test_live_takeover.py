@@ -40,7 +40,7 @@ def test_a_host_killed_mid_stream_is_a_gap_and_the_session_goes_on(start_server:
     origin = HlsOrigin(tmp_path / "origin", Schedule(60, black=((2, 14),)), segment_s=SEGMENT_S)
     with running_receiver() as hooks, contextlib.ExitStack() as stopping:
         stopping.callback(origin.stop)
-        common = {"BACKEND": "redis", "REDIS_URL": redis_server.url(), "JOB_VISIBILITY_S": 4, "MAX_LIVE": 1,
+        common = {"BACKEND": "redis", "REDIS_URL": redis_server.url(), "JOB_VISIBILITY_S": 4,
                   "ALLOW_PRIVATE_URLS": 1, "WEBHOOK_URL": hooks.url, "WEBHOOK_SECRET": secret}
         api = start_server(WORKERS=0, **common)
         first = start_server(data_dir=api.data_dir, command="worker", WORKERS=1, **common)
