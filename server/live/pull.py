@@ -63,7 +63,7 @@ async def pin(url: str, policy: Policy) -> str:
 class PulledRun(Run, Protocol):
     """One connection to a pulled stream, as PullSource follows it."""
 
-    opened: float | None  # when the media began to arrive (None: it never did)
+    opened: float | None  # when the connection that delivered media began, for lag_s (None: none did)
     error: str | None  # why it broke off (None: it ended cleanly, or was stopped)
 
 

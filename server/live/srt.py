@@ -102,11 +102,12 @@ def relay_command(pinned: str, *, connect_timeout_s: float) -> list[str]:
     address = f"[{host}]" if ":" in host else host
     flags = [arg for name, value in srt_options(parts.query).items() for arg in (f"-{_FLAGS.get(name, name)}", value)]
     die_with_worker = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+    # Every packet is passed on as it is written (-flush_packets): not once FFmpeg's 32 KB buffer is full.
     return [*die_with_worker, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
             "-protocol_whitelist", WHITELISTS["srt"], "-f", "mpegts", "-analyzeduration", str(round(PROBE_S * 1e6)),
             "-mode", "caller", "-connect_timeout", str(round(connect_timeout_s * 1000)),
             "-timeout", str(round(READ_TIMEOUT_S * 1e6)), *flags, "-i", f"srt://{address}:{parts.port}",
-            "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-f", "mpegts", "pipe:1"]
+            "-map", "0:v?", "-map", "0:a?", "-c", "copy", "-flush_packets", "1", "-f", "mpegts", "pipe:1"]
 
 
 def relay(reconnect_s: float, stopping: Callable[[], bool]) -> Callable[[str], RelayRun]:
@@ -144,6 +145,9 @@ class RelayRun(UrlRun):
         self._said: str | None = None
 
     def open(self) -> InputContainer:
+        # The clock runs from the connection: a live source sends from its live edge as the caller joins,
+        # while the relay holds that media back for PROBE_S before it copies any (lag_s would miss it).
+        connecting = time.monotonic()
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed when the relay is reaped)
         self._process = process = subprocess.Popen(self._command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                                    stderr=self._log, bufsize=0)
@@ -155,7 +159,7 @@ class RelayRun(UrlRun):
         except BaseException:
             self._finish()
             raise
-        self.opened = time.monotonic()
+        self.opened = connecting
         return container
 
     def ended(self, error: str | None) -> None:
