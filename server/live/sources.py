@@ -20,15 +20,18 @@ from vidpulse.processing.live.segments import Segment, SegmentQueue
 from vidpulse.server.live.feed import Feed
 from vidpulse.server.live.hls import HlsFollower
 from vidpulse.server.live.pull import WHITELISTS, PullSource, pin
-from vidpulse.server.live.srt import relay, relay_problem, srt_options
+from vidpulse.server.live.srt import check_srt, relay
 from vidpulse.server.outbound import OutboundRefused, Policy, check_url, outbound_client
 
 HLS_SCHEMES = ("http", "https")
 
 
 def scheme_of(url: str) -> str:
-    """The source's scheme, once it is one this server follows; OutboundRefused says why not."""
+    """The source's scheme, once it is one this server follows (srt://: with the ffmpeg command's SRT, and
+    options it takes); OutboundRefused says why not. The first srt:// URL waits for ffmpeg's answer."""
     scheme = urlsplit(url).scheme.lower()
+    if scheme == "srt":
+        check_srt(url)
     if scheme in HLS_SCHEMES or scheme in WHITELISTS:
         return scheme
     named = f"{scheme}:" if scheme else "a bare path"
@@ -38,15 +41,10 @@ def scheme_of(url: str) -> str:
 
 async def check_source(url: str, *, allow_private: bool) -> str:
     """The guard's check of a live source's address before the session exists; its scheme."""
-    scheme = scheme_of(url)
+    scheme = await asyncio.to_thread(scheme_of, url)
     if scheme in HLS_SCHEMES:
         await check_url(url, allow_private=allow_private)
         return scheme
-    if scheme == "srt":
-        problem = await asyncio.to_thread(relay_problem)  # asked once: cached after the first time
-        if problem:
-            raise OutboundRefused(problem)
-        srt_options(urlsplit(url).query)
     await pin(url, Policy(allow_private=allow_private))
     return scheme
 

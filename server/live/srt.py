@@ -95,6 +95,15 @@ def relay_problem() -> str | None:
     return None if "srt" in inputs else NO_RELAY
 
 
+def check_srt(url: str) -> None:
+    """OutboundRefused unless this server can pull the srt:// URL: the ffmpeg command has SRT, and the
+    URL's options are the ones it takes."""
+    problem = relay_problem()
+    if problem:
+        raise OutboundRefused(problem)
+    srt_options(urlsplit(url).query)
+
+
 def relay_command(pinned: str, *, connect_timeout_s: float) -> list[str]:
     """The relay for a pinned srt:// URL: MPEG-TS on its stdout, errors alone on its stderr."""
     parts = urlsplit(pinned)

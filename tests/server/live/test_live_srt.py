@@ -4,8 +4,11 @@ known few, and no relay process left behind once its session ends, however it en
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -188,3 +191,14 @@ def test_a_server_without_srt_in_its_ffmpeg_refuses_srt(start_server: Callable[.
         response = client.post("/api/sessions", json={"url": "srt://127.0.0.1:9000", "live": True})
         problem = assert_problem(response, 422)
         assert problem["field"] == "url" and problem["detail"] == NO_RELAY
+
+
+def test_vidpulse_watch_pulls_srt_too(origin: Callable[[Schedule], SrtOrigin], tmp_path: Path) -> None:
+    need("ffmpeg with SRT (apt-get install ffmpeg)", srt_available())
+    source = origin(Schedule(5, black=((1, 3.5),)))
+    done = subprocess.run([sys.executable, "-m", "vidpulse.server.cli", "watch", source.url(), "--out",
+                           str(tmp_path / "out"), "--option", "incident_min_s=1"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["1.0s black open", "3.5s black closed (1.0-3.5s, 2.5s)"]
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["analysed"]["end_s"] == pytest.approx(5, abs=0.5)
