@@ -158,12 +158,12 @@ class RelayRun(UrlRun):
         # while the relay holds that media back for PROBE_S before it copies any (lag_s would miss it).
         connecting = time.monotonic()
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed when the relay is reaped)
-        self._process = process = subprocess.Popen(self._command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                   stderr=self._log, bufsize=0)
-        assert process.stdout is not None
-        self._pipe = _Pipe(process.stdout.fileno())
-        threading.Thread(target=self._watch, args=(process,), name="vidpulse-srt-relay", daemon=True).start()
         try:
+            self._process = process = subprocess.Popen(self._command, stdin=subprocess.DEVNULL,
+                                                       stdout=subprocess.PIPE, stderr=self._log, bufsize=0)
+            assert process.stdout is not None
+            self._pipe = _Pipe(process.stdout.fileno())
+            threading.Thread(target=self._watch, args=(process,), name="vidpulse-srt-relay", daemon=True).start()
             container = av.open(self._pipe, mode="r", format="mpegts")
         except BaseException:
             self._finish()
@@ -193,6 +193,8 @@ class RelayRun(UrlRun):
     def _reap(self) -> str | None:
         process, log = self._process, self._log
         if process is None or log is None:
+            if log is not None:
+                log.close()  # the relay did not start
             return None
         ended_itself = self._pipe is not None and self._pipe.ended
         if ended_itself:
