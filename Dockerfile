@@ -8,6 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000 \
     DATA_DIR=/data
 
+# The ffmpeg command: the relay for srt:// live sources (the FFmpeg inside PyAV's wheels has no SRT).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --create-home --uid 10001 vidpulse \
     && mkdir -p /data && chown vidpulse:vidpulse /data
 

@@ -1,6 +1,6 @@
 """Live sources: `POST /api/sessions` with `{"url": ..., "live": true, "options": ...}`.
 
-The URL must be a live source this server follows (an http(s) HLS playlist, rtmp://, rtsp://) at an
+The URL must be a live source this server follows (an http(s) HLS playlist, rtmp://, rtsp://, srt://) at an
 address the outbound guard allows; an http(s) URL is also asked once whether it is a playlist, so that a
 page or a video file is refused now (422 naming `url`) rather than failing later. One that does not answer
 yet is accepted: a stream may start after its session (it fails `source_unreachable` after `reconnect_s`).

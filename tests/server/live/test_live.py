@@ -125,7 +125,7 @@ def test_max_duration_s_ends_a_live_session(server: Server, origins: Origins) ->
 
 
 @pytest.mark.parametrize("url", [
-    "file:///etc/passwd", "concat:/a.ts|/b.ts", "data:text/plain,hello", "pipe:0", "srt://127.0.0.1:9000",
+    "file:///etc/passwd", "concat:/a.ts|/b.ts", "data:text/plain,hello", "pipe:0", "udp://127.0.0.1:9000",
     "ftp://127.0.0.1/live.m3u8", "/live.m3u8",
 ])
 def test_what_is_not_a_live_source_is_422_naming_url(server: Server, url: str) -> None:
