@@ -31,7 +31,7 @@ def origin(tmp_path: Path) -> Iterator[HlsOrigin]:
 
 
 def watch(demo: Demo, url: str, incident_min_s: str = "") -> None:
-    demo.page.get_by_label("Stream URL: an HLS playlist, or an rtmp:// or rtsp:// stream").fill(url)
+    demo.page.get_by_label("Stream URL: an HLS playlist, or an rtmp://, rtsp:// or srt:// stream").fill(url)
     demo.page.get_by_label("Incidents after (s)").fill(incident_min_s)
     demo.page.get_by_role("button", name="Watch", exact=True).click()
 
