@@ -8,6 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000 \
     DATA_DIR=/data
 
+# The ffmpeg command: the relay for srt:// live sources (the FFmpeg inside PyAV's wheels has no SRT).
+# tini as PID 1 reaps a relay whose worker was killed (docker run, Compose and Kubernetes alike).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg tini \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --create-home --uid 10001 vidpulse \
     && mkdir -p /data && chown vidpulse:vidpulse /data
 
@@ -26,4 +32,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)"
 STOPSIGNAL SIGTERM
+ENTRYPOINT ["tini", "--"]
 CMD ["vidpulse", "serve"]

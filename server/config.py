@@ -64,15 +64,11 @@ class Settings:
     # URL ingest: seconds to connect and between two reads of the body.
     fetch_timeout_s: float = 30.0
     # Live sessions (docs/api.md, "Live sources"): the longest one (its max_duration_s at most), how many
-    # may be unfinished at once (0: as many as there are workers), and how long their progress and
+    # may be unfinished at once (0: as many as the deployment has workers), and how long their progress and
     # levels events stay in the log.
     live_max_s: float = 86400.0
     max_live: int = 0
     live_log_s: float = 3600.0
-
-    @property
-    def live_slots(self) -> int:
-        return self.max_live or self.workers
 
     @property
     def max_upload_bytes(self) -> int:

@@ -76,7 +76,7 @@ class Runtime:
         pool = WorkerPool(settings.workers, settings.progress_hz, settings.worker_nice)
         backend.signals.on_cancel(pool.cancel)
         prober = Prober(settings.probe_timeout_s, settings.probe_processes if probes else 0)
-        webhooks = Webhooks(settings, create_webhook_store(settings, storage), metrics, tracing)
+        webhooks = Webhooks(settings, create_webhook_store(settings, storage), backend.sessions, metrics, tracing)
         lifecycle = SessionLifecycle(backend, storage, webhooks, metrics)
         queries = SessionQueries(settings, backend, storage, hub)
         control = SessionControl(queries, lifecycle, backend)

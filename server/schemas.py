@@ -77,7 +77,7 @@ UploadOptions = _with_callback("UploadOptions", Options, (
     "send this session's webhook."))
 IngestOptions = _with_callback("IngestOptions", LiveOptionsModel, (
     "The options of a URL ingest: the analysis options, where to send this session's webhook, and for a live "
-    "source (`live: true`) only, `max_duration_s`, `reconnect_s` and `incident_min_s`."))
+    "source (`live: true`) only, `max_duration_s`, `reconnect_s`, `incident_min_s` and `notify_incidents`."))
 
 
 class IngestRequest(Closed):
@@ -359,6 +359,8 @@ class WebhookType(StrEnum):
     SUCCEEDED = "session.succeeded"
     FAILED = "session.failed"
     CANCELLED = "session.cancelled"
+    INCIDENT_OPENED = "session.incident.opened"  # a live session's, with the option notify_incidents
+    INCIDENT_CLOSED = "session.incident.closed"
 
 
 class WebhookTarget(StrEnum):
@@ -368,18 +370,38 @@ class WebhookTarget(StrEnum):
     CALLBACK_URL = "callback_url"
 
 
+EndedType = Literal[WebhookType.SUCCEEDED, WebhookType.FAILED, WebhookType.CANCELLED]
+IncidentType = Literal[WebhookType.INCIDENT_OPENED, WebhookType.INCIDENT_CLOSED]
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     GAVE_UP = "gave_up"
+    # Never sent, so never listed: recorded by a job attempt whose terminal save was then refused.
+    SUPERSEDED = "superseded"
 
 
 class WebhookPayload(Closed):
     """The body of a webhook, signed as Standard Webhooks defines (see the `webhooks` section)."""
 
-    type: WebhookType
+    type: EndedType
     timestamp: Timestamp
     data: Session = Field(description="the session document when it ended")
+
+
+class IncidentNotice(Closed):
+    session: str = Field(description="the session's id")
+    incident: IncidentData = Field(description="the incident as it stands, as the `incident` event has it")
+
+
+class IncidentWebhookPayload(Closed):
+    """The body of a live session's incident webhook (option `notify_incidents`), signed as the others:
+    one when the incident opens, one when it closes, each under a `webhook-id` of its own."""
+
+    type: IncidentType
+    timestamp: Timestamp
+    data: IncidentNotice
 
 
 class WebhookAttempt(Closed):
@@ -403,6 +425,6 @@ class WebhookAttemptList(Closed):
 COMPONENTS: tuple[type[BaseModel], ...] = (
     Session, SessionList, Event, *EVENT_MODELS.values(), Report, LiveReport, Options, UploadOptions, IngestRequest,
     Problem,
-    Health, Readiness, WsClientMessage, WsServerMessage, WebhookPayload, WebhookAttemptList,
+    Health, Readiness, WsClientMessage, WsServerMessage, WebhookPayload, IncidentWebhookPayload, WebhookAttemptList,
 )
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import node as node_clients
+from tests.support.live import HlsOrigin, Schedule
 from tests.support.servers import (
     RedisServer,
     S3Server,
@@ -48,6 +49,23 @@ def long_clip(clip_dir: Path) -> Clip:
     path = clip_dir / "long.mp4"
     segments = [Segment("scene", 250, seed=i) for i in range(4)]
     return Clip(path, write_video(path, segments, fps=25, size=(640, 360)))
+
+
+@pytest.fixture
+def origins(tmp_path: Path) -> Iterator[Callable[..., HlsOrigin]]:
+    """Start live HLS origins (tests/support/live.py): `origins(Schedule(...), **HlsOrigin options)`,
+    stopped after the test."""
+    need("ffmpeg", shutil.which("ffmpeg") is not None)
+    made: list[HlsOrigin] = []
+
+    def make(schedule: Schedule, **kwargs: object) -> HlsOrigin:
+        origin = HlsOrigin(tmp_path / f"origin{len(made)}", schedule, **kwargs)  # type: ignore[arg-type]
+        made.append(origin)
+        return origin.start()
+
+    yield make
+    for origin in made:
+        origin.stop()
 
 
 @pytest.fixture

@@ -4,6 +4,11 @@ a report of everything seen at the end.
 It runs until the source ends (`Ended`), `max_duration_s` of timeline has passed, or `stopping()`
 turns true (a client's stop): each of these ends with the report. `cancelled()` raises Cancelled
 instead, and the files written are removed, as `analyze` does.
+
+An analysis given a `Resume` takes a session over from earlier attempts (their host died or stopped):
+its timeline starts where theirs ended, and once its source answers, its first act is the `gap` of the
+media missed (processing/live/resume.py); the report's incidents are the whole session's, its other
+fields what this one analysed.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from vidpulse.processing.live.levels import LevelMeter, Levels
 from vidpulse.processing.live.options import LiveOptions
 from vidpulse.processing.live.qc import LiveQc
 from vidpulse.processing.live.report import Picture, write_live_report
+from vidpulse.processing.live.resume import Resume
 from vidpulse.processing.pipeline import THUMBNAIL_CANDIDATE_EVERY, THUMBNAIL_WIDTH
 from vidpulse.processing.report import Scene
 
@@ -79,7 +85,7 @@ class LiveEvents:
 class LiveAnalysis:
     def __init__(self, out_dir: Path, options: LiveOptions, events: LiveEvents = LiveEvents(), *,
                  cancelled: Callable[[], bool] = lambda: False, stopping: Callable[[], bool] = lambda: False,
-                 incident_prefix: str = "", name: str = "live") -> None:
+                 incident_prefix: str = "", name: str = "live", resume: Resume | None = None) -> None:
         self.artifacts = Artifacts(out_dir)
         self.options = options
         self.events = events
@@ -87,7 +93,8 @@ class LiveAnalysis:
         self.incidents = IncidentBook(options.incident_min_s, events.incident, incident_prefix)
         self.qc = None if options.qc_profile == "none" else LiveQc(options.qc_profile)
         self.levels = LevelMeter(events.levels)
-        self.timeline_s = 0.0  # the end of the media analysed so far
+        self.timeline_s = 0.0 if resume is None else resume.timeline_s  # the end of the media analysed so far
+        self.from_s = self.timeline_s  # where this analysis's own media begins on the timeline
         self.work: LiveFrames | None = None
         self.picture: Picture | None = None
         self.audio: LiveAudioMeter | None = None
@@ -97,6 +104,7 @@ class LiveAnalysis:
         self._lost: tuple[float, float] | None = None  # since (monotonic), and where on the timeline
         self._reported = (time.monotonic(), 0)  # the last progress: when, and the frame count then
         self._least_lag = math.inf
+        self._resume = resume
 
     def run(self, items: Iterable[Item]) -> dict[str, Any]:
         """Analyse until the source ends, max_duration_s, or a stop; the report (written with the
@@ -126,6 +134,10 @@ class LiveAnalysis:
 
     def _take(self, item: Item) -> None:
         self._check_cancel()
+        if self._resume is not None and not isinstance(item, Tick):
+            # A run starts behind the source's newest media by what the source still holds (an HLS backlog).
+            behind_s = 0.0 if isinstance(item, Lost | Back | Gap | Ended) else item.lag_s(0.0)
+            self._take_over(self._resume, behind_s)
         if isinstance(item, Lost):
             if self._lost is None:
                 self._lost = (time.monotonic(), self.timeline_s)
@@ -140,6 +152,16 @@ class LiveAnalysis:
             self._play(item)
         if self._lost is not None and time.monotonic() - self._lost[0] >= self.options.incident_min_s:
             self.incidents.open(IncidentKind.SOURCE_LOST, self._lost[1])
+
+    def _take_over(self, resume: Resume, joined_lag_s: float) -> None:
+        """The source answers, `joined_lag_s` behind its newest media: what the earlier attempts left open
+        closes where they stopped seeing, and the media missed since is a gap."""
+        self._resume = None
+        start = self.timeline_s
+        self.incidents.carry(resume.incidents, start)
+        self._advance(resume.missed(time.time(), joined_lag_s))
+        self.incidents.span(IncidentKind.GAP, start, self.timeline_s)
+        self.from_s = self.timeline_s
 
     def _back(self, missing_s: float | None = None) -> None:
         """The source answers again: the media missed meanwhile (unknown: the time it was lost) is time
@@ -233,6 +255,10 @@ class LiveAnalysis:
             colour = converter.bgr(av_frame, luma) if index % THUMBNAIL_CANDIDATE_EVERY == 0 else None
         except (cv2.error, ValueError, av.FFmpegError):
             return  # a frame in a format that does not convert: skipped, as a corrupt packet is
+        if index:
+            # Media that arrived but held no picture (a segment that is not video, packets lost in a run)
+            # is time on the timeline that was not seen.
+            self.incidents.span(IncidentKind.GAP, self.timeline_s, time_s)
         # What the cues measure on the decoded picture itself (as the file decoder's probe does).
         probed = work.cues.prober.probe(av_frame)
         stats = work.add(Frame(index, time_s, luma, colour, probed=probed)).stats

@@ -12,7 +12,7 @@ lasted `min_s`, and it closes with the cue's span.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -71,6 +71,14 @@ class Incident:
                 "confidence": None if self.confidence is None else round(min(1.0, max(0.0, self.confidence)), 3),
                 "detail": self.detail}
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Incident:
+        check, confidence = raw.get("check"), raw.get("confidence")
+        return cls(str(raw["id"]), IncidentKind(raw["kind"]), float(raw["start_s"]),
+                   None if raw["end_s"] is None else float(raw["end_s"]), str(raw["opened_at"]),
+                   raw.get("closed_at"), None if check is None else QcCheckId(check),
+                   None if confidence is None else float(confidence), raw.get("detail"))
+
 
 OnIncident = Callable[[Incident], None]
 # What an incident is open about: its kind, and its subject within the kind (a channel, a check), if any.
@@ -87,6 +95,7 @@ class IncidentBook:
         self._open: dict[Key, Incident] = {}
         self._followed: dict[Key, Cue] = {}  # the cue an open incident follows, as last seen
         self._latest: dict[str, Incident] = {}  # every incident by id, as it stands (in the order opened)
+        self._opened = 0  # incidents this book opened (their ids' numbers)
 
     def holds(self, kind: IncidentKind, since: float | None, now: float) -> None:
         """The condition `kind` has held since `since` (None: it does not hold) as of `now`, on one
@@ -96,7 +105,7 @@ class IncidentBook:
             if incident is not None:
                 self.close(kind, now)
         elif incident is None and now - since >= self.min_s - 1e-6:
-            self._announce((kind, ""), Incident(self._next_id(), kind, since, None, now_iso()))
+            self._announce(Incident(self._next_id(), kind, since, None, now_iso()), (kind, ""))
 
     def follow(self, kind: IncidentKind, cue: Cue | None, *, subject: str = "", check: QcCheckId | None = None,
                min_s: float | None = None) -> None:
@@ -116,13 +125,13 @@ class IncidentBook:
             self._followed[key] = cue
         elif cue.end_s - cue.start_s >= (self.min_s if min_s is None else min_s) - 1e-6:
             self._followed[key] = cue
-            self._announce(key, Incident(self._next_id(), kind, cue.start_s, None, now_iso(), check=check,
-                                         confidence=cue.confidence, detail=cue.detail or None))
+            self._announce(Incident(self._next_id(), kind, cue.start_s, None, now_iso(), check=check,
+                                    confidence=cue.confidence, detail=cue.detail or None), key)
 
     def open(self, kind: IncidentKind, start_s: float) -> None:
         """Open `kind` now, at `start_s` (the caller judged its duration on a clock of its own)."""
         if (kind, "") not in self._open:
-            self._announce((kind, ""), Incident(self._next_id(), kind, start_s, None, now_iso()))
+            self._announce(Incident(self._next_id(), kind, start_s, None, now_iso()), (kind, ""))
 
     def close(self, kind: IncidentKind, end_s: float) -> None:
         self._close((kind, ""), end_s)
@@ -134,13 +143,21 @@ class IncidentBook:
         closed = replace(incident, end_s=max(end_s, incident.start_s), closed_at=now_iso())
         if cue is not None:
             closed = replace(closed, confidence=cue.confidence, detail=cue.detail or None)
-        self._announce(key, closed)
+        self._announce(closed)
 
     def span(self, kind: IncidentKind, start_s: float, end_s: float) -> None:
         """A condition known only once it is over (a gap): opened and closed at once, if long enough."""
         if end_s - start_s >= self.min_s - 1e-6:
             self.open(kind, start_s)
             self.close(kind, end_s)
+
+    def carry(self, earlier: Iterable[Incident], end_s: float) -> None:
+        """The incidents of the attempts this one takes over from, as they stood, kept for the report;
+        one they left open is closed at `end_s` (where they stopped seeing), and announced closed."""
+        for incident in earlier:
+            self._latest[incident.id] = incident
+            if incident.closed_at is None:
+                self._announce(replace(incident, end_s=max(end_s, incident.start_s), closed_at=now_iso()))
 
     def is_open(self, kind: IncidentKind) -> bool:
         return any(key[0] == kind for key in self._open)
@@ -155,11 +172,13 @@ class IncidentBook:
         """Every incident, closed and open, in the order they opened."""
         return list(self._latest.values())
 
-    def _announce(self, key: Key, incident: Incident) -> None:
-        if incident.closed_at is None:
+    def _announce(self, incident: Incident, key: Key | None = None) -> None:
+        """Record and announce `incident`; an open one is open under `key`."""
+        if key is not None and incident.closed_at is None:
             self._open[key] = incident
         self._latest[incident.id] = incident
         self._on_incident(incident)
 
     def _next_id(self) -> str:
-        return f"{self._prefix}{len(self._latest) + 1}"
+        self._opened += 1
+        return f"{self._prefix}{self._opened}"

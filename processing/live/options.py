@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vidpulse.processing.errors import OptionsError
 from vidpulse.processing.options import _NO_LIMIT, AnalysisOptions, _opt
@@ -21,11 +21,16 @@ class LiveOptions(AnalysisOptions):
       how long a source that never answered is tried (`source_unreachable`).
     - incident_min_s: how long a condition (black, frozen, silence, source lost, gap) lasts before it
       is an incident.
+    - notify_incidents: each incident's opening and closing is also a webhook (the server's; the
+      analysis itself only announces them).
     """
 
     max_duration_s: float = _opt(DEFAULT_MAX_S, 1.0, _NO_LIMIT, "live: end the session after this many seconds")
     reconnect_s: float = _opt(30.0, 0.0, 3600.0, "live: seconds a lost source is retried before the session fails")
     incident_min_s: float = _opt(2.0, 0.0, 3600.0, "live: seconds a condition lasts before it is an incident")
+    notify_incidents: bool = field(default=False, metadata={"doc": (
+        "live: also send each incident's opening and closing as a webhook (session.incident.opened, "
+        "session.incident.closed)")})
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -50,6 +50,7 @@ class Seen(Protocol):
     artifacts: Artifacts
     options: LiveOptions
     timeline_s: float
+    from_s: float
     started: float
     name: str
 
@@ -85,8 +86,8 @@ def write_live_report(run: Seen) -> dict[str, Any]:
         "video": {"width": picture.width, "height": picture.height, "fps": picture.fps, "frames": frames,
                   "duration_s": round(end_s, 6), "codec": picture.codec, "container": picture.container,
                   "rotation": picture.rotation},
-        "analysed": {"start_frame": 0, "end_frame": frames - 1, "frames": frames, "start_s": 0.0,
-                     "end_s": round(end_s, 6)},
+        "analysed": {"start_frame": 0, "end_frame": frames - 1, "frames": frames,
+                     "start_s": round(run.from_s, 6), "end_s": round(end_s, 6)},
         "options": run.options.to_dict(),
         "cuts": [c.to_dict() for c in cuts],
         "scenes": [s.to_dict() for s in scenes],

@@ -38,8 +38,12 @@ class Incident(Closed):
 
 class LiveReport(Report):
     """report.json of a live session. Times are on the session's timeline: 0 at its first frame, moving on
-    across gaps and lost stretches by the time they took."""
+    across gaps and lost stretches by the time they took. A session taken over by a new attempt (its host
+    died or stopped) goes on on the same timeline after a `gap`: `incidents` are the whole session's, the
+    other fields what the last attempt analysed, from `analysed.start_s` on."""
 
     options: LiveOptionsModel = Field(  # type: ignore[valid-type]
         description="the options of the run, defaults filled in")
-    incidents: list[Incident] = Field(description="every incident, in the order they opened, all closed")
+    incidents: list[Incident] = Field(description=(
+        "every incident of the session (those of the attempts it took over from too), in the order they "
+        "opened, all closed"))

@@ -333,21 +333,23 @@ def tus_operations(settings: Settings) -> list[Op]:
 
 def webhooks_section() -> Schema:
     """What the server sends (OpenAPI 3.1 `webhooks`): see server/notify/webhooks.py."""
-    header = {"required": True, "schema": {"type": "string"}}
-    return {"sessionEnded": {"post": {
-        "summary": "A session ended (Standard Webhooks)",
-        "description": (
-            "Sent to WEBHOOK_URL and to the session's `callback_url` when a session succeeds, fails or is "
-            "cancelled. Anything but a 2xx within 10 s is retried with exponential backoff and jitter from "
-            "WEBHOOK_RETRY_S, up to WEBHOOK_MAX_ATTEMPTS attempts, under the same `webhook-id` and body."),
-        "parameters": [
-            {"name": "webhook-id", "in": "header", **header, "description": "the same on every attempt"},
-            {"name": "webhook-timestamp", "in": "header", **header, "description": "seconds since the epoch"},
-            {"name": "webhook-signature", "in": "header", **header,
-             "description": "`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`, keyed by WEBHOOK_SECRET"}],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": ref("WebhookPayload")}}},
+    headers = [{"name": f"webhook-{name}", "in": "header", "required": True, "schema": {"type": "string"},
+                "description": about} for name, about in (("id", "the same on every attempt"),
+                ("timestamp", "seconds since the epoch"),
+                ("signature", "`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`, keyed by WEBHOOK_SECRET"))]
+    retried = ("Anything but a 2xx within 10 s is retried with exponential backoff and jitter from WEBHOOK_RETRY_S, "
+               "up to WEBHOOK_MAX_ATTEMPTS attempts, under the same `webhook-id` and body.")
+    sent = {  # name: summary, when it is sent, its body
+        "sessionEnded": ("A session ended", "Sent to WEBHOOK_URL and to the session's `callback_url` when a session "
+                         "succeeds, fails or is cancelled.", "WebhookPayload"),
+        "sessionIncident": ("A live session's incident opened or closed", "Sent to the same URLs for a live session "
+                            "with the option `notify_incidents`: once when an incident opens, once when it closes, "
+                            "each under a `webhook-id` of its own.", "IncidentWebhookPayload")}
+    return {name: {"post": {
+        "summary": f"{summary} (Standard Webhooks)", "description": f"{when} {retried}", "parameters": headers,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref(payload)}}},
         "responses": {"2XX": {"description": "Taken; any other answer is retried."}},
-    }}}
+    }} for name, (summary, when, payload) in sent.items()}
 
 
 def response(status: int, reply: Reply | str | None) -> Schema:

@@ -1,5 +1,11 @@
 """The server's side of a live session on a worker: the job it sends, what it makes of the worker's
-messages (progress, levels, incidents, scenes as events), and the stop a client asked for.
+messages (progress, levels, incidents, scenes as events; incidents also as webhooks, when asked), and the
+stop a client asked for.
+
+An attempt that follows earlier ones of the same run (their host died, was fenced off, or stopped) goes
+on from where they were (server/live/resume.py): the job carries their timeline and incidents, and their
+incidents' webhooks are recorded again first (a no-op for those already recorded: their ids are derived),
+so none is lost to a host that died between logging an incident and recording its webhook.
 
 A stop is asked of the session (`LiveSource.stop_requested`, saved by whichever instance took the
 request) and seen here, on the host whose worker runs it, within STOP_POLL_S: it works the same on
@@ -19,6 +25,7 @@ from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.config import Settings
 from vidpulse.server.errors import ServiceUnavailable
 from vidpulse.server.live.job import INCIDENT, LEVELS, PROGRESS, SCENE, STAGE
+from vidpulse.server.live.resume import Earlier, earlier_attempts
 from vidpulse.server.models import EventType, LiveProgress, Session, SessionState
 from vidpulse.server.sessions.lifecycle import SessionLifecycle
 
@@ -51,7 +58,11 @@ class LiveDriver:
     async def run(self, worker: LiveWorker[T], session: Session, out_dir: Path) -> T:
         """Run the session's live job on `worker`, its messages recorded as events, a client's stop passed
         on to it; how the job ended."""
-        job = self._job(session, out_dir)
+        earlier = await earlier_attempts(self.backend.events, session)
+        if earlier is not None:
+            for incident in earlier.incidents:
+                await self.lifecycle.webhooks.incident_changed(session, incident)
+        job = self._job(session, out_dir, earlier)
         running = asyncio.ensure_future(worker.run(session.id, job, functools.partial(self.record, session),
                                                    self.timeout_s(session)))
         try:
@@ -73,12 +84,13 @@ class LiveDriver:
             return False
         return current is not None and current.live is not None and current.live.stop_requested
 
-    def _job(self, session: Session, out_dir: Path) -> dict[str, Any]:
+    def _job(self, session: Session, out_dir: Path, earlier: Earlier | None) -> dict[str, Any]:
         """The job as it crosses the worker's pipe (plain values); server/live/job.py reads it."""
         assert session.live is not None
         return {"kind": "live", "url": session.live.url, "out_dir": str(out_dir), "options": session.options.to_dict(),
                 "attempt": session.attempt, "name": session.filename,
-                "allow_private": self.settings.allow_private_urls, "timeout_s": self.settings.fetch_timeout_s}
+                "allow_private": self.settings.allow_private_urls, "timeout_s": self.settings.fetch_timeout_s,
+                "resume": None if earlier is None else earlier.resume().to_dict()}
 
     def timeout_s(self, session: Session) -> float:
         options = session.options.to_dict()
@@ -95,7 +107,10 @@ class LiveDriver:
         elif kind == LEVELS:
             await lifecycle.log(session, EventType.LEVELS, schemas.LevelsData.model_validate(payload))
         elif kind == INCIDENT:
-            await lifecycle.log(session, EventType.INCIDENT, schemas.IncidentData.model_validate(payload))
+            incident = schemas.IncidentData.model_validate(payload)
+            # Logged first: a superseded attempt's append is refused, so it announces nothing either.
+            await lifecycle.log(session, EventType.INCIDENT, incident)
+            await lifecycle.webhooks.incident_changed(session, incident)
         elif kind == SCENE:
             await lifecycle.record_scene(session, payload)
         elif kind == STAGE:

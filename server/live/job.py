@@ -14,6 +14,7 @@ from typing import Any
 
 from vidpulse.processing.live.analysis import LiveAnalysis, LiveEvents
 from vidpulse.processing.live.options import LiveOptions
+from vidpulse.processing.live.resume import Resume
 from vidpulse.server.live.sources import live_items
 
 # The values of the job's shared flag (server/jobs/pool.py).
@@ -35,7 +36,7 @@ def run_live(send: Callable[[tuple[str, Any]], None], flag: Any, job: dict[str, 
     )
     analysis = LiveAnalysis(Path(job["out_dir"]), options, events, cancelled=lambda: flag.value == CANCEL,
                             stopping=lambda: flag.value == STOP, incident_prefix=f"{job['attempt']}-",
-                            name=job["name"])
+                            name=job["name"], resume=Resume.from_dict(job.get("resume")))
     send((STAGE, LIVE_STAGE))
     with live_items(job["url"], allow_private=job["allow_private"], reconnect_s=options.reconnect_s,
                     timeout_s=job["timeout_s"], stopping=lambda: flag.value != 0) as items:

@@ -1,4 +1,5 @@
-"""Pulled live sources: rtmp:// and rtsp://, opened by FFmpeg (PyAV) itself.
+"""Pulled live sources: rtmp:// and rtsp://, opened by FFmpeg (PyAV) itself, and srt:// through a relay
+(server/live/srt.py).
 
 The guard cannot sit in FFmpeg's sockets, so the address is checked here, before every connection,
 and the URL given to FFmpeg names the checked address instead of the host (pinned: a DNS answer that
@@ -14,18 +15,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import av
 from av.container import InputContainer
 
 from vidpulse.processing.errors import SourceLost, SourceUnreachable
-from vidpulse.processing.live.items import Ended, Item, Lost, Tick
+from vidpulse.processing.live.items import Ended, Item, Lost, Run, Tick
 from vidpulse.processing.live.segments import TICK_S
 from vidpulse.server.outbound import OutboundRefused, Policy, resolve
 
-# What FFmpeg may open for each scheme, and the scheme's default port.
-WHITELISTS = {"rtmp": "rtmp,tcp", "rtsp": "rtsp,rtp,tcp,udp"}
+# What FFmpeg may open for each scheme (libsrt opens its UDP socket itself, not through FFmpeg's udp),
+# and the scheme's default port (SRT has none).
+WHITELISTS = {"rtmp": "rtmp,tcp", "rtsp": "rtsp,rtp,tcp,udp", "srt": "srt"}
 PORTS = {"rtmp": 1935, "rtsp": 554}
 # A pulled stream silent for READ_TIMEOUT_S is lost (nginx-rtmp keeps a player connected, silent, when
 # its publisher goes away).
@@ -41,7 +44,12 @@ async def pin(url: str, policy: Policy) -> str:
     host = parts.hostname
     if not host:
         raise OutboundRefused("The URL has no host.")
-    port = parts.port or PORTS[parts.scheme]
+    try:
+        port = parts.port or PORTS.get(parts.scheme)
+    except ValueError as exc:
+        raise OutboundRefused("The URL's port is not a port number.") from exc
+    if port is None:
+        raise OutboundRefused(f"A {parts.scheme}:// URL names its port.")
     addresses = await resolve(host, port)
     for ip in addresses:
         policy.check_address(host, ip)
@@ -52,8 +60,15 @@ async def pin(url: str, policy: Policy) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+class PulledRun(Run, Protocol):
+    """One connection to a pulled stream, as PullSource follows it."""
+
+    opened: float | None  # when the connection that delivered media began, for lag_s (None: none did)
+    error: str | None  # why it broke off (None: it ended cleanly, or was stopped)
+
+
 class UrlRun:
-    """One connection to a pulled stream."""
+    """One connection to a pulled stream, opened by PyAV."""
 
     def __init__(self, url: str, scheme: str) -> None:
         self._url = url
@@ -78,9 +93,13 @@ class UrlRun:
 
 
 class PullSource:
-    def __init__(self, url: str, policy: Policy, *, reconnect_s: float, stopping: Callable[[], bool]) -> None:
+    """`run`: the connection to the pinned URL (default: PyAV's own, UrlRun)."""
+
+    def __init__(self, url: str, policy: Policy, *, reconnect_s: float, stopping: Callable[[], bool],
+                 run: Callable[[str], PulledRun] | None = None) -> None:
         self._url = url
-        self._scheme = urlsplit(url).scheme
+        scheme = urlsplit(url).scheme
+        self._run = run or (lambda pinned: UrlRun(pinned, scheme))
         self._policy = policy
         self._reconnect_s = reconnect_s
         self._stopping = stopping
@@ -92,7 +111,7 @@ class PullSource:
         delay = RETRY_FIRST_S
         while not self._stopping():
             try:
-                run = UrlRun(asyncio.run(pin(self._url, self._policy)), self._scheme)
+                run = self._run(asyncio.run(pin(self._url, self._policy)))
             except OutboundRefused as exc:
                 reason = str(exc).rstrip(".")
             else:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
-from vidpulse.server.models import isoformat
-from vidpulse.server.schemas import DeliveryState, WebhookAttempt, WebhookTarget, WebhookType
+from vidpulse.server.models import Session, SessionState, isoformat
+from vidpulse.server.schemas import DeliveryState, EndedType, WebhookAttempt, WebhookTarget, WebhookType
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class Delivery:
     state: DeliveryState = DeliveryState.PENDING
     attempts: tuple[Attempt, ...] = field(default=())
     trace: str | None = None  # the session's traceparent: each attempt is a span of its trace
+    # The job attempt that recorded it (None: the API did, outside any attempt): sent only once the
+    # session's saved state is this attempt's (`standing`).
+    job_attempt: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,11 +61,41 @@ class Delivery:
                 for a in self.attempts]
 
 
-def delivery_id(session_id: str, target: WebhookTarget, run: int = 1) -> str:
-    # Derived, not random: recording the same run's delivery twice (a retried finish) is one delivery;
-    # a client's retry starts a new run (its first attempt), which ends with a delivery of its own.
-    key = f"{session_id}:{target.value}" + (f":{run}" if run > 1 else "")
+def delivery_id(session_id: str, target: WebhookTarget, run: int = 1, job_attempt: int | None = None,
+                subject: str = "") -> str:
+    """Derived, not random: recording the same attempt's delivery twice (a retried finish) is one
+    delivery; a client's retry starts a new run, and a takeover a new attempt, each with its own.
+    `subject`: what else the delivery announces (a live session's incident, in one state: its id
+    carries the attempt's number, so it is unique across runs and attempts)."""
+    key = f"{session_id}:{target.value}" + (f":{run}" if run > 1 else "") + (
+        f"@{job_attempt}" if job_attempt is not None else "") + (f":{subject}" if subject else "")
     return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class Standing(StrEnum):
+    SEND = "send"
+    WAIT = "wait"  # recorded just before its attempt's fenced save, which has not landed (yet)
+    SUPERSEDED = "superseded"  # its attempt's save was refused: a newer attempt will record its own
+
+
+def standing(delivery: Delivery, current: Session | None) -> Standing:
+    """Whether a finish webhook may go out, judged by the session as saved now.
+
+    An attempt records its delivery before the fenced save of its terminal state (a crash in between
+    must not lose the webhook), so the record alone does not say the state landed: it did once the
+    session is saved finished, as the type says, by the same attempt. A deleted session sends."""
+    if delivery.job_attempt is None or current is None:
+        return Standing.SEND
+    if current.attempts != delivery.job_attempt:
+        return Standing.SUPERSEDED if current.attempts > delivery.job_attempt else Standing.WAIT
+    if not current.state.finished:
+        return Standing.WAIT
+    return Standing.SEND if FINISH_TYPES.get(current.state) is delivery.type else Standing.SUPERSEDED
+
+
+FINISH_TYPES: dict[SessionState, EndedType] = {
+    SessionState.SUCCEEDED: WebhookType.SUCCEEDED, SessionState.FAILED: WebhookType.FAILED,
+    SessionState.CANCELLED: WebhookType.CANCELLED}
 
 
 def isoformat_epoch(seconds: float) -> str | None:

@@ -1,12 +1,16 @@
-"""Webhooks: a signed POST when a session ends, retried until the receiver takes it.
+"""Webhooks: a signed POST when a session ends (and, for a live session with the option
+notify_incidents, when an incident opens or closes), retried until the receiver takes it.
 
 The scheme is Standard Webhooks (https://www.standardwebhooks.com), so receivers can verify with
 its libraries: headers `webhook-id` (the same on every attempt, for the receiver's idempotency),
 `webhook-timestamp` (of the attempt, so retries hours later still pass the receiver's replay
 window) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`).
 
-Deliveries live in the backend's store (webhook_store.py) before the first attempt, so a restart or
+Deliveries live in the backend's store (deliveries.py) before the first attempt, so a restart or
 a crashed instance loses none; instances take due deliveries with a lease, so one delivers each.
+Invariant: a delivery's id is derived from what it announces (a session's end: its run and the attempt
+that ended it; an incident: its id and state), so recording the same announcement again, on any host,
+never sends it twice.
 """
 
 from __future__ import annotations
@@ -16,15 +20,26 @@ import logging
 import random
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
+from vidpulse.processing import AnalysisOptions
+from vidpulse.processing.live.options import LiveOptions
+from vidpulse.server.backends.fencing import fence
 from vidpulse.server.config import ConfigError, Settings
 from vidpulse.server.errors import Unprocessable
-from vidpulse.server.models import Session, SessionState, isoformat, utcnow
-from vidpulse.server.notify.records import Attempt, Delivery, WebhookStore, delivery_id
+from vidpulse.server.models import Session, isoformat, utcnow
+from vidpulse.server.notify.records import (
+    FINISH_TYPES,
+    Attempt,
+    Delivery,
+    Standing,
+    WebhookStore,
+    delivery_id,
+    standing,
+)
 from vidpulse.server.notify.signing import parse_secret, signed_headers
 from vidpulse.server.ops.metrics import Metrics
 from vidpulse.server.ops.supervise import LoopFunction
@@ -32,6 +47,10 @@ from vidpulse.server.ops.tracing import Tracing, current_traceparent
 from vidpulse.server.outbound import OutboundRefused, check_url, outbound_client
 from vidpulse.server.schemas import (
     DeliveryState,
+    IncidentData,
+    IncidentNotice,
+    IncidentType,
+    IncidentWebhookPayload,
     WebhookAttemptList,
     WebhookPayload,
     WebhookTarget,
@@ -42,14 +61,21 @@ from vidpulse.server.schemas import Session as SessionDocument
 log = logging.getLogger("vidpulse.webhooks")
 
 CALLBACK_OPTION = "callback_url"
+INCIDENTS_OPTION = "notify_incidents"
 # Longer than one attempt can take (WEBHOOK_TIMEOUT_S is below it), so a lease only lapses when its instance is gone.
 LEASE_S = 60.0
 MAX_DELAY_S = 86_400.0
 _IDLE_POLL_S = 5.0
 _CONCURRENCY = 8
 
-_TYPES = {SessionState.SUCCEEDED: WebhookType.SUCCEEDED, SessionState.FAILED: WebhookType.FAILED,
-          SessionState.CANCELLED: WebhookType.CANCELLED}
+# A finish webhook recorded just before its attempt's save is looked at again this much later.
+_UNSAVED_RECHECK_S = 2.0
+
+
+class SessionReader(Protocol):
+    """Where a delivery's session is read as saved (the backend's session store)."""
+
+    async def get(self, session_id: str) -> Session | None: ...
 
 
 def backoff_s(retry_s: float, failed_attempts: int) -> float:
@@ -64,9 +90,11 @@ def backoff_s(retry_s: float, failed_attempts: int) -> float:
 class Webhooks:
     """Records deliveries when sessions end, and delivers those that are due, on every instance."""
 
-    def __init__(self, settings: Settings, store: WebhookStore, metrics: Metrics, tracing: Tracing) -> None:
+    def __init__(self, settings: Settings, store: WebhookStore, sessions: SessionReader, metrics: Metrics,
+                 tracing: Tracing) -> None:
         self.settings = settings
         self.store = store
+        self.sessions = sessions
         self.metrics = metrics
         self.tracing = tracing
         self.key = parse_secret(settings.webhook_secret) if settings.webhook_secret else None
@@ -111,22 +139,57 @@ class Webhooks:
             raise Unprocessable(f"{CALLBACK_OPTION} is refused: {exc}", field=name) from exc
         return url
 
+    def check_incidents(self, options: AnalysisOptions, callback_url: str | None) -> None:
+        """The option notify_incidents, checked at ingest: a 422 naming it when no webhook could be sent."""
+        if not (isinstance(options, LiveOptions) and options.notify_incidents):
+            return
+        name = f"options.{INCIDENTS_OPTION}"
+        if self.key is None:
+            raise Unprocessable(f"This server has no WEBHOOK_SECRET, so it cannot sign the webhooks of "
+                                f"{INCIDENTS_OPTION}.", field=name)
+        if not (self.settings.webhook_url or callback_url):
+            raise Unprocessable(f"{INCIDENTS_OPTION} needs a webhook: this server has no WEBHOOK_URL, so give "
+                                f"the session a {CALLBACK_OPTION}.", field=name)
+
+    async def check_incidents_of(self, session_id: str, options: AnalysisOptions) -> None:
+        """As `check_incidents`, for new options of a session that exists (a retry), with its own callback_url."""
+        self.check_incidents(options, await self.store.callback(session_id))
+
     async def register(self, session_id: str, callback_url: str | None) -> None:
         if callback_url is not None:
             await self.store.set_callback(session_id, callback_url)
 
     async def session_finished(self, session: Session) -> None:
         """Record (before any attempt) one delivery per URL for a session that has just ended."""
-        kind = _TYPES.get(session.state)
+        kind = FINISH_TYPES.get(session.state)
         if kind is None or self.key is None:
             return
+        now = isoformat(utcnow()) or ""
+        body = WebhookPayload(type=kind, timestamp=now, data=SessionDocument.of(session)).model_dump_json(by_alias=True)
+        await self._record(session, kind, body, now, job_attempt=fence(session.id))
+
+    async def incident_changed(self, session: Session, incident: IncidentData) -> None:
+        """A live session's incident opened or closed (its event is logged): one delivery per URL, when
+        the session asked for them (notify_incidents). Recording the same incident's state again (a host
+        that takes the session over records its earlier ones once more) is a no-op."""
+        if self.key is None or not (isinstance(session.options, LiveOptions) and session.options.notify_incidents):
+            return
+        kind: IncidentType = (WebhookType.INCIDENT_OPENED if incident.state == "open"
+                              else WebhookType.INCIDENT_CLOSED)
+        now = isoformat(utcnow()) or ""
+        body = IncidentWebhookPayload(type=kind, timestamp=now, data=IncidentNotice(
+            session=session.id, incident=incident)).model_dump_json(by_alias=True)
+        await self._record(session, kind, body, now, subject=f"incident:{incident.id}:{incident.state}")
+
+    async def _record(self, session: Session, kind: WebhookType, body: str, now: str, *,
+                      job_attempt: int | None = None, subject: str = "") -> None:
+        """One delivery per URL. `job_attempt`: the attempt recording it, when it must wait for that
+        attempt's terminal save (records.standing); an incident is logged before it is recorded, so it
+        is sent as it is."""
         targets = [(WebhookTarget.WEBHOOK_URL, self.settings.webhook_url),
                    (WebhookTarget.CALLBACK_URL, await self.store.callback(session.id))]
-        now = utcnow()
-        body = WebhookPayload(type=kind, timestamp=isoformat(now) or "",
-                              data=SessionDocument.of(session)).model_dump_json(by_alias=True)
-        deliveries = [Delivery(delivery_id(session.id, target, session.run_from), session.id, target, url, kind, body,
-                               isoformat(now) or "", now.timestamp(), trace=session.trace)
+        deliveries = [Delivery(delivery_id(session.id, target, session.run_from, job_attempt, subject), session.id,
+                               target, url, kind, body, now, time.time(), trace=session.trace, job_attempt=job_attempt)
                       for target, url in targets if url]
         if deliveries:
             await self.store.add(deliveries)
@@ -169,6 +232,11 @@ class Webhooks:
 
     async def _attempt(self, delivery: Delivery) -> None:
         assert self._client is not None and self.key is not None
+        fate = await self._standing(delivery)
+        if fate is not Standing.SEND:
+            await self._settle(replace(delivery, state=DeliveryState.SUPERSEDED) if fate is Standing.SUPERSEDED
+                               else replace(delivery, due_at=time.time() + _UNSAVED_RECHECK_S))
+            return
         number = len(delivery.attempts) + 1
         started = time.monotonic()
         with self.tracing.span("webhook delivery", parent=delivery.trace, attributes={
@@ -188,9 +256,20 @@ class Webhooks:
         else:
             state, due = DeliveryState.PENDING, time.time() + backoff_s(self.settings.webhook_retry_s, number)
             self.metrics.webhooks_retried.inc()
-        updated = replace(delivery, state=state, due_at=due, attempts=(*delivery.attempts, attempt))
+        await self._settle(replace(delivery, state=state, due_at=due, attempts=(*delivery.attempts, attempt)))
+
+    async def _standing(self, delivery: Delivery) -> Standing:
+        if delivery.job_attempt is None:
+            return Standing.SEND
         try:
-            await self.store.settle(updated)
+            return standing(delivery, await self.sessions.get(delivery.session))
+        except Exception:
+            log.warning("could not read session %s; its webhook waits", delivery.session, exc_info=True)
+            return Standing.WAIT
+
+    async def _settle(self, delivery: Delivery) -> None:
+        try:
+            await self.store.settle(delivery)
         except Exception:
             # The lease lapses and the attempt is made again: at least once, never lost.
             log.warning("could not record webhook attempt %s", delivery.id, exc_info=True)

@@ -80,6 +80,8 @@ class SessionControl:
         # A live session runs again by following its source again: it has no stored video.
         live = session.kind == "live"
         parsed = None if options is None else parse_options(options, LiveOptions if live else AnalysisOptions)
+        if parsed is not None:
+            await self.lifecycle.webhooks.check_incidents_of(session.id, parsed)
         if not live and await self.lifecycle.storage.size(session.id, SOURCE) is None:
             raise Gone(f"The video of session {session_id} is no longer stored; upload it again.")
         if session.live is not None:  # the last run's stop is not the new one's

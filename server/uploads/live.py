@@ -1,6 +1,6 @@
 """Live sources: `POST /api/sessions` with `{"url": ..., "live": true, "options": ...}`.
 
-The URL must be a live source this server follows (an http(s) HLS playlist, rtmp://, rtsp://) at an
+The URL must be a live source this server follows (an http(s) HLS playlist, rtmp://, rtsp://, srt://) at an
 address the outbound guard allows; an http(s) URL is also asked once whether it is a playlist, so that a
 page or a video file is refused now (422 naming `url`) rather than failing later. One that does not answer
 yet is accepted: a stream may start after its session (it fails `source_unreachable` after `reconnect_s`).
@@ -50,6 +50,7 @@ class LiveIngest:
         options, callback_url = await self.admission.options(
             {"max_duration_s": settings.live_max_s, **raw_options}, LiveOptions)
         assert isinstance(options, LiveOptions)
+        self.admission.lifecycle.webhooks.check_incidents(options, callback_url)
         if options.max_duration_s > settings.live_max_s:
             raise Unprocessable(f"max_duration_s is at most {settings.live_max_s:g} on this server (LIVE_MAX_S).",
                                 field="options.max_duration_s")
@@ -64,11 +65,15 @@ class LiveIngest:
         return session
 
     async def _check_slots(self) -> None:
-        running = [s for s in await self.admission.backend.sessions.all() if s.kind == "live" and not s.state.finished]
-        slots = self.settings.live_slots
+        backend = self.admission.backend
+        running = [s for s in await backend.sessions.all() if s.kind == "live" and not s.state.finished]
+        # Without MAX_LIVE, the workers of the whole deployment: an API instance (WORKERS=0) in front of
+        # worker hosts takes as many as they can run.
+        slots = self.settings.max_live or await backend.signals.workers_alive(self.settings.workers)
         if len(running) >= slots:
-            raise TooManyRequests(f"{len(running)} live sessions are running, the most this server takes "
-                                  f"(MAX_LIVE={slots}); try again later.", retry_after_s=RETRY_AFTER_S)
+            limit = f"MAX_LIVE={slots}" if self.settings.max_live else f"one per worker running, {slots}"
+            raise TooManyRequests(f"{len(running)} live sessions are running, the most this deployment takes "
+                                  f"({limit}); try again later.", retry_after_s=RETRY_AFTER_S)
 
 
 async def _refuse_non_playlist(url: str, allow_private: bool) -> None:

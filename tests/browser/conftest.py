@@ -6,6 +6,7 @@ fixture checks that none left the server's origin and that no script error was t
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -15,9 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from tests.support.servers import Server, dispose, need, new_server
+from tests.support.servers import ROOT, Server, dispose, need, new_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -103,6 +105,20 @@ def wait_loaded(images: Locator) -> None:
     images.first.page.wait_for_function(
         "(els) => els.every((el) => el.complete && el.naturalWidth > 0)",
         arg=images.element_handles())
+
+
+def updating_screenshots() -> bool:
+    return os.environ.get("VIDPULSE_UPDATE_SCREENSHOT") == "1"
+
+
+def save_screenshot(demo: Demo, tmp_path: Path, name: str) -> None:
+    """The whole page as docs/`name`: committed, so rewritten only when asked (or missing), and a test
+    run leaves the tree clean."""
+    shot = tmp_path / name
+    demo.page.screenshot(path=shot, full_page=True)
+    target = ROOT / "docs" / name
+    if updating_screenshots() or not target.exists():
+        Image.open(shot).quantize(256, dither=Image.Dither.NONE).save(target, optimize=True)  # a quarter the size
 
 
 def wait_timeline(card: Locator) -> Locator:

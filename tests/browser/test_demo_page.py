@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import time
 from collections.abc import Callable
@@ -13,19 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.support.client import upload_ok, wait_state
-from tests.support.servers import ROOT, Server
+from tests.support.servers import Server
 from tests.support.videogen import Clip
 
-from .conftest import Demo, running_card, wait_loaded, wait_timeline
+from .conftest import Demo, running_card, save_screenshot, wait_loaded, wait_timeline
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOT = ROOT / "docs" / "demo.png"
-
 
 def processing_values(demo: Demo, filename: str) -> list[int]:
     return [int(v) for v in demo.seen(filename, "aria-valuenow", meter="processing")]
@@ -58,11 +53,7 @@ def test_upload_shows_live_progress_then_results(demo: Demo, clip: Clip, tmp_pat
     demo.page.wait_for_function("(v) => v.currentTime > 2.2", arg=video.element_handle())
     video.evaluate("(v) => v.pause()")
 
-    shot = tmp_path / "demo.png"
-    demo.page.screenshot(path=shot, full_page=True)
-    # docs/demo.png is committed: rewrite it only when asked, so that a test run leaves the tree clean.
-    if os.environ.get("VIDPULSE_UPDATE_SCREENSHOT") == "1" or not SCREENSHOT.exists():
-        Image.open(shot).quantize(256, dither=Image.Dither.NONE).save(SCREENSHOT, optimize=True)  # a quarter the size
+    save_screenshot(demo, tmp_path, "demo.png")
 
 
 def test_several_uploads_at_once_queue_and_spare_connections(demo: Demo, long_clip: Clip) -> None:

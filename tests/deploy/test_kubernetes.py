@@ -98,7 +98,7 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 def vidpulse_containers() -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(Deployment, container) for every container that runs the vidpulse command."""
     return [(d, c) for d in of_kind("Deployment") for c in d["spec"]["template"]["spec"]["containers"]
-            if c.get("command", [""])[0] == "vidpulse"]
+            if c.get("args", [""])[0] == "vidpulse"]
 
 
 def environment(container: dict[str, Any]) -> dict[str, str]:
@@ -213,7 +213,7 @@ def test_the_scaler_targets_the_worker_deployment() -> None:
     # KEDA's defaults for a missing apiVersion and kind: apps/v1, Deployment.
     assert (target.get("apiVersion", "apps/v1"), target.get("kind", "Deployment")) == ("apps/v1", "Deployment")
     worker = one("Deployment", target["name"])
-    assert worker["spec"]["template"]["spec"]["containers"][0]["command"] == ["vidpulse", "worker"]
+    assert worker["spec"]["template"]["spec"]["containers"][0]["args"] == ["vidpulse", "worker"]
     # A replicas field would be re-applied over the autoscaler's choice by every `kubectl apply`.
     assert "replicas" not in worker["spec"]
     assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
@@ -311,7 +311,7 @@ def test_the_api_listens_for_the_probes_and_runs_no_analysis() -> None:
     (container,) = one("Deployment", "vidpulse-api")["spec"]["template"]["spec"]["containers"]
     settings = Settings.from_env(environment(container))
     assert settings.host == "0.0.0.0"  # the default, 127.0.0.1, is out of the kubelet's reach
-    assert container["command"] == ["vidpulse", "serve"] and settings.workers <= 1
+    assert container["args"] == ["vidpulse", "serve"] and settings.workers <= 1
 
 
 def test_the_secret_holds_placeholders_that_the_service_accepts() -> None:
@@ -332,7 +332,7 @@ def test_the_command_is_a_vidpulse_subcommand(deployment: dict[str, Any], contai
     from vidpulse.server.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main([*container["command"][1:], "--help"])
+        main([*container["args"][1:], "--help"])
     assert exit_info.value.code == 0
 
 
@@ -410,6 +410,14 @@ def test_vidpulse_pods_run_as_the_image_s_user() -> None:
     uid = int(re.search(r"--uid (\d+)", (ROOT / "Dockerfile").read_text()).group(1))  # type: ignore[union-attr]
     for deployment, _ in vidpulse_containers():
         assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == uid
+
+
+def test_vidpulse_pods_keep_the_image_s_entrypoint() -> None:
+    # tini as PID 1 reaps an srt relay orphaned by a killed worker; `command` would replace it.
+    assert 'ENTRYPOINT ["tini", "--"]' in (ROOT / "Dockerfile").read_text()
+    containers = vidpulse_containers()
+    assert {c["args"][1] for _, c in containers} == {"serve", "worker"}
+    assert all("command" not in c for _, c in containers)
 
 
 def _quantity(value: str | int) -> float:

@@ -18,10 +18,11 @@ from tests.support.live import HlsOrigin, Schedule
 from tests.support.servers import need
 from vidpulse.processing.errors import Cancelled, UndecodableVideo
 from vidpulse.processing.live.analysis import LiveAnalysis, LiveEvents
-from vidpulse.processing.live.incidents import Incident
+from vidpulse.processing.live.incidents import Incident, IncidentKind
 from vidpulse.processing.live.items import Back, Ended, Gap, Item, Lost
 from vidpulse.processing.live.levels import Levels
 from vidpulse.processing.live.options import LiveOptions
+from vidpulse.processing.live.resume import Resume
 from vidpulse.processing.live.schema import LiveReport
 from vidpulse.processing.live.segments import Segment, SegmentQueue
 
@@ -151,3 +152,50 @@ def test_a_cancel_raises_and_leaves_no_files(tmp_path: Path, segments: list[Segm
 def test_nothing_decodable_is_undecodable(tmp_path: Path) -> None:
     with pytest.raises(UndecodableVideo):
         analyse(tmp_path, fed([Segment(b"\0" * 5000, 1.0), Ended()]), Seen())
+
+
+def test_a_segment_that_is_not_video_is_skipped_and_the_stream_goes_on(tmp_path: Path,
+                                                                      segments: list[Segment]) -> None:
+    seen = Seen()
+    html = Segment(b"<html><body>502 Bad Gateway</body></html>\n" * 40, 1.0)
+    report = analyse(tmp_path, fed([*segments[:2], html, *segments[3:5], Ended()]), seen)
+    # The segment's second was not seen: a gap on the timeline, which goes on with the next segment.
+    assert seen.closed("gap") == [pytest.approx((2.0, 3.0), abs=0.05)]
+    assert report["analysed"]["end_s"] == pytest.approx(5.0, abs=0.05)
+    assert report["analysed"]["frames"] == 4 * 30
+
+
+def test_a_take_over_goes_on_with_the_timeline_after_a_gap(tmp_path: Path, segments: list[Segment]) -> None:
+    """An analysis that takes a session over: earlier attempts reached 20 s, 3 s ago, 0.5 s behind the
+    source's newest media, and left a black incident open (1-2); one of theirs was closed (1-1)."""
+    earlier = (Incident("1-1", IncidentKind.FROZEN, 2.0, 4.0, "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:02.000Z"),
+               Incident("1-2", IncidentKind.BLACK, 18.0, None, "2026-01-01T00:00:17.000Z"))
+    seen = Seen()
+    analysis = LiveAnalysis(tmp_path / "out", LiveOptions(incident_min_s=1.0), seen.events, incident_prefix="2-",
+                            resume=Resume(20.0, time.time() - 3.0, 0.5, earlier))
+    report = analysis.run(fed([0.5, *segments[:3], Ended()]))  # the source answers after 0.5 s
+    LiveReport.model_validate(report)
+    # Its first acts: the incident left open closes where the earlier attempts stopped; the media missed
+    # is a gap: 3 s before the analysis and 0.5 s waiting for the source, plus the 0.5 s the earlier
+    # attempts had still to analyse, less the 1 s the source holds from before (its first segment).
+    first, opened, second = seen.incidents[:3]
+    assert (first.id, first.state, first.end_s) == ("1-2", "closed", 20.0)
+    assert (opened.id, opened.kind, opened.state) == ("2-1", "gap", "open")
+    assert (second.id, second.kind, second.state, second.start_s) == ("2-1", "gap", "closed", 20.0)
+    assert 3.0 <= (second.end_s or 0) - 20.0 < 3.5
+    resumed_at = second.end_s or 0
+    assert [i["id"] for i in report["incidents"]] == ["1-1", "1-2", "2-1"]
+    assert report["analysed"]["start_s"] == pytest.approx(resumed_at, abs=0.001)
+    assert report["analysed"]["end_s"] == pytest.approx(resumed_at + 3.0, abs=0.05)
+    assert report["scenes"][0]["start_s"] == pytest.approx(resumed_at, abs=0.05)
+    assert seen.levels[0].t_s == float(int(resumed_at))
+
+
+def test_a_take_over_shorter_than_incident_min_s_moves_the_timeline_without_an_incident(
+        tmp_path: Path, segments: list[Segment]) -> None:
+    seen = Seen()
+    analysis = LiveAnalysis(tmp_path / "out", LiveOptions(incident_min_s=5.0), seen.events,
+                            resume=Resume(10.0, time.time() - 2.0))
+    report = analysis.run(fed([*segments[:2], Ended()]))
+    assert seen.incidents == [] and report["incidents"] == []
+    assert 11.0 <= report["analysed"]["start_s"] < 11.5

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.client import Received, follow
 from tests.support.servers import QuietHandler, free_port
@@ -242,3 +243,17 @@ class Watch:
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [e.data for e in self.events if e.type == kind]
+
+
+def stop_after_black(client: httpx.Client, session_id: str, watch: Watch) -> dict[str, Any]:
+    """A live session on Schedule(black=((3, 5),)) pulled in real time: its black incident closes with
+    the schedule's span, it keeps up, and a stop ends it with a report of that one incident; the report."""
+    black = watch.incident("black", "closed")
+    assert black["end_s"] - black["start_s"] == pytest.approx(2.0, abs=0.15)
+    progress = watch.of("progress")
+    assert progress[-1]["lag_s"] < 2 and progress[-1]["fps"] > 20
+    assert client.post(f"/api/sessions/{session_id}/stop").status_code == 202
+    assert watch.end(timeout=15).type == "succeeded"
+    report: dict[str, Any] = client.get(f"/api/sessions/{session_id}/results").json()
+    assert [i["kind"] for i in report["incidents"]] == ["black"] and report["audio"] is not None
+    return report

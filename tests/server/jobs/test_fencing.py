@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import signal
 import threading
@@ -19,12 +20,17 @@ from typing import Any
 import pytest
 
 from tests.support.client import Received, follow, upload_ok, wait_progress
+from tests.support.receiver import new_secret, running_receiver
 from tests.support.servers import Server, job_holder
 from vidpulse.server.backends import create_backend
 from vidpulse.server.backends.fencing import Attempt, AttemptSuperseded, writing_as
 from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.config import Settings
 from vidpulse.server.models import Event, EventType, Session, SessionState, new_session_id
+from vidpulse.server.notify.deliveries import RedisWebhookStore, create_webhook_store
+from vidpulse.server.notify.webhooks import Webhooks
+from vidpulse.server.ops.metrics import Metrics
+from vidpulse.server.ops.tracing import Tracing
 from vidpulse.server.storage.local import LocalStorage
 
 
@@ -224,3 +230,57 @@ def test_a_frozen_worker_host_is_taken_over_and_its_stale_attempt_writes_nothing
     stopped_after = datetime.fromisoformat(stopped["ts"].replace("Z", "+00:00")).timestamp() - thawed_at
     print(f"\ntakeover: {_ts(first_progress) - froze_at:.1f} s from the freeze to attempt 2's first progress "
           f"({_ts(started) - froze_at:.1f} s to its `started`); the thawed host stopped after {stopped_after:.2f} s")
+
+
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_a_superseded_attempt_announces_nothing(request, tmp_path, kind):
+    """An attempt records its finish webhook before the fenced save of its state; when the save is
+    refused, what it recorded is never sent, and the attempt that did finish is announced once."""
+    async with _instances(request, kind, tmp_path) as (first, second):
+        with running_receiver() as receiver:
+            settings = Settings(data_dir=tmp_path, webhook_url=receiver.url, webhook_secret=new_secret(),
+                                allow_private_urls=True)
+            webhooks = Webhooks(settings, create_webhook_store(settings, LocalStorage(tmp_path)) if kind == "memory"
+                                else RedisWebhookStore(Settings(backend="redis", redis_url=request.getfixturevalue(
+                                    "redis_server").url())), second.sessions, Metrics(), Tracing({}))
+            await webhooks.start()
+            delivering = asyncio.create_task(webhooks.loops()["webhooks"]())
+            try:
+                session = Session(id=new_session_id(), filename="clip.mp4")
+                await first.sessions.submit(session)
+                assert await first.jobs.next_job() == session.id
+                assert await first.jobs.begin_attempt(session) == 1
+                with writing_as(Attempt(session.id, 1)):
+                    session.state, session.attempts = SessionState.RUNNING, 1
+                    await first.sessions.save(session)
+                await _take_over(kind, first, second, session.id)
+                taken = await second.sessions.get(session.id)
+                assert taken is not None and await second.jobs.begin_attempt(taken) == 2
+
+                stale = await first.sessions.get(session.id) if kind == "redis" else copy.copy(session)
+                assert stale is not None
+                with writing_as(Attempt(session.id, 1)):
+                    stale.state = SessionState.FAILED  # its worker died with it, say
+                    await webhooks.session_finished(stale)  # recorded: then the save is refused
+                    with pytest.raises(AttemptSuperseded):
+                        await first.sessions.save(stale)
+                await asyncio.sleep(1.0)
+                assert receiver.requests == [], "nothing is sent while the attempt that recorded it may yet save"
+
+                with writing_as(Attempt(session.id, 2)):
+                    taken.state, taken.attempts = SessionState.RUNNING, 2
+                    await second.sessions.save(taken)
+                    taken.state = SessionState.SUCCEEDED
+                    await webhooks.session_finished(taken)
+                    await second.sessions.save(taken)
+                await asyncio.to_thread(receiver.wait_for, 1, 15)
+                await asyncio.sleep(2.5)  # past a recheck of the stale one
+                assert [(r.json["type"], r.json["data"]["attempt"]) for r in receiver.requests] == [
+                    ("session.succeeded", 2)]
+                deliveries = await webhooks.store.for_session(session.id)
+                assert sorted(d.state.value for d in deliveries) == ["delivered", "superseded"]
+            finally:
+                delivering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivering
+                await webhooks.stop()

@@ -4,11 +4,9 @@ comes back (origin restarted, playlist 404, playlist stalled) or does not, and a
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +15,7 @@ import pytest
 from tests.conftest import backend_settings
 from tests.support.client import assert_problem, follow, order, upload_ok, wait_state
 from tests.support.live import HlsOrigin, Schedule, Watch, go_live
-from tests.support.servers import Server, free_port, need
+from tests.support.servers import Server, free_port
 
 Origins = Callable[..., HlsOrigin]
 
@@ -25,21 +23,6 @@ Origins = Callable[..., HlsOrigin]
 @pytest.fixture(scope="module")
 def server(start_module_server: Callable[..., Server]) -> Server:
     return start_module_server(ALLOW_PRIVATE_URLS=1, LIVE_MAX_S=600)
-
-
-@pytest.fixture
-def origins(tmp_path: Path) -> Iterator[Origins]:
-    need("ffmpeg", shutil.which("ffmpeg") is not None)
-    made: list[HlsOrigin] = []
-
-    def make(schedule: Schedule, **kwargs: Any) -> HlsOrigin:
-        origin = HlsOrigin(tmp_path / f"origin{len(made)}", schedule, **kwargs)
-        made.append(origin)
-        return origin.start()
-
-    yield make
-    for origin in made:
-        origin.stop()
 
 
 @dataclass
@@ -142,7 +125,7 @@ def test_max_duration_s_ends_a_live_session(server: Server, origins: Origins) ->
 
 
 @pytest.mark.parametrize("url", [
-    "file:///etc/passwd", "concat:/a.ts|/b.ts", "data:text/plain,hello", "pipe:0", "srt://127.0.0.1:9000",
+    "file:///etc/passwd", "concat:/a.ts|/b.ts", "data:text/plain,hello", "pipe:0", "udp://127.0.0.1:9000",
     "ftp://127.0.0.1/live.m3u8", "/live.m3u8",
 ])
 def test_what_is_not_a_live_source_is_422_naming_url(server: Server, url: str) -> None:
@@ -169,7 +152,8 @@ def test_a_url_that_answers_with_no_playlist_is_422(server: Server, origins: Ori
 @pytest.mark.parametrize(("options", "field"), [
     ({"render": True}, "options.render"), ({"start_s": 5}, "options.start_s"),
     ({"max_duration_s": 601}, "options.max_duration_s"), ({"reconnect_s": -1}, "options.reconnect_s"),
-    ({"incident_min_s": "long"}, "options.incident_min_s"),
+    ({"incident_min_s": "long"}, "options.incident_min_s"), ({"notify_incidents": 1}, "options.notify_incidents"),
+    ({"notify_incidents": True}, "options.notify_incidents"),  # this server cannot sign webhooks
 ])
 def test_bad_live_options_are_422_naming_them(server: Server, options: dict[str, Any], field: str) -> None:
     url = f"http://127.0.0.1:{free_port()}/live.m3u8"
@@ -177,10 +161,11 @@ def test_bad_live_options_are_422_naming_them(server: Server, options: dict[str,
     assert assert_problem(response, 422)["field"] == field
 
 
-def test_live_options_on_a_file_are_422(server: Server) -> None:
+@pytest.mark.parametrize("option", [{"reconnect_s": 5}, {"notify_incidents": False}])
+def test_live_options_on_a_file_are_422(server: Server, option: dict[str, Any]) -> None:
     url = f"http://127.0.0.1:{free_port()}/clip.mp4"
-    response = server.client().post("/api/sessions", json={"url": url, "options": {"reconnect_s": 5}})
-    assert assert_problem(response, 422)["field"] == "options.reconnect_s"
+    response = server.client().post("/api/sessions", json={"url": url, "options": option})
+    assert assert_problem(response, 422)["field"] == f"options.{next(iter(option))}"
 
 
 def test_a_source_never_reachable_fails_within_reconnect_s(server: Server) -> None:
@@ -326,6 +311,11 @@ def test_a_live_session_runs_again_after_a_restart_and_on_retry(start_server: Ca
         time.sleep(0.1)
     assert client.post(f"/api/sessions/{live.id}/stop").status_code == 202
     assert wait_state(client, live.id, {"succeeded", "failed"}, timeout=20)["state"] == "succeeded"
+    # The new attempt went on with the session's timeline, from where the first one stopped.
+    progress = [e.data for e in follow(client, live.id, last_event_id="0") if e.type == "progress"]
+    reached = max(p["media_s"] for p in progress if p["attempt"] == 1)
+    assert min(p["media_s"] for p in progress if p["attempt"] == 2) > reached
+    assert client.get(f"/api/sessions/{live.id}/results").json()["analysed"]["start_s"] >= reached
     # A finished live session analysed again follows its source again, with its own options or new ones.
     retried = client.post(f"/api/sessions/{live.id}/retry", json={"options": {"incident_min_s": 3}})
     assert retried.status_code == 202, retried.text

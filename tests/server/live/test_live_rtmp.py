@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.client import wait_state
-from tests.support.live import Schedule, Watch, go_live
+from tests.support.live import Schedule, Watch, go_live, stop_after_black
 from tests.support.rtmp import NginxRtmp, RtspServer, available, rtsp_available
 from tests.support.servers import Server, need
 from vidpulse.server.live.pull import pin
@@ -50,15 +50,7 @@ def test_an_rtmp_stream_is_pulled_analysed_and_stopped(server: Server, nginx: Ng
     time.sleep(1.0)  # publishing
     client = server.client()
     session = go_live(client, nginx.rtmp("black"), incident_min_s=1)
-    watch = Watch(client, session["id"])
-    black = watch.incident("black", "closed")
-    assert black["end_s"] - black["start_s"] == pytest.approx(2.0, abs=0.15)
-    progress = watch.of("progress")
-    assert progress[-1]["lag_s"] < 2 and progress[-1]["fps"] > 20
-    assert client.post(f"/api/sessions/{session['id']}/stop").status_code == 202
-    assert watch.end(timeout=15).type == "succeeded"
-    report = client.get(f"/api/sessions/{session['id']}/results").json()
-    assert [i["kind"] for i in report["incidents"]] == ["black"] and report["audio"] is not None
+    stop_after_black(client, session["id"], Watch(client, session["id"]))
     client.delete(f"/api/sessions/{session['id']}")
 
 
