@@ -24,7 +24,13 @@ const LABELS = {
   queued: "Queued", running: "Live", cancelling: "Cancelling", succeeded: "Ended", failed: "Failed",
   cancelled: "Cancelled", expired: "Expired", gone: "Removed",
 };
-const KINDS = { black: "Black", frozen: "Frozen picture", silence: "Silence", source_lost: "Source lost", gap: "Gap" };
+const KINDS = { black: "Black", frozen: "Frozen picture", silence: "Silence", source_lost: "Source lost", gap: "Gap",
+  blurry: "Blurry", clipping: "Clipping", color_bars: "Colour bars", interlaced: "Interlaced", letterbox: "Letterbox",
+  pillarbox: "Pillarbox", out_of_range: "Out of range", audio_phase: "Audio out of phase",
+  channel_silent: "Channel silent", loudness: "Loudness out of range" };
+// A failing delivery check (kind `qc`) is named by its check.
+const CHECKS = { integrated_loudness: "loudness", true_peak: "true peak", out_of_range: "levels out of range",
+  interlace_flag: "interlace flag", color_bars: "colour bars over 2 s", black: "black over 2 s" };
 const ENDED = new Set([...FINAL_STATES, "expired", "gone"]);
 
 /** One level over the last 60 s of the timeline, drawn as a line, with its value now beside it. */
@@ -143,7 +149,9 @@ export class LiveCard {
 
   #showIncident(incident) {
     const open = incident.state === "open";
-    const name = KINDS[incident.kind] ?? incident.kind;
+    const name = incident.kind === "qc"
+      ? `QC failed: ${CHECKS[incident.check] ?? incident.check}`
+      : KINDS[incident.kind] ?? incident.kind;
     const span = open
       ? `since ${timecode(incident.start_s)}`
       : `${timecode(incident.start_s)}–${timecode(incident.end_s)} (${(incident.end_s - incident.start_s).toFixed(1)} s)`;

@@ -19,7 +19,7 @@ class LiveOptions(AnalysisOptions):
     - max_duration_s: the session ends (succeeded) after this many seconds of the stream.
     - reconnect_s: how long a lost source is retried before the session fails (`source_lost`), and
       how long a source that never answered is tried (`source_unreachable`).
-    - incident_min_s: how long a condition (black, frozen, silence, source lost, gap) lasts before it
+    - incident_min_s: how long a condition (black, frozen, silence, source lost, gap, a technical cue) lasts before it
       is an incident.
     - notify_incidents: each incident's opening and closing is also a webhook (the server's; the
       analysis itself only announces them).
