@@ -29,7 +29,7 @@ BOX_EVERY = 2
 
 class LiveFrames:
     def __init__(self, fps: float, options: AnalysisOptions, artifacts: Artifacts, *, full_range: bool,
-                 on_scene: Callable[[Scene], None], scan: str = "unknown", display: tuple[int, int] = (1, 1)) -> None:
+                 on_scene: Callable[[Scene], None], scan: str, display: tuple[int, int]) -> None:
         """`scan`: what the stream says of its scan (interlace.stream_scan); `display`: its picture size."""
         o = options
         self.meter = Meter(full_range=full_range, black_threshold=o.black_threshold)
