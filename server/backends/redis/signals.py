@@ -28,8 +28,8 @@ _HEARTBEAT_TTL_MS = 15_000
 # that stops reporting drops out once it has passed.
 _REPORT = """
 local now = redis.call('TIME')
-local until = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. until)
+local deadline = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. deadline)
 return 1
 """
 _COUNT = """
@@ -38,8 +38,8 @@ local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local alive = 0
 local reports = redis.call('HGETALL', KEYS[1])
 for i = 1, #reports, 2 do
-  local count, until = string.match(reports[i + 1], '^(%d+):(%d+)$')
-  if count and tonumber(until) > ms then alive = alive + tonumber(count)
+  local count, deadline = string.match(reports[i + 1], '^(%d+):(%d+)$')
+  if count and tonumber(deadline) > ms then alive = alive + tonumber(count)
   else redis.call('HDEL', KEYS[1], reports[i]) end
 end
 return alive

@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REDIS_KINDS, new_redis_target
 from tests.support.client import Received, follow, upload_ok, wait_progress
-from tests.support.servers import Server, job_holder
+from tests.support.redisdb import job_holder
+from tests.support.servers import Server
 from vidpulse.server.backends import create_backend
 from vidpulse.server.backends.fencing import Attempt, AttemptSuperseded, writing_as
 from vidpulse.server.backends.protocols import Backend
@@ -44,12 +46,12 @@ async def _instances(request: pytest.FixtureRequest, kind: str, tmp_path: Path,
                      visibility_s: float = 0.2) -> AsyncIterator[tuple[Backend, Backend]]:
     """Two instances of one deployment (memory: the same one twice, as it has one process)."""
     settings = Settings(data_dir=tmp_path, job_visibility_s=visibility_s)
-    if kind == "redis":
-        settings = Settings(data_dir=tmp_path, backend="redis", redis_url=request.getfixturevalue("redis_server").url(),
-                            job_visibility_s=visibility_s)
+    if kind != "memory":
+        target = new_redis_target(request, kind)
+        settings = Settings(data_dir=tmp_path, job_visibility_s=visibility_s, **target.settings())
     storage = LocalStorage(tmp_path)
     first = create_backend(settings, storage, _NoSubscribers())
-    second = create_backend(settings, storage, _NoSubscribers()) if kind == "redis" else first
+    second = create_backend(settings, storage, _NoSubscribers()) if kind != "memory" else first
     for backend in {id(first): first, id(second): second}.values():
         await backend.connection.start()
     try:
@@ -61,12 +63,12 @@ async def _instances(request: pytest.FixtureRequest, kind: str, tmp_path: Path,
 
 async def _take_over(kind: str, first: Backend, second: Backend, session_id: str) -> None:
     """The second instance takes the job of a first one that went silent."""
-    if kind == "redis":
+    if kind != "memory":
         await asyncio.sleep(0.3)  # the first one's hold lapses (JOB_VISIBILITY_S 0.2): it froze
         assert await second.jobs.next_job() == session_id
 
 
-@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis), *REDIS_KINDS[1:]])
 async def test_a_superseded_attempt_writes_nothing(request, tmp_path, kind):
     async with _instances(request, kind, tmp_path) as (first, second):
         session = Session(id=new_session_id(), filename="clip.mp4")
@@ -86,7 +88,7 @@ async def test_a_superseded_attempt_writes_nothing(request, tmp_path, kind):
         assert two == 2
         before = [e.id for e in await second.events.events_after(session.id, None)]
 
-        stale = await first.sessions.get(session.id) if kind == "redis" else session
+        stale = await first.sessions.get(session.id) if kind != "memory" else session
         assert stale is not None
         with writing_as(Attempt(session.id, 1)):
             with pytest.raises(AttemptSuperseded):
@@ -96,7 +98,7 @@ async def test_a_superseded_attempt_writes_nothing(request, tmp_path, kind):
                 await first.sessions.save(stale)
         assert not await first.jobs.job_heartbeat(session.id, 1), "the stale host learns it lost the job"
         assert [e.id for e in await second.events.events_after(session.id, None)] == before, "nothing logged"
-        if kind == "redis":
+        if kind != "memory":
             assert (await second.sessions.get(session.id)).state is SessionState.RUNNING, "nothing saved"  # type: ignore[union-attr]
             with pytest.raises(AttemptSuperseded):
                 await first.jobs.begin_attempt(stale)  # nor can it begin another
@@ -111,8 +113,9 @@ async def test_a_superseded_attempt_writes_nothing(request, tmp_path, kind):
 
 
 @pytest.mark.redis
-async def test_a_job_handed_back_is_taken_at_once_by_another_instance(request, tmp_path):
-    async with _instances(request, "redis", tmp_path, visibility_s=600) as (first, second):
+@pytest.mark.parametrize("kind", REDIS_KINDS)
+async def test_a_job_handed_back_is_taken_at_once_by_another_instance(request, tmp_path, kind):
+    async with _instances(request, kind, tmp_path, visibility_s=600) as (first, second):
         session = Session(id=new_session_id(), filename="clip.mp4")
         await first.sessions.submit(session)
         assert await first.jobs.next_job() == session.id
@@ -179,14 +182,15 @@ def _wait_for(condition: Any, what: str, timeout: float = 60) -> None:
 @pytest.mark.redis
 def test_a_frozen_worker_host_is_taken_over_and_its_stale_attempt_writes_nothing(start_server, redis_server,
                                                                                   long_clip):
-    common = {"BACKEND": "redis", "REDIS_URL": redis_server.url(), "JOB_VISIBILITY_S": 3}
+    target = redis_server.target()
+    common = {**target.env(), "JOB_VISIBILITY_S": 3}
     api = start_server(WORKERS=0, **common)
     hosts = [start_server(data_dir=api.data_dir, command="worker", own_group=True, WORKERS=1, **common)
              for _ in range(2)]
     session = upload_ok(api.client(), long_clip.path, {"render": True})
     sid = session["id"]
     wait_progress(api.client(), sid, 10)  # mid-job
-    stale = job_holder(hosts, common["REDIS_URL"])
+    stale = job_holder(hosts, target)
     seen: list[Received] = []
     watcher = threading.Thread(target=follow, args=(api.client(), sid), kwargs={"last_event_id": "0", "into": seen},
                                daemon=True)
