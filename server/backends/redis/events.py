@@ -142,9 +142,11 @@ class RedisEventLog:
                     if notice is not None:
                         await self._take(notice)
                     backoff, outage_since = 0.05, None
-                except (RedisError, RedisClusterException, OSError, BackendUnavailable):
+                except (RedisError, RedisClusterException, OSError, BackendUnavailable) as exc:
                     await subscriber.reset()
                     now = time.monotonic()
+                    if outage_since is None:
+                        log.info("following events: %s; subscribing again", exc or type(exc).__name__)
                     outage_since = outage_since or now
                     if now - outage_since < self._conn.settings.redis_outage_grace_s:
                         await asyncio.sleep(backoff)
