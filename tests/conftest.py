@@ -107,7 +107,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterS
 
 
 # Redis as one server or as a cluster: tests that take `redis_target` run on both.
-REDIS_KINDS = ["redis", pytest.param("redis-cluster", marks=[pytest.mark.redis, pytest.mark.cluster])]
+REDIS_KINDS = ["redis", pytest.param("redis-cluster", marks=pytest.mark.cluster)]
 
 
 def new_redis_target(request: pytest.FixtureRequest, kind: str) -> RedisTarget:
@@ -158,12 +158,6 @@ def memory_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="session")
-def _redis_shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                         redis_server: RedisServer) -> Iterator[Server]:
-    yield from _backend_server(request, tmp_path_factory, "redis")
-
-
-@pytest.fixture(scope="session")
 def _redis_s3_shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                     redis_server: RedisServer, s3_server: S3Server) -> Iterator[Server]:
     yield from _backend_server(request, tmp_path_factory, "redis-s3")
@@ -175,17 +169,19 @@ def _redis_cluster_shared_server(request: pytest.FixtureRequest, tmp_path_factor
     yield from _backend_server(request, tmp_path_factory, "redis-cluster")
 
 
-SHARED = {"memory": "memory_server", "redis": "_redis_shared_server", "redis-s3": "_redis_s3_shared_server",
-          "redis-cluster": "_redis_cluster_shared_server"}
+SHARED = {"memory": "memory_server", "redis-cluster": "_redis_cluster_shared_server",
+          "redis-s3": "_redis_s3_shared_server"}
 
 
-@pytest.fixture(scope="module", params=["memory", "redis", pytest.param("redis-s3", marks=pytest.mark.s3),
-                                        pytest.param("redis-cluster", marks=[pytest.mark.redis, pytest.mark.cluster])])
+# The shared servers' Redis is a cluster, and one redis-server with S3: the same backend code
+# either way (tests/server/backends run every part on both), so one of each keeps the run short.
+@pytest.fixture(scope="module", params=["memory", pytest.param("redis-cluster", marks=pytest.mark.cluster),
+                                        pytest.param("redis-s3", marks=pytest.mark.s3)])
 def shared_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     """The server of a backend and storage, for a module's tests that do not care about each other's
-    sessions: every test that uses it runs on memory, on Redis, on Redis with an S3 bucket, and on a
-    Redis Cluster. The servers live for the whole run; each module leaves its server idle and its
-    storage owned."""
+    sessions: every test that uses it runs on memory, on a Redis Cluster, and on Redis with an S3
+    bucket. The servers live for the whole run; each module leaves its server idle and its storage
+    owned."""
     server: Server = request.getfixturevalue(SHARED[request.param])
     yield server
     settle(server)

@@ -86,6 +86,7 @@ _HANDED_BACK_IDLE_MS = 365 * 24 * 3600 * 1000
 # back or left by a silent host is taken within this (plus JOB_VISIBILITY_S for a silent one).
 _READ_BLOCK_MS = 1000
 _BEGIN_TRIES = 5
+_JOB_ON_ITS_WAY_S = 3.0
 
 
 class RedisJobQueue:
@@ -212,11 +213,11 @@ class RedisJobQueue:
 
     def _young(self, session: Session) -> bool:
         """Queued so recently that its job may be on its way: a session is saved `queued` one step
-        before its job is added (a creation, a retry, a crashed attempt run again)."""
+        before its job is added (a creation, a retry, a crashed attempt run again), and the step
+        between may wait out a failover. Queued twice, it would run twice (the later attempt wins)."""
         if session.state is not SessionState.QUEUED or session.queued_at is None:
             return False
-        grace_s = 5.0 + self._conn.failover_s
-        return (utcnow() - session.queued_at).total_seconds() < grace_s
+        return (utcnow() - session.queued_at).total_seconds() < _JOB_ON_ITS_WAY_S + self._conn.failover_s
 
 
 async def enqueue(redis: Any, keys: Keys, session_id: str) -> int:
