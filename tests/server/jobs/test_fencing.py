@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.conftest import REDIS_KINDS, new_redis_target
 from tests.support.client import Received, follow, upload_ok, wait_progress
@@ -126,6 +127,43 @@ async def test_a_job_handed_back_is_taken_at_once_by_another_instance(request, t
         assert await asyncio.wait_for(second.jobs.next_job(), 30) == session.id
         await first.jobs.job_done(session.id)  # too late: it is the second's now
         assert await second.jobs.job_heartbeat(session.id, None)
+
+
+@pytest.mark.cluster
+async def test_an_attempt_whose_second_step_comes_too_late_is_not_begun(redis_cluster, tmp_path, caplog):
+    """Beginning an attempt is two steps on two shards: the job's entry held (the job stream's), then
+    the attempt numbered (the session's). The session's master stalls (CLIENT PAUSE) between them
+    for longer than JOB_VISIBILITY_S, and another instance claims the job meanwhile: the first
+    instance's late second step numbers nothing and it begins no attempt; the other begins attempt 1."""
+    target = redis_cluster.target()
+    settings = Settings(data_dir=tmp_path, job_visibility_s=0.2, **target.settings())
+    session = Session(id=new_session_id(), filename="clip.mp4")
+    while redis_cluster.master_of(target.keys.session(session.id)) == redis_cluster.master_of(target.keys.jobs):
+        session = Session(id=new_session_id(), filename="clip.mp4")
+    first, second = (create_backend(settings, LocalStorage(tmp_path), _NoSubscribers()) for _ in range(2))
+    for backend in (first, second):
+        await backend.connection.start()
+    try:
+        await first.sessions.submit(session)
+        assert await first.jobs.next_job() == session.id
+        with redis.Redis(port=redis_cluster.master_of(target.keys.session(session.id))) as node:
+            node.client_pause(1500, all=False)  # writes wait 1.5 s; a hold lasts 0.1 s
+
+        async def claimed_meanwhile() -> int | None:
+            await asyncio.sleep(0.5)
+            assert await second.jobs.next_job() == session.id
+            return await second.jobs.begin_attempt(session)
+
+        late, other = await asyncio.gather(first.jobs.begin_attempt(session), claimed_meanwhile(),
+                                           return_exceptions=True)
+        assert isinstance(late, AttemptSuperseded), late
+        assert other == 1
+        assert "took longer than its hold on the job" in caplog.text
+        with target.admin() as admin:
+            assert admin.hget(target.keys.session(session.id), "attempt") == "1"
+    finally:
+        for backend in (first, second):
+            await backend.connection.close()
 
 
 # The whole deployment ---------------------------------------------------------------------------
