@@ -72,8 +72,11 @@ class Subscriber:
 
     async def next(self, wait_s: float | None) -> Notice | None:
         """The next notice; None after `wait_s` or a `wake`. Raises what ended a connection."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that comes as
+        # an item arrives, and the loop would never stop.
         try:
-            item = await asyncio.wait_for(self._items.get(), wait_s)
+            async with asyncio.timeout(wait_s):
+                item = await self._items.get()
         except TimeoutError:
             return None
         if isinstance(item, Exception):

@@ -3,6 +3,7 @@ tests that take `redis_target` run on one redis-server and on a Redis Cluster al
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import signal
 import socket
@@ -216,3 +217,25 @@ def test_killed_redis_connections_go_unnoticed_by_a_live_stream(start_server, re
     assert live[-1].type == "succeeded", "the stream ended before the session did"
     logged = [e.id for e in follow(client, session["id"], last_event_id="0") if e.id is not None]
     assert [e.id for e in live if e.id is not None] == logged
+
+
+async def test_a_follower_stops_when_it_is_cancelled_as_a_notice_arrives(tmp_path):
+    """A loop waiting for notices stops at once when cancelled, even in the instant one arrives (a
+    server stopping while events flow): asyncio.wait_for on Python 3.11 would swallow that cancel."""
+    from vidpulse.server.backends.redis.connection import RedisConnection
+    from vidpulse.server.backends.redis.notices import Subscriber
+    from vidpulse.server.config import Settings
+
+    subscriber = Subscriber(RedisConnection(Settings(data_dir=tmp_path, backend="redis")))
+
+    async def follow() -> None:
+        while True:
+            await subscriber.next(1.0)
+
+    for _ in range(5):
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0.01)
+        subscriber.wake()
+        task.cancel()
+        await asyncio.wait({task}, timeout=3)
+        assert task.cancelled(), "the loop went on after its cancel"
