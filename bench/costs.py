@@ -47,10 +47,21 @@ from scaleout import FPS, bench_server, make_clips, redis_server, wait_workers, 
 
 from common import BenchServer, cpu_s, rss_mb
 from tests.support.videogen import Segment, write_video
+from vidpulse.server.backends.redis.connection import Keys
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 # The script's own commands, subtracted from what the service sent.
 OWN_COMMANDS = ("info",)
+KEYS = Keys()
+# Commands that only the job stream takes (server/backends/redis/queue.py; a script's inner commands
+# count too, and each script that checks the entry runs one XPENDING: as many script calls). Each job
+# also adds and deletes its entry (XADD, XDEL) and enters and leaves the waiting list (ZADD, ZRANK,
+# ZREM) in the stream's slot: JOB_ENTRY_COMMANDS more, not told apart from the same commands on other
+# keys. A running job's heartbeat (one a second, server/jobs/dispatch.py) is a script call with an
+# XPENDING and an XCLAIM; the attempt's beginning holds the entry once the same way.
+JOB_STREAM_COMMANDS = ("xreadgroup", "xautoclaim", "xclaim", "xpending", "xack")
+JOB_ENTRY_COMMANDS = 5
+HEARTBEAT_COMMANDS = 3
 
 
 def resp_size(*parts: str) -> int:
@@ -98,10 +109,10 @@ class RedisMeter:
         """Each session's state from its hash, counted as the meter's own traffic."""
         pipe = self.client.pipeline(transaction=False)
         for session_id in session_ids:
-            pipe.hget(f"vp:session:{session_id}", "state")
+            pipe.hget(KEYS.session(session_id), "state")
         replies: list[bytes | None] = pipe.execute()
         for session_id, reply in zip(session_ids, replies, strict=True):
-            self.own_in += resp_size("HGET", f"vp:session:{session_id}", "state")
+            self.own_in += resp_size("HGET", KEYS.session(session_id), "state")
             self.own_out += bulk_size(reply)
             self.own_calls["hget"] += 1
         return [None if r is None else r.decode() for r in replies]
@@ -258,16 +269,28 @@ def redis_calibration(port: int, meter: RedisMeter, requests: int = 50_000) -> d
 
 
 def session_facts(client: redis.Redis, data_dir: Path, session_id: str) -> dict[str, Any]:
-    events = client.xrange(f"vp:events:{session_id}")
+    events = client.xrange(KEYS.events(session_id))
     kinds = Counter(fields[b"type"].decode() for _, fields in events)
-    memory = sum(client.memory_usage(key) or 0 for key in (f"vp:session:{session_id}", f"vp:events:{session_id}"))
+    memory = sum(client.memory_usage(key) or 0 for key in (KEYS.session(session_id), KEYS.events(session_id)))
     files = [p for p in (data_dir / session_id).rglob("*") if p.is_file()]
     source = data_dir / session_id / "source"
-    doc = json.loads(client.hget(f"vp:session:{session_id}", "doc") or b"{}")
+    doc = json.loads(client.hget(KEYS.session(session_id), "doc") or b"{}")
     wall = datetime.fromisoformat(doc["finished_at"]) - datetime.fromisoformat(doc["started_at"])
     return {"events": len(events), "kinds": kinds, "redis_bytes": memory, "files": len(files),
             "file_bytes": sum(p.stat().st_size for p in files), "source_bytes": source.stat().st_size,
             "wall_s": wall.total_seconds()}
+
+
+def job_stream(phase: Phase, idle: Phase, count: int, workers: int) -> dict[str, float]:
+    """What the job stream's slot does: per session, apart from the heartbeats (which go with the
+    job's length), per heartbeat, and per idle worker process and second (its polls for jobs)."""
+    calls = phase.redis["calls"]
+    total = (sum(calls.get(c, 0) for c in JOB_STREAM_COMMANDS) + calls.get("xpending", 0)) / count + JOB_ENTRY_COMMANDS
+    heartbeats = max(0.0, calls.get("xclaim", 0) / count - 1)
+    idle_calls = sum(idle.redis["calls"].get(c, 0) for c in JOB_STREAM_COMMANDS)
+    return {"commands_per_session": total, "heartbeats_per_session": heartbeats,
+            "commands_per_session_less_heartbeats": total - HEARTBEAT_COMMANDS * heartbeats,
+            "idle_commands_per_s_per_worker": idle_calls / idle.seconds / workers}
 
 
 def per_session(phase: Phase, idle: Phase, count: int) -> dict[str, float]:
@@ -396,8 +419,13 @@ def report(args: argparse.Namespace, phases: dict[str, Phase], facts: dict[str, 
         "late_join": {**late_join, "events_received": replays.received / subscriptions,
                       "commands": {k: round(v / subscriptions, 1) for k, v in replays.redis["calls"].most_common()}},
         "followed": {"events_delivered": watched.received,
-                     "xread_calls_per_event": watched.redis["calls"].get("xread", 0) / (events["watched"] * count),
+                     # Events reach a following instance as published (SPUBLISH in the script that logs
+                     # them); it reads the stream only to catch up on (re)subscribing, and to replay.
+                     "xrange_calls_per_event": watched.redis["calls"].get("xrange", 0) / (events["watched"] * count),
                      **{f"{name}_per_event": extra(name) for name in measures}},
+        # The job stream is one key, so on a Redis Cluster it is on one shard, whatever the number of
+        # shards: what each session and each idle worker process costs that shard.
+        "job_stream": job_stream(unwatched, idle, count, args.workers),
         "rss_mb": rss,
     }
 
@@ -448,8 +476,16 @@ def paper(costs: dict[str, Any], sessions_per_hour: float, video_s: float, subsc
     out_bytes = (rate * events * per_event["redis_out_bytes"] + follows * followed["redis_out_bytes_per_event"]
                  + joins * late_join["redis_out_bytes"])
     in_bytes = rate * events * per_event["redis_in_bytes"] + joins * late_join["redis_in_bytes"]
+    # The job stream's shard: every session's queue work (a heartbeat a second while its job runs), and
+    # every worker process's polls while idle (an upper bound: a busy process does not poll), against
+    # the XADDs a second one shard ran in the calibration, a command of the simplest kind.
+    stream = costs["job_stream"]
+    job_commands = (rate * (stream["commands_per_session_less_heartbeats"] + HEARTBEAT_COMMANDS * job_s)
+                    + worker_pods * 2 * stream["idle_commands_per_s_per_worker"])
     return {
         "sessions_per_s": rate, "events_per_session": events, "job_cpu_s": job_s,
+        "job_stream_commands_per_s": job_commands,
+        "job_stream_shard_share": job_commands / costs["redis_calibration"]["xadd_per_s"],
         "worker_cores": worker_cores, "worker_pods": worker_pods,
         "delivered_events_per_s": delivered, "api_cores": api_cores, "api_pods": api_pods,
         "api_memory_gb": subscribers * SSE_KB_PER_SUBSCRIBER / 1e6,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -27,6 +28,10 @@ class Settings:
     workers: int = 2
     backend: str = "memory"
     redis_url: str = "redis://localhost:6379/0"
+    # REDIS_URL names any node of a Redis Cluster (server/backends/redis/connection.py lays out the keys).
+    redis_cluster: bool = False
+    # Every key and channel starts with it: deployments sharing a Redis keep apart (a cluster has database 0 only).
+    redis_prefix: str = "vp:"
     max_upload_mb: int = 2048
     max_queued: int = 100
     session_ttl_s: float = 3600.0
@@ -98,6 +103,12 @@ class Settings:
             raise ConfigError("STORAGE=s3 needs S3_BUCKET")
         if self.storage == "s3" and self.backend != "redis":
             raise ConfigError("STORAGE=s3 needs BACKEND=redis: the memory backend keeps its state on local disk")
+        if self.redis_cluster and self.backend != "redis":
+            raise ConfigError("REDIS_CLUSTER=1 needs BACKEND=redis")
+        if self.redis_cluster and urlsplit(self.redis_url).path.strip("/") not in ("", "0"):
+            raise ConfigError("REDIS_CLUSTER=1: a Redis Cluster has database 0 only; REDIS_URL must not name another")
+        if not self.redis_prefix or "{" in self.redis_prefix or "}" in self.redis_prefix:
+            raise ConfigError("REDIS_PREFIX must not be empty or hold braces (they would make it every key's hash tag)")
         if self.probe_processes < 1:
             raise ConfigError("PROBE_PROCESSES must be 1 or more")
         if self.workers < 0:

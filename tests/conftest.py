@@ -15,16 +15,16 @@ import pytest
 
 from tests.support import node as node_clients
 from tests.support.live import HlsOrigin, Schedule
+from tests.support.redisdb import ClusterServer, RedisServer, RedisTarget, spawn_cluster, spawn_redis
 from tests.support.servers import (
-    RedisServer,
     S3Server,
     Server,
     dispose,
     free_port,
+    free_port_pairs,
     need,
     new_server,
     settle,
-    spawn_redis,
     spawn_s3,
     weed_binary,
 )
@@ -115,6 +115,32 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterServer]:
+    """A real Redis Cluster (three masters, a replica each) on free ports for the whole test session;
+    each server that uses it gets a key prefix of its own (`redis_cluster.target()`)."""
+    need("redis-server and redis-cli", all(shutil.which(tool) for tool in ("redis-server", "redis-cli")))
+    cluster = spawn_cluster(tmp_path_factory.mktemp("cluster"), free_port_pairs(6))
+    yield cluster
+    cluster.stop()
+
+
+# Redis as one server or as a cluster: tests that take `redis_target` run on both.
+REDIS_KINDS = ["redis", pytest.param("redis-cluster", marks=pytest.mark.cluster)]
+
+
+def new_redis_target(request: pytest.FixtureRequest, kind: str) -> RedisTarget:
+    """A database of the one redis-server (`redis`) or a key prefix on the cluster (`redis-cluster`)."""
+    fixture = "redis_cluster" if kind == "redis-cluster" else "redis_server"
+    server: RedisServer | ClusterServer = request.getfixturevalue(fixture)
+    return server.target()
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def redis_target(request: pytest.FixtureRequest) -> RedisTarget:
+    return new_redis_target(request, request.param)
+
+
+@pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A real S3 server (SeaweedFS) on free ports for the whole test session; each server that
     uses it gets a prefix of its own (`s3_server.settings()`)."""
@@ -125,11 +151,11 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 
 def backend_settings(request: pytest.FixtureRequest, backend: str) -> dict[str, object]:
-    """Settings for `memory`, `redis`, or `redis-s3` (Redis, and files in the S3 bucket)."""
+    """Settings for `memory`, `redis`, `redis-cluster`, or `redis-s3` (Redis, and files in the S3 bucket)."""
     if backend == "memory":
         return {}
-    redis = request.getfixturevalue("redis_server")
-    settings: dict[str, object] = {"BACKEND": "redis", "REDIS_URL": redis.url(), "JOB_VISIBILITY_S": 3}
+    target = new_redis_target(request, "redis-cluster" if backend == "redis-cluster" else "redis")
+    settings: dict[str, object] = {**target.env(), "JOB_VISIBILITY_S": 3}
     if backend == "redis-s3":
         settings.update(request.getfixturevalue("s3_server").settings())
     return settings
@@ -150,25 +176,30 @@ def memory_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="session")
-def _redis_shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                         redis_server: RedisServer) -> Iterator[Server]:
-    yield from _backend_server(request, tmp_path_factory, "redis")
-
-
-@pytest.fixture(scope="session")
 def _redis_s3_shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                     redis_server: RedisServer, s3_server: S3Server) -> Iterator[Server]:
     yield from _backend_server(request, tmp_path_factory, "redis-s3")
 
 
-SHARED = {"memory": "memory_server", "redis": "_redis_shared_server", "redis-s3": "_redis_s3_shared_server"}
+@pytest.fixture(scope="session")
+def _redis_cluster_shared_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                                 redis_cluster: ClusterServer) -> Iterator[Server]:
+    yield from _backend_server(request, tmp_path_factory, "redis-cluster")
 
 
-@pytest.fixture(scope="module", params=["memory", "redis", pytest.param("redis-s3", marks=pytest.mark.s3)])
+SHARED = {"memory": "memory_server", "redis-cluster": "_redis_cluster_shared_server",
+          "redis-s3": "_redis_s3_shared_server"}
+
+
+# The shared servers' Redis is a cluster, and one redis-server with S3: the same backend code
+# either way (tests/server/backends run every part on both), so one of each keeps the run short.
+@pytest.fixture(scope="module", params=["memory", pytest.param("redis-cluster", marks=pytest.mark.cluster),
+                                        pytest.param("redis-s3", marks=pytest.mark.s3)])
 def shared_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     """The server of a backend and storage, for a module's tests that do not care about each other's
-    sessions: every test that uses it runs on memory, on Redis, and on Redis with an S3 bucket. The
-    servers live for the whole run; each module leaves its server idle and its storage owned."""
+    sessions: every test that uses it runs on memory, on a Redis Cluster, and on Redis with an S3
+    bucket. The servers live for the whole run; each module leaves its server idle and its storage
+    owned."""
     server: Server = request.getfixturevalue(SHARED[request.param])
     yield server
     settle(server)

@@ -33,8 +33,9 @@ class SessionStore(Protocol):
     async def add(self, session: Session) -> None: ...
 
     async def submit(self, session: Session) -> int:
-        """Add a new session and queue its job in one step: no failure can leave it stored
-        without a job. Returns its 1-based queue position."""
+        """Add a new session and queue its job. A failure that raises leaves what the caller undoes
+        with `remove`; a crash half-way, a session that `JobQueue.jobless` finds. Returns its 1-based
+        queue position."""
 
     async def get(self, session_id: str) -> Session | None: ...
 
@@ -80,8 +81,9 @@ class JobQueue(Protocol):
 
     async def begin_attempt(self, session: Session) -> int | None:
         """Number the next attempt of the job this instance took and make it the session's current
-        attempt (fencing.py), in one step with the check that the job is still this instance's
-        (else AttemptSuperseded). None when the session has ended meanwhile: nothing to run."""
+        attempt (fencing.py), only while the job is surely still this instance's (else
+        AttemptSuperseded; Redis: redis/queue.py says how). None when the session has ended
+        meanwhile: nothing to run."""
 
     async def hand_back(self, session_id: str) -> None:
         """This instance stops: the job it took goes back for another to run. Redis: at once, ahead

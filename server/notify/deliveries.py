@@ -13,14 +13,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from redis import asyncio as aioredis
-from redis.exceptions import RedisError
-
+from vidpulse.server.backends.redis.connection import answered, redis_client
 from vidpulse.server.config import Settings
-from vidpulse.server.errors import ServiceUnavailable
 from vidpulse.server.notify.records import Delivery, WebhookStore
 from vidpulse.server.schemas import DeliveryState
 from vidpulse.server.storage.base import Storage, write_json_atomic
@@ -123,8 +121,6 @@ class MemoryWebhookStore:
                             if d.session not in gone or d.state is DeliveryState.PENDING}
 
 
-P = "vp:webhooks:"
-DUE = P + "due"
 # Pending deliveries (and callbacks of sessions still to finish) are kept for a week at least;
 # settled ones as long as their session.
 _PENDING_TTL_S = 7 * 86_400
@@ -132,8 +128,6 @@ _PENDING_TTL_S = 7 * 86_400
 _ADD = """
 if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[4]) then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-  redis.call('SADD', KEYS[3], ARGV[1])
-  redis.call('EXPIRE', KEYS[3], ARGV[4])
 end
 return 1
 """
@@ -165,19 +159,37 @@ T = TypeVar("T")
 
 
 def _answering(method: Callable[Params, Coroutine[Any, Any, T]]) -> Callable[Params, Coroutine[Any, Any, T]]:
-    """Redis down is a 503 for a request, and leaves a finishing job to run again (as the backend does)."""
+    """Redis down is a 503 for a request, and leaves a finishing job to run again (as the backend does);
+    a cluster failing over is waited out, as the backend does (`answered`)."""
     @wraps(method)
     async def call(*args: Params.args, **kwargs: Params.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except RedisError as exc:
-            raise ServiceUnavailable("Redis is not answering; try again in a moment.") from exc
+        store = args[0]
+        assert isinstance(store, RedisWebhookStore)
+        return await answered(lambda: method(*args, **kwargs), store.failover_s)
 
     return call
 
 
-def _doc_key(delivery_id: str) -> str:
-    return f"{P}delivery:{delivery_id}"
+@dataclass(frozen=True)
+class WebhookKeys:
+    """Under REDIS_PREFIX + `webhooks:`. Deliveries and their due times share a hash tag (one slot: the
+    scripts above use both); a session's list of deliveries and its callback URL are in the session's
+    slot (its tag, as server/backends/redis/connection.py lays out)."""
+
+    prefix: str
+
+    @property
+    def due(self) -> str:
+        return self.prefix + "{due}"
+
+    def delivery(self, delivery_id: str) -> str:
+        return f"{self.prefix}{{due}}:{delivery_id}"
+
+    def session(self, session_id: str) -> str:
+        return f"{self.prefix}session:{{{session_id}}}"
+
+    def callback(self, session_id: str) -> str:
+        return f"{self.prefix}callback:{{{session_id}}}"
 
 
 def _ms(seconds: float) -> int:
@@ -190,8 +202,9 @@ class RedisWebhookStore:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._redis: Any = aioredis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                                   socket_connect_timeout=2, health_check_interval=10)
+        self._redis: Any = redis_client(settings)
+        self.keys = WebhookKeys(settings.redis_prefix + "webhooks:")
+        self.failover_s = settings.redis_outage_grace_s if settings.redis_cluster else 0.0
         self._leases: dict[str, int] = {}
         self._settled_ttl_s = int(settings.session_ttl_s) + 3600
         self._add: Any = self._redis.register_script(_ADD)
@@ -208,29 +221,35 @@ class RedisWebhookStore:
     @_answering
     async def set_callback(self, session_id: str, url: str) -> None:
         ttl = _PENDING_TTL_S + int(self._settings.session_ttl_s)
-        await self._redis.set(f"{P}callback:{session_id}", url, ex=ttl)
+        await self._redis.set(self.keys.callback(session_id), url, ex=ttl)
 
     @_answering
     async def callback(self, session_id: str) -> str | None:
-        value = await self._redis.get(f"{P}callback:{session_id}")
+        value = await self._redis.get(self.keys.callback(session_id))
         return None if value is None else str(value)
 
     @_answering
     async def add(self, deliveries: list[Delivery]) -> None:
         for d in deliveries:
-            await self._add(keys=[_doc_key(d.id), DUE, f"{P}session:{d.session}"],
+            # Listed under the session after it is stored (another slot): a crash in between is
+            # made good by the job's next run, which adds the same deliveries again.
+            await self._add(keys=[self.keys.delivery(d.id), self.keys.due],
                             args=[d.id, json.dumps(d.to_dict()), _ms(d.due_at), _PENDING_TTL_S])
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(self.keys.session(d.session), d.id)
+                pipe.expire(self.keys.session(d.session), _PENDING_TTL_S)
+                await pipe.execute()
 
     async def claim(self, now: float, lease_s: float, limit: int) -> list[Delivery]:
         until = _ms(now + lease_s)
-        ids = await self._claim(keys=[DUE], args=[_ms(now), until, limit])
+        ids = await self._claim(keys=[self.keys.due], args=[_ms(now), until, limit])
         if not ids:
             return []
-        docs = await self._redis.mget([_doc_key(i) for i in ids])
+        docs = await self._redis.mget([self.keys.delivery(i) for i in ids])
         claimed = []
         for delivery_id, doc in zip(ids, docs, strict=True):
             if doc is None:  # expired or removed: nothing left to send
-                await self._redis.zrem(DUE, delivery_id)
+                await self._redis.zrem(self.keys.due, delivery_id)
                 continue
             self._leases[delivery_id] = until
             claimed.append(Delivery.from_dict(json.loads(doc)))
@@ -239,7 +258,7 @@ class RedisWebhookStore:
     async def settle(self, delivery: Delivery) -> None:
         token = self._leases.pop(delivery.id, None)
         pending = delivery.state is DeliveryState.PENDING
-        stored = await self._settle(keys=[DUE, _doc_key(delivery.id)],
+        stored = await self._settle(keys=[self.keys.due, self.keys.delivery(delivery.id)],
                                     args=[delivery.id, token if token is not None else -1,
                                           json.dumps(delivery.to_dict()), _ms(delivery.due_at) if pending else "",
                                           _PENDING_TTL_S if pending else self._settled_ttl_s])
@@ -249,15 +268,15 @@ class RedisWebhookStore:
     async def release(self) -> None:
         now = _ms(time.time())
         for delivery_id, token in self._leases.items():
-            await self._release(keys=[DUE], args=[delivery_id, token, now])
+            await self._release(keys=[self.keys.due], args=[delivery_id, token, now])
         self._leases.clear()
 
     async def next_due(self) -> float | None:
-        first = await self._redis.zrange(DUE, 0, 0, withscores=True)
+        first = await self._redis.zrange(self.keys.due, 0, 0, withscores=True)
         return float(first[0][1]) / 1000 if first else None
 
     @_answering
     async def for_session(self, session_id: str) -> list[Delivery]:
-        ids = sorted(await self._redis.smembers(f"{P}session:{session_id}"))
-        docs = await self._redis.mget([_doc_key(i) for i in ids]) if ids else []
+        ids = sorted(await self._redis.smembers(self.keys.session(session_id)))
+        docs = await self._redis.mget([self.keys.delivery(i) for i in ids]) if ids else []
         return [Delivery.from_dict(json.loads(doc)) for doc in docs if doc]

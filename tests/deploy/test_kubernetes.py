@@ -31,7 +31,8 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
-from tests.support.servers import ROOT, RedisServer
+from tests.support.redisdb import RedisServer
+from tests.support.servers import ROOT
 from vidpulse.server.api.auth import OPEN_PATHS
 from vidpulse.server.app import create_app
 from vidpulse.server.cli import _uvicorn_on
@@ -220,13 +221,13 @@ def test_the_scaler_targets_the_worker_deployment() -> None:
 
 
 def test_the_trigger_reads_the_job_stream_of_the_configured_redis() -> None:
-    from vidpulse.server.backends.redis.connection import JOBS
+    from vidpulse.server.backends.redis.connection import Keys
 
     trigger = scaler_trigger()
     metadata = trigger["metadata"]
     assert trigger["type"] == "redis-streams"
     assert set(metadata) <= REDIS_STREAMS_KEYS, set(metadata) - REDIS_STREAMS_KEYS
-    assert metadata["stream"] == JOBS
+    assert metadata["stream"] == Keys().jobs
     # With a consumerGroup KEDA counts XPENDING or the group's lag, not XLEN (see worker-autoscaler.yaml).
     assert "consumerGroup" not in metadata and "lagCount" not in metadata
     # One pod per WORKERS unfinished jobs: every job waiting or running has a slot.

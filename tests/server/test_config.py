@@ -63,3 +63,17 @@ def test_storage_is_local_by_default_and_s3_needs_redis_and_a_bucket():
 def test_allow_private_urls_is_a_flag(raw, value):
     assert Settings.from_env({}).allow_private_urls is False
     assert Settings.from_env({"ALLOW_PRIVATE_URLS": raw}).allow_private_urls is value
+
+
+def test_a_redis_cluster_needs_the_redis_backend_database_0_and_a_prefix_without_braces():
+    cluster = Settings.from_env({"BACKEND": "redis", "REDIS_CLUSTER": "1", "REDIS_URL": "redis://node-1:7000/0"})
+    assert cluster.redis_cluster and cluster.redis_prefix == "vp:"
+    assert not Settings.from_env({}).redis_cluster
+    with pytest.raises(ConfigError, match="BACKEND=redis"):
+        Settings.from_env({"REDIS_CLUSTER": "1"})
+    with pytest.raises(ConfigError, match="database 0"):
+        Settings.from_env({"BACKEND": "redis", "REDIS_CLUSTER": "1", "REDIS_URL": "redis://node-1:7000/3"})
+    for prefix in ("{tenant}:", "a}"):
+        with pytest.raises(ConfigError, match="REDIS_PREFIX"):
+            Settings.from_env({"BACKEND": "redis", "REDIS_PREFIX": prefix})
+    assert Settings.from_env({"BACKEND": "redis", "REDIS_PREFIX": "tenant-a:"}).redis_prefix == "tenant-a:"

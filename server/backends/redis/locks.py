@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vidpulse.server.backends.redis.connection import P, RedisConnection
+from vidpulse.server.backends.redis.connection import RedisConnection
 
 _REFRESH_LOCK = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -18,18 +18,15 @@ class RedisLocks:
     def __init__(self, conn: RedisConnection) -> None:
         self._conn = conn
         self._redis = conn.redis
+        self._key = conn.keys.lock
 
     async def try_lock(self, name: str, token: str, ttl_s: float) -> bool:
-        taken = await self._conn.call(lambda: self._redis.set(_key(name), token, nx=True, px=int(ttl_s * 1000)))
+        taken = await self._conn.call(lambda: self._redis.set(self._key(name), token, nx=True, px=int(ttl_s * 1000)))
         return bool(taken) or await self.refresh_lock(name, token, ttl_s)
 
     async def refresh_lock(self, name: str, token: str, ttl_s: float) -> bool:
         return bool(await self._conn.call(
-            lambda: self._redis.eval(_REFRESH_LOCK, 1, _key(name), token, int(ttl_s * 1000))))
+            lambda: self._redis.eval(_REFRESH_LOCK, 1, self._key(name), token, int(ttl_s * 1000))))
 
     async def unlock(self, name: str, token: str) -> None:
-        await self._conn.call(lambda: self._redis.eval(_UNLOCK, 1, _key(name), token))
-
-
-def _key(name: str) -> str:
-    return f"{P}lock:{name}"
+        await self._conn.call(lambda: self._redis.eval(_UNLOCK, 1, self._key(name), token))

@@ -1,4 +1,15 @@
-"""Sessions as hashes, listed in a sorted set by creation time."""
+"""Sessions as hashes, listed in a sorted set by creation time.
+
+A session's keys share its slot; the list and the job queue are elsewhere, so creating or removing
+a session is steps in this order, each in one slot, and a crash between two leaves only what a
+later step of the service clears:
+- created: listed, stored, queued. A listed id with no session is skipped, and forgotten by `all`
+  once it is older than _UNLISTED_AFTER_S; a session stored `queued` with no job is queued again by
+  the reconciliation sweep (queue.py, `jobless`). The other order could leave a session that
+  nothing lists, never expired.
+- removed: its keys, then its place in the list and in the waiting list (the same as above).
+A failure that reaches the caller of `submit` is answered by undoing the creation (`remove`).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +20,10 @@ from typing import Any
 from vidpulse.server.backends import fencing
 from vidpulse.server.backends.redis.connection import (
     FENCED,
-    JOBS,
-    QUEUED,
-    SESSIONS,
     RedisConnection,
     arg,
-    cancel_key,
-    events_key,
-    session_key,
 )
+from vidpulse.server.backends.redis.queue import enqueue
 from vidpulse.server.models import PROGRESS, Session, StoredUpload
 
 # Never recreate the hash of a session removed meanwhile (a PATCH racing a DELETE).
@@ -41,39 +47,31 @@ return 1
 """
 
 
+# A listed id whose session is missing is forgotten once its creation is this old (it can no longer
+# be one whose creation is under way).
+_UNLISTED_AFTER_S = 600.0
+
+
 class RedisSessions:
     def __init__(self, conn: RedisConnection) -> None:
         self._conn = conn
         self._redis = conn.redis
+        self._keys = conn.keys
 
     async def add(self, session: Session) -> None:
-        async def add() -> None:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(session_key(session.id), mapping=_fields(session))
-                pipe.zadd(SESSIONS, {session.id: session.created_at.timestamp()})
-                await pipe.execute()
-
-        await self._conn.call(add)
+        redis, keys = self._redis, self._keys
+        await self._conn.call(lambda: redis.zadd(keys.sessions, {session.id: session.created_at.timestamp()}))
+        await self._conn.call(lambda: redis.hset(keys.session(session.id), mapping=_fields(session)))
 
     async def submit(self, session: Session) -> int:
-        async def submit() -> int:
-            # One MULTI: the session, its place in the list and its job exist together or not at all.
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(session_key(session.id), mapping=_fields(session))
-                pipe.zadd(SESSIONS, {session.id: session.created_at.timestamp()})
-                pipe.zadd(QUEUED, {session.id: time.time()})
-                pipe.zrank(QUEUED, session.id)
-                pipe.xadd(JOBS, {"session": session.id})
-                _, _, _, rank, _ = await pipe.execute()
-            return int(rank) + 1
-
-        return await self._conn.call(submit)
+        await self.add(session)
+        return await self._conn.call(lambda: enqueue(self._redis, self._keys, session.id))
 
     async def get(self, session_id: str) -> Session | None:
         async def get() -> tuple[list[str | None], list[Any]]:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hmget(session_key(session_id), ["doc", "progress", "upload"])
-                pipe.xrevrange(events_key(session_id), count=1)
+                pipe.hmget(self._keys.session(session_id), ["doc", "progress", "upload"])
+                pipe.xrevrange(self._keys.events(session_id), count=1)
                 fields, tail = await pipe.execute()
             return fields, tail
 
@@ -90,7 +88,7 @@ class RedisSessions:
         fields = _fields(session)
         # Expiry removes files and sends `expired`; the TTL only guards against leaks.
         ttl = str(int(self._conn.settings.session_ttl_s) + 3600) if session.state.finished else ""
-        keys = (session_key(session.id), events_key(session.id))
+        keys = (self._keys.session(session.id), self._keys.events(session.id))
         attempt = fencing.fence(session.id)
         saved = await self._conn.call(lambda: self._redis.eval(_SAVE, 2, *keys, fields["doc"], fields["state"], ttl,
                                                                 arg(attempt)))
@@ -98,32 +96,37 @@ class RedisSessions:
             raise fencing.AttemptSuperseded(session.id, attempt)
 
     async def remove(self, session_id: str) -> None:
-        async def remove() -> None:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.delete(session_key(session_id), events_key(session_id), cancel_key(session_id))
-                pipe.zrem(SESSIONS, session_id)
-                pipe.zrem(QUEUED, session_id)
+        async def unlist() -> None:
+            async with self._redis.pipeline(transaction=False) as pipe:  # two slots, no order between them
+                pipe.zrem(self._keys.sessions, session_id)
+                pipe.zrem(self._keys.queued, session_id)
                 await pipe.execute()
 
-        await self._conn.call(remove)
+        await self._conn.call(lambda: self._redis.delete(self._keys.session(session_id), self._keys.events(session_id)))
+        await self._conn.call(unlist)
 
     async def all(self) -> list[Session]:
-        async def load() -> list[list[str | None]]:
-            ids = await self._redis.zrange(SESSIONS, 0, -1)
-            if not ids:
-                return []
+        async def load() -> tuple[list[tuple[str, float]], list[list[str | None]]]:
+            listed = await self._redis.zrange(self._keys.sessions, 0, -1, withscores=True)
+            if not listed:
+                return [], []
             async with self._redis.pipeline(transaction=False) as pipe:
-                for session_id in ids:
-                    pipe.hmget(session_key(session_id), ["doc", "upload"])
-                return list(await pipe.execute())
+                for session_id, _ in listed:
+                    pipe.hmget(self._keys.session(session_id), ["doc", "upload"])
+                return listed, list(await pipe.execute())
 
-        rows = await self._conn.call(load)
+        listed, rows = await self._conn.call(load)
+        gone = [session_id for (session_id, created), (doc, _) in zip(listed, rows, strict=True)
+                if not doc and created < time.time() - _UNLISTED_AFTER_S]
+        if gone:  # a creation cut short, a removal cut short, a session whose keys expired
+            await self._conn.call(lambda: self._redis.zrem(self._keys.sessions, *gone))
         return [_session(doc, upload) for doc, upload in rows if doc]
 
     async def save_upload(self, session: Session) -> None:
         upload = "null" if session.upload is None else session.upload.model_dump_json()
         progress = "" if session.progress is None else session.progress.model_dump_json()
-        await self._conn.call(lambda: self._redis.eval(_SAVE_UPLOAD, 1, session_key(session.id), upload, progress))
+        key = self._keys.session(session.id)
+        await self._conn.call(lambda: self._redis.eval(_SAVE_UPLOAD, 1, key, upload, progress))
 
 
 def _fields(session: Session) -> dict[str, str]:

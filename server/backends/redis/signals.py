@@ -1,62 +1,106 @@
-"""Signals between instances: cancel notices on a channel (with a flag), and each instance's
-worker heartbeat."""
+"""Signals between instances: cancel notices on a sharded channel, and each instance's worker count.
+
+A cancel is saved first (the session `cancelling`, sessions/control.py), then announced on the
+channel; the session's state is the request and the notice only makes it quick. Pub/sub keeps
+nothing for an instance that is not subscribed (its connection lost, the channel's shard failing
+over), so on every (re)subscription the instance reads the state of each job it holds and passes on
+the cancels it missed.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import Callable, Iterable
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from vidpulse.server.backends.protocols import CancelHandler
-from vidpulse.server.backends.redis.connection import CANCEL_CHANNEL, P, RedisConnection, cancel_key
+from vidpulse.server.backends.redis.connection import (
+    BackendUnavailable,
+    RedisConnection,
+)
+from vidpulse.server.backends.redis.notices import Subscriber
+from vidpulse.server.models import SessionState
 
-_HEARTBEAT_TTL_S = 15
+_HEARTBEAT_TTL_MS = 15_000
+# The worker count of each instance, with the time (Redis's clock) until which it holds: an instance
+# that stops reporting drops out once it has passed.
+_REPORT = """
+local now = redis.call('TIME')
+local deadline = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. deadline)
+return 1
+"""
+_COUNT = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local alive = 0
+local reports = redis.call('HGETALL', KEYS[1])
+for i = 1, #reports, 2 do
+  local count, deadline = string.match(reports[i + 1], '^(%d+):(%d+)$')
+  if count and tonumber(deadline) > ms then alive = alive + tonumber(count)
+  else redis.call('HDEL', KEYS[1], reports[i]) end
+end
+return alive
+"""
 
 
 class RedisSignals:
-    def __init__(self, conn: RedisConnection) -> None:
+    def __init__(self, conn: RedisConnection, held: Callable[[], Iterable[str]]) -> None:
         self._conn = conn
+        self._held = held  # the sessions whose jobs this instance holds
         self._cancel_handler: CancelHandler | None = None
 
     def on_cancel(self, handler: CancelHandler) -> None:
         self._cancel_handler = handler
 
     async def request_cancel(self, session_id: str) -> None:
-        async def request() -> None:
-            async with self._conn.redis.pipeline(transaction=True) as pipe:
-                pipe.set(cancel_key(session_id), "1", ex=3600)
-                pipe.publish(CANCEL_CHANNEL, session_id)
-                await pipe.execute()
-
-        await self._conn.call(request)
+        await self._conn.call(lambda: self._conn.redis.spublish(self._conn.keys.cancel, session_id))
 
     async def listen(self) -> None:
-        while True:
-            try:
-                async for session_id in self._cancel_notices():
-                    if self._cancel_handler is not None:
-                        self._cancel_handler(session_id)
-            except RedisError:
-                await asyncio.sleep(1.0)
+        subscriber = Subscriber(self._conn)
+        try:
+            while True:
+                try:
+                    await subscriber.subscribe(self._conn.keys.cancel)
+                    notice = await subscriber.next(None)
+                    if notice is None:
+                        continue
+                    if notice.data is None:
+                        await self._missed()
+                    else:
+                        self._cancel(notice.data)
+                except (RedisError, RedisClusterException, OSError, BackendUnavailable):
+                    await subscriber.reset()
+                    await asyncio.sleep(1.0)
+                    with contextlib.suppress(RedisError, RedisClusterException, OSError):
+                        await self._conn.refresh_shards()
+        finally:
+            await subscriber.reset()
 
-    async def _cancel_notices(self) -> AsyncIterator[str]:
-        async with self._conn.blocking.pubsub() as pubsub:
-            await pubsub.subscribe(CANCEL_CHANNEL)
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    yield str(message["data"])
+    async def _missed(self) -> None:
+        """The cancels this instance may have missed while it was not subscribed."""
+        held = list(self._held())
+
+        async def states() -> list[str | None]:
+            async with self._conn.redis.pipeline(transaction=False) as pipe:
+                for session_id in held:
+                    pipe.hget(self._conn.keys.session(session_id), "state")
+                return list(await pipe.execute())
+
+        for session_id, state in zip(held, await self._conn.call(states) if held else [], strict=True):
+            if state == SessionState.CANCELLING.value:
+                self._cancel(session_id)
+
+    def _cancel(self, session_id: str) -> None:
+        if self._cancel_handler is not None:
+            self._cancel_handler(session_id)
 
     async def report_workers(self, alive: int) -> None:
-        key = f"{P}workers:{self._conn.instance}"
-        await self._conn.call(lambda: self._conn.redis.set(key, alive, ex=_HEARTBEAT_TTL_S))
+        redis, instance, key = self._conn.redis, self._conn.instance, self._conn.keys.workers
+        await self._conn.call(lambda: redis.eval(_REPORT, 1, key, instance, alive, _HEARTBEAT_TTL_MS))
 
     async def workers_alive(self, local: int) -> int:
         redis = self._conn.redis
-
-        async def count() -> int:
-            keys = [key async for key in redis.scan_iter(match=f"{P}workers:*", count=100)]
-            values = await redis.mget(keys) if keys else []
-            return sum(int(v) for v in values if v)
-
-        return await self._conn.call(count)
+        return int(await self._conn.call(lambda: redis.eval(_COUNT, 1, self._conn.keys.workers)))

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.conftest import REDIS_KINDS, new_redis_target
 from vidpulse.server.backends import create_backend
 from vidpulse.server.backends.protocols import Backend
 from vidpulse.server.config import Settings
@@ -16,15 +17,15 @@ from vidpulse.server.storage.local import LocalStorage
 from vidpulse.server.streams.hub import Hub
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 async def backends(request, tmp_path) -> AsyncIterator[tuple[Backend, Backend]]:
     """Two backends sharing their state as two instances would (one process for memory)."""
     settings = Settings(data_dir=tmp_path)
-    if request.param == "redis":
-        settings = Settings(data_dir=tmp_path, backend="redis", redis_url=request.getfixturevalue("redis_server").url())
+    if request.param != "memory":
+        settings = Settings(data_dir=tmp_path, **new_redis_target(request, request.param).settings())
     storage = LocalStorage(tmp_path)
     first = create_backend(settings, storage, Hub(8))
-    second = create_backend(settings, storage, Hub(8)) if request.param == "redis" else first
+    second = create_backend(settings, storage, Hub(8)) if request.param != "memory" else first
     for backend in {id(first): first, id(second): second}.values():
         await backend.connection.start()
     yield first, second

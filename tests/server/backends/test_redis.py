@@ -1,28 +1,30 @@
-"""The Redis backend: several API instances and worker hosts share sessions, jobs and events."""
+"""The Redis backend: several API instances and worker hosts share sessions, jobs and events. The
+tests that take `redis_target` run on one redis-server and on a Redis Cluster alike."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import signal
 import socket
 import time
 
 import httpx
-import redis
 
 from tests.support.client import assert_problem, follow, order, upload, upload_ok, wait_progress, wait_state
-from tests.support.servers import free_port, spawn_redis
+from tests.support.redisdb import RedisTarget, spawn_redis
+from tests.support.servers import free_port
 
 
-def _cluster(start_server, redis_url: str, **worker_settings: object):
-    common = {"BACKEND": "redis", "REDIS_URL": redis_url, "JOB_VISIBILITY_S": 3}
+def _instances(start_server, target: RedisTarget):
+    common = {**target.env(), "JOB_VISIBILITY_S": 3}
     a = start_server(WORKERS=0, **common)
     b = start_server(data_dir=a.data_dir, WORKERS=0, **common)
     return a, b, common
 
 
-def test_upload_on_a_stream_from_b_run_on_a_worker_host(start_server, redis_server, clip):
-    a, b, common = _cluster(start_server, redis_server.url())
+def test_upload_on_a_stream_from_b_run_on_a_worker_host(start_server, redis_target, clip):
+    a, b, common = _instances(start_server, redis_target)
     start_server(data_dir=a.data_dir, command="worker", WORKERS=1, **common)
     session = upload_ok(a.client(), clip.path)
     events = follow(b.client(), session["id"], last_event_id="0")
@@ -34,8 +36,8 @@ def test_upload_on_a_stream_from_b_run_on_a_worker_host(start_server, redis_serv
     assert listed == [session["id"]]
 
 
-def test_killed_worker_host_is_replaced_and_the_stream_has_no_gap(start_server, redis_server, long_clip):
-    a, b, common = _cluster(start_server, redis_server.url())
+def test_killed_worker_host_is_replaced_and_the_stream_has_no_gap(start_server, redis_target, long_clip):
+    a, b, common = _instances(start_server, redis_target)
     first = start_server(data_dir=a.data_dir, command="worker", WORKERS=1, **common)
     session = upload_ok(a.client(), long_clip.path, {"render": True})  # slow enough to be mid-job
     wait_state(a.client(), session["id"], {"running"})
@@ -52,8 +54,8 @@ def test_killed_worker_host_is_replaced_and_the_stream_has_no_gap(start_server, 
     assert [e.data["attempt"] for e in full if e.type == "started"] == [1, 2]
 
 
-def test_cancel_through_b_stops_a_job_running_beside_a(start_server, redis_server, long_clip):
-    common = {"BACKEND": "redis", "REDIS_URL": redis_server.url()}
+def test_cancel_through_b_stops_a_job_running_beside_a(start_server, redis_target, long_clip):
+    common = redis_target.env()
     a = start_server(WORKERS=1, **common)
     b = start_server(data_dir=a.data_dir, WORKERS=0, **common)
     session = upload_ok(a.client(), long_clip.path)
@@ -112,36 +114,40 @@ def test_socket_helper_port_is_free():
         assert sock.connect_ex(("127.0.0.1", free_port())) != 0
 
 
-def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True)
+def _acl(target: RedisTarget, *rule: str) -> None:
+    """The same ACL rule on every server (a cluster's nodes keep their users each)."""
+    for node in target.nodes():
+        with node:
+            node.execute_command("ACL", *rule)
 
 
-def test_a_creation_cut_between_two_steps_leaves_nothing(start_server, redis_server, clip):
-    """The server's Redis user may not write the job stream: the session must not be stored
-    without its job (one transaction), and nothing is left on disk."""
-    url = redis_server.url()
-    admin = _redis(url)
+def test_a_creation_cut_between_two_steps_leaves_nothing(start_server, redis_target, clip):
+    """The server's Redis user may not write the job stream: the session is stored and listed, its
+    job refused, and the creation undone: nothing listed, stored or on disk."""
+    keys = redis_target.keys
     user = f"creator{free_port()}"
-    admin.execute_command("ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all")
+    _acl(redis_target, "SETUSER", user, "on", ">pw", "~*", "&*", "+@all")
     try:
-        server = start_server(BACKEND="redis", REDIS_URL=url.replace("redis://", f"redis://{user}:pw@"), WORKERS=0)
+        url = redis_target.url.replace("redis://", f"redis://{user}:pw@")
+        server = start_server(**{**redis_target.env(), "REDIS_URL": url}, WORKERS=0)
         client = server.client()
-        admin.execute_command("ACL", "SETUSER", user, "resetkeys", "~vp:session*", "~vp:events:*", "~vp:queued",
-                              "~vp:cancel*", "~vp:workers:*", "~vp:reconcile", "%R~vp:jobs")
+        _acl(redis_target, "SETUSER", user, "resetkeys", f"~{keys.prefix}session*", f"~{keys.prefix}events:*",
+             f"~{keys.queued}", f"~{keys.workers}", f"~{keys.reconcile}", f"~{keys.prefix}webhooks*", f"%R~{keys.jobs}")
         assert_problem(upload(client, clip.path), 503)
-        admin.execute_command("ACL", "SETUSER", user, "~*")
+        _acl(redis_target, "SETUSER", user, "~*")
         assert client.get("/api/sessions").json()["items"] == []
-        assert admin.zcard("vp:queued") == 0 and not server.session_dirs()
+        with redis_target.admin() as admin:
+            assert admin.zcard(keys.queued) == 0 and admin.zcard(keys.sessions) == 0
+            assert not admin.exists(keys.session("x")) and not server.session_dirs()
     finally:
-        admin.execute_command("ACL", "DELUSER", user)
-        admin.close()
+        _acl(redis_target, "DELUSER", user)
 
 
-def test_a_queued_session_whose_job_was_lost_runs_after_a_start(start_server, redis_server, clip):
-    a, _, common = _cluster(start_server, redis_server.url())
+def test_a_queued_session_whose_job_was_lost_runs_after_a_start(start_server, redis_target, clip):
+    a, _, common = _instances(start_server, redis_target)
     session = upload_ok(a.client(), clip.path)
-    with _redis(common["REDIS_URL"]) as admin:
-        assert admin.xtrim("vp:jobs", maxlen=0) == 1  # the job is gone, the session still says queued
+    with redis_target.admin() as admin:
+        assert admin.xtrim(redis_target.keys.jobs, maxlen=0) == 1  # the job is gone, the session still says queued
     start_server(data_dir=a.data_dir, command="worker", WORKERS=1, **common)
     assert wait_state(a.client(), session["id"], {"succeeded", "failed"}, timeout=60)["state"] == "succeeded"
     events = follow(a.client(), session["id"], last_event_id="0")
@@ -156,21 +162,21 @@ def _metric(client: httpx.Client, name: str) -> float:
     raise AssertionError(f"{name} is not in /metrics")
 
 
-def test_a_dead_event_reader_is_logged_restarted_and_unready_meanwhile(start_server, redis_server, long_clip):
-    """Entries the reader cannot decode kill it: each death is logged with its traceback, it
-    starts again with backoff after the bad entry, /readyz says 503 meanwhile, and the live stream
-    goes on to the end."""
-    url = redis_server.url()
-    server = start_server(BACKEND="redis", REDIS_URL=url, WORKERS=1)
+def test_a_dead_event_reader_is_logged_restarted_and_unready_meanwhile(start_server, redis_target, long_clip):
+    """Notices the follower cannot decode kill it: each death is logged with its traceback, it
+    starts again with backoff, /readyz says 503 meanwhile, and the live stream goes on to the end
+    (the follower catches up from where it was)."""
+    server = start_server(**redis_target.env(), WORKERS=1)
     client = server.client()
     session = upload_ok(client, long_clip.path, {"max_frames": 300})
     wait_state(client, session["id"], {"running"})
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         stream = pool.submit(follow, server.client(), session["id"])
         wait_progress(client, session["id"], 1)
-        with _redis(url) as admin:
+        with redis_target.admin() as admin:
             for _ in range(3):
-                admin.xadd(f"vp:events:{session['id']}", {"junk": "1"})
+                admin.spublish(redis_target.keys.notices(session["id"]), "junk")
+                time.sleep(0.1)
         statuses = set()
         deadline = time.monotonic() + 10
         while 503 not in statuses and time.monotonic() < deadline:
@@ -186,24 +192,50 @@ def test_a_dead_event_reader_is_logged_restarted_and_unready_meanwhile(start_ser
     assert "background task redis-events died" in server.log() and "Traceback" in server.log()
 
 
-def test_killed_redis_connections_go_unnoticed_by_a_live_stream(start_server, redis_server, long_clip):
-    """`CLIENT KILL TYPE normal` (a failover, a proxy restart) mid-stream: the stream goes on,
-    on the same connection, with every logged event once, in order, through the terminal one."""
-    url = redis_server.url()
-    server = start_server(BACKEND="redis", REDIS_URL=url, WORKERS=1, PROGRESS_HZ=20)
+def test_killed_redis_connections_go_unnoticed_by_a_live_stream(start_server, redis_target, long_clip):
+    """Every connection killed (`CLIENT KILL`, commands' and subscriptions': a proxy restart)
+    mid-stream, again and again: the stream goes on, on the same connection, with every logged event
+    once, in order, through the terminal one."""
+    server = start_server(**redis_target.env(), WORKERS=1, PROGRESS_HZ=20)
     client = server.client()
     # Rendered, so the job outlasts several kills however fast the machine decodes.
     session = upload_ok(client, long_clip.path, {"render": True})
     wait_state(client, session["id"], {"running"})
-    with concurrent.futures.ThreadPoolExecutor(1) as pool, _redis(url) as admin:
+    nodes = redis_target.nodes()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
         stream = pool.submit(follow, server.client(), session["id"], "0")
         wait_progress(client, session["id"], 1)
         kills = 0
         while not stream.done() and kills < 5:
-            kills += admin.client_kill_filter(_type="normal") > 0
+            killed = [node.client_kill_filter(_type=kind) for node in nodes for kind in ("pubsub", "normal")]
+            kills += sum(killed) > 0
             time.sleep(0.4)
         live = stream.result(timeout=90)
+    for node in nodes:
+        node.close()
     assert kills >= 2
     assert live[-1].type == "succeeded", "the stream ended before the session did"
     logged = [e.id for e in follow(client, session["id"], last_event_id="0") if e.id is not None]
     assert [e.id for e in live if e.id is not None] == logged
+
+
+async def test_a_follower_stops_when_it_is_cancelled_as_a_notice_arrives(tmp_path):
+    """A loop waiting for notices stops at once when cancelled, even in the instant one arrives (a
+    server stopping while events flow): asyncio.wait_for on Python 3.11 would swallow that cancel."""
+    from vidpulse.server.backends.redis.connection import RedisConnection
+    from vidpulse.server.backends.redis.notices import Subscriber
+    from vidpulse.server.config import Settings
+
+    subscriber = Subscriber(RedisConnection(Settings(data_dir=tmp_path, backend="redis")))
+
+    async def follow() -> None:
+        while True:
+            await subscriber.next(1.0)
+
+    for _ in range(5):
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0.01)
+        subscriber.wake()
+        task.cancel()
+        await asyncio.wait({task}, timeout=3)
+        assert task.cancelled(), "the loop went on after its cancel"

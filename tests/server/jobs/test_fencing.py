@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
+from tests.conftest import REDIS_KINDS, new_redis_target
 from tests.support.client import Received, follow, upload_ok, wait_progress
 from tests.support.receiver import new_secret, running_receiver
-from tests.support.servers import Server, job_holder
+from tests.support.redisdb import job_holder
+from tests.support.servers import Server
 from vidpulse.server.backends import create_backend
 from vidpulse.server.backends.fencing import Attempt, AttemptSuperseded, writing_as
 from vidpulse.server.backends.protocols import Backend
@@ -50,12 +53,12 @@ async def _instances(request: pytest.FixtureRequest, kind: str, tmp_path: Path,
                      visibility_s: float = 0.2) -> AsyncIterator[tuple[Backend, Backend]]:
     """Two instances of one deployment (memory: the same one twice, as it has one process)."""
     settings = Settings(data_dir=tmp_path, job_visibility_s=visibility_s)
-    if kind == "redis":
-        settings = Settings(data_dir=tmp_path, backend="redis", redis_url=request.getfixturevalue("redis_server").url(),
-                            job_visibility_s=visibility_s)
+    if kind != "memory":
+        target = new_redis_target(request, kind)
+        settings = Settings(data_dir=tmp_path, job_visibility_s=visibility_s, **target.settings())
     storage = LocalStorage(tmp_path)
     first = create_backend(settings, storage, _NoSubscribers())
-    second = create_backend(settings, storage, _NoSubscribers()) if kind == "redis" else first
+    second = create_backend(settings, storage, _NoSubscribers()) if kind != "memory" else first
     for backend in {id(first): first, id(second): second}.values():
         await backend.connection.start()
     try:
@@ -67,12 +70,12 @@ async def _instances(request: pytest.FixtureRequest, kind: str, tmp_path: Path,
 
 async def _take_over(kind: str, first: Backend, second: Backend, session_id: str) -> None:
     """The second instance takes the job of a first one that went silent."""
-    if kind == "redis":
+    if kind != "memory":
         await asyncio.sleep(0.3)  # the first one's hold lapses (JOB_VISIBILITY_S 0.2): it froze
         assert await second.jobs.next_job() == session_id
 
 
-@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis), *REDIS_KINDS[1:]])
 async def test_a_superseded_attempt_writes_nothing(request, tmp_path, kind):
     async with _instances(request, kind, tmp_path) as (first, second):
         session = Session(id=new_session_id(), filename="clip.mp4")
@@ -92,7 +95,7 @@ async def test_a_superseded_attempt_writes_nothing(request, tmp_path, kind):
         assert two == 2
         before = [e.id for e in await second.events.events_after(session.id, None)]
 
-        stale = await first.sessions.get(session.id) if kind == "redis" else session
+        stale = await first.sessions.get(session.id) if kind != "memory" else session
         assert stale is not None
         with writing_as(Attempt(session.id, 1)):
             with pytest.raises(AttemptSuperseded):
@@ -102,7 +105,7 @@ async def test_a_superseded_attempt_writes_nothing(request, tmp_path, kind):
                 await first.sessions.save(stale)
         assert not await first.jobs.job_heartbeat(session.id, 1), "the stale host learns it lost the job"
         assert [e.id for e in await second.events.events_after(session.id, None)] == before, "nothing logged"
-        if kind == "redis":
+        if kind != "memory":
             assert (await second.sessions.get(session.id)).state is SessionState.RUNNING, "nothing saved"  # type: ignore[union-attr]
             with pytest.raises(AttemptSuperseded):
                 await first.jobs.begin_attempt(stale)  # nor can it begin another
@@ -117,8 +120,9 @@ async def test_a_superseded_attempt_writes_nothing(request, tmp_path, kind):
 
 
 @pytest.mark.redis
-async def test_a_job_handed_back_is_taken_at_once_by_another_instance(request, tmp_path):
-    async with _instances(request, "redis", tmp_path, visibility_s=600) as (first, second):
+@pytest.mark.parametrize("kind", REDIS_KINDS)
+async def test_a_job_handed_back_is_taken_at_once_by_another_instance(request, tmp_path, kind):
+    async with _instances(request, kind, tmp_path, visibility_s=600) as (first, second):
         session = Session(id=new_session_id(), filename="clip.mp4")
         await first.sessions.submit(session)
         assert await first.jobs.next_job() == session.id
@@ -129,6 +133,43 @@ async def test_a_job_handed_back_is_taken_at_once_by_another_instance(request, t
         assert await asyncio.wait_for(second.jobs.next_job(), 30) == session.id
         await first.jobs.job_done(session.id)  # too late: it is the second's now
         assert await second.jobs.job_heartbeat(session.id, None)
+
+
+@pytest.mark.cluster
+async def test_an_attempt_whose_second_step_comes_too_late_is_not_begun(redis_cluster, tmp_path, caplog):
+    """Beginning an attempt is two steps on two shards: the job's entry held (the job stream's), then
+    the attempt numbered (the session's). The session's master stalls (CLIENT PAUSE) between them
+    for longer than JOB_VISIBILITY_S, and another instance claims the job meanwhile: the first
+    instance's late second step numbers nothing and it begins no attempt; the other begins attempt 1."""
+    target = redis_cluster.target()
+    settings = Settings(data_dir=tmp_path, job_visibility_s=0.2, **target.settings())
+    session = Session(id=new_session_id(), filename="clip.mp4")
+    while redis_cluster.master_of(target.keys.session(session.id)) == redis_cluster.master_of(target.keys.jobs):
+        session = Session(id=new_session_id(), filename="clip.mp4")
+    first, second = (create_backend(settings, LocalStorage(tmp_path), _NoSubscribers()) for _ in range(2))
+    for backend in (first, second):
+        await backend.connection.start()
+    try:
+        await first.sessions.submit(session)
+        assert await first.jobs.next_job() == session.id
+        with redis.Redis(port=redis_cluster.master_of(target.keys.session(session.id))) as node:
+            node.client_pause(1500, all=False)  # writes wait 1.5 s; a hold lasts 0.1 s
+
+        async def claimed_meanwhile() -> int | None:
+            await asyncio.sleep(0.5)
+            assert await second.jobs.next_job() == session.id
+            return await second.jobs.begin_attempt(session)
+
+        late, other = await asyncio.gather(first.jobs.begin_attempt(session), claimed_meanwhile(),
+                                           return_exceptions=True)
+        assert isinstance(late, AttemptSuperseded), late
+        assert other == 1
+        assert "took longer than its hold on the job" in caplog.text
+        with target.admin() as admin:
+            assert admin.hget(target.keys.session(session.id), "attempt") == "1"
+    finally:
+        for backend in (first, second):
+            await backend.connection.close()
 
 
 # The whole deployment ---------------------------------------------------------------------------
@@ -185,14 +226,15 @@ def _wait_for(condition: Any, what: str, timeout: float = 60) -> None:
 @pytest.mark.redis
 def test_a_frozen_worker_host_is_taken_over_and_its_stale_attempt_writes_nothing(start_server, redis_server,
                                                                                   long_clip):
-    common = {"BACKEND": "redis", "REDIS_URL": redis_server.url(), "JOB_VISIBILITY_S": 3}
+    target = redis_server.target()
+    common = {**target.env(), "JOB_VISIBILITY_S": 3}
     api = start_server(WORKERS=0, **common)
     hosts = [start_server(data_dir=api.data_dir, command="worker", own_group=True, WORKERS=1, **common)
              for _ in range(2)]
     session = upload_ok(api.client(), long_clip.path, {"render": True})
     sid = session["id"]
     wait_progress(api.client(), sid, 10)  # mid-job
-    stale = job_holder(hosts, common["REDIS_URL"])
+    stale = job_holder(hosts, target)
     seen: list[Received] = []
     watcher = threading.Thread(target=follow, args=(api.client(), sid), kwargs={"last_event_id": "0", "into": seen},
                                daemon=True)
@@ -232,7 +274,7 @@ def test_a_frozen_worker_host_is_taken_over_and_its_stale_attempt_writes_nothing
           f"({_ts(started) - froze_at:.1f} s to its `started`); the thawed host stopped after {stopped_after:.2f} s")
 
 
-@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.redis), *REDIS_KINDS[1:]])
 async def test_a_superseded_attempt_announces_nothing(request, tmp_path, kind):
     """An attempt records its finish webhook before the fenced save of its state; when the save is
     refused, what it recorded is never sent, and the attempt that did finish is announced once."""
@@ -240,9 +282,9 @@ async def test_a_superseded_attempt_announces_nothing(request, tmp_path, kind):
         with running_receiver() as receiver:
             settings = Settings(data_dir=tmp_path, webhook_url=receiver.url, webhook_secret=new_secret(),
                                 allow_private_urls=True)
-            webhooks = Webhooks(settings, create_webhook_store(settings, LocalStorage(tmp_path)) if kind == "memory"
-                                else RedisWebhookStore(Settings(backend="redis", redis_url=request.getfixturevalue(
-                                    "redis_server").url())), second.sessions, Metrics(), Tracing({}))
+            store = (create_webhook_store(settings, LocalStorage(tmp_path)) if kind == "memory"
+                     else RedisWebhookStore(Settings(**new_redis_target(request, kind).settings())))
+            webhooks = Webhooks(settings, store, second.sessions, Metrics(), Tracing({}))
             await webhooks.start()
             delivering = asyncio.create_task(webhooks.loops()["webhooks"]())
             try:
@@ -257,7 +299,7 @@ async def test_a_superseded_attempt_announces_nothing(request, tmp_path, kind):
                 taken = await second.sessions.get(session.id)
                 assert taken is not None and await second.jobs.begin_attempt(taken) == 2
 
-                stale = await first.sessions.get(session.id) if kind == "redis" else copy.copy(session)
+                stale = await first.sessions.get(session.id) if kind != "memory" else copy.copy(session)
                 assert stale is not None
                 with writing_as(Attempt(session.id, 1)):
                     stale.state = SessionState.FAILED  # its worker died with it, say

@@ -15,7 +15,8 @@ from datetime import datetime
 import pytest
 
 from tests.support.client import Received, follow, upload_ok, wait_progress
-from tests.support.servers import Server, job_holder
+from tests.support.redisdb import job_holder
+from tests.support.servers import Server
 from vidpulse.client import Client, Event
 from vidpulse.server.models import EventType
 
@@ -119,13 +120,14 @@ def _ts(event: Received) -> float:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 def test_a_stopping_worker_host_hands_its_job_to_another_at_once(start_server, redis_server, long_clip, sig):
     # JOB_VISIBILITY_S far beyond the test: only a job handed back can be taken over in it.
-    common = {"BACKEND": "redis", "REDIS_URL": redis_server.url(), "JOB_VISIBILITY_S": 600}
+    target = redis_server.target()
+    common = {**target.env(), "JOB_VISIBILITY_S": 600}
     api = start_server(WORKERS=0, **common)
     hosts = [start_server(data_dir=api.data_dir, command="worker", own_group=True, WORKERS=1, **common)
              for _ in range(2)]
     session = upload_ok(api.client(), long_clip.path, {"render": True})
     wait_progress(api.client(), session["id"], 10)
-    leaving = job_holder(hosts, common["REDIS_URL"])
+    leaving = job_holder(hosts, target)
     assert leaving.process is not None
 
     stopped_at = time.time()

@@ -292,8 +292,8 @@ def test_backoff_grows_with_jitter():
 
 
 @pytest.mark.redis
-async def test_redis_lease_lets_one_instance_deliver_and_another_take_over(redis_server):
-    settings = Settings(backend="redis", redis_url=redis_server.url())
+async def test_redis_lease_lets_one_instance_deliver_and_another_take_over(redis_target):
+    settings = Settings(**redis_target.settings())
     a, b = RedisWebhookStore(settings), RedisWebhookStore(settings)
     try:
         now = time.time()
