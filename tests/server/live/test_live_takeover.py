@@ -20,7 +20,8 @@ from standardwebhooks import Webhook
 from tests.support.client import Received, follow, wait_state
 from tests.support.live import HlsOrigin, Schedule, Watch, go_live
 from tests.support.receiver import new_secret, running_receiver
-from tests.support.servers import RedisServer, Server, need
+from tests.support.redisdb import RedisServer
+from tests.support.servers import Server, need
 
 pytestmark = pytest.mark.redis
 

@@ -216,7 +216,8 @@ def test_the_store_stopped_and_started(start_server, redis_server, tmp_path, cli
         assert [e.data["attempt"] for e in events if e.type == "started"] == [1], "nothing ran twice"
         assert client.get(f"/api/sessions/{running['id']}/files/annotated.mp4").status_code == 200
         assert client.get(f"/api/sessions/{done['id']}/files/report.json").status_code == 200
-        assert upload(client, clip.path).status_code == 202
+        after = upload_ok(client, clip.path)  # the store takes uploads again
+        assert wait_state(client, after["id"], {"succeeded", "failed"})["state"] == "succeeded"
         _no_scratch_left(api, host, timeout=60)
     finally:
         s3.stop()
